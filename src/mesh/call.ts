@@ -1,0 +1,317 @@
+/**
+ * Calling mesh tools: request/reply and streams, with cancellation through
+ * `cancel.<call_id>`.
+ *
+ * All replies arrive on one wildcard inbox subscription (`_INBOX.<id>.*`), one
+ * token per call. Unlike `nc.request`, this lets an aborted call forget its token at
+ * once (nothing keeps waiting for a timer), and lets a stream take many frames on
+ * the same mechanism.
+ */
+import { createInbox, nuid, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import type { z } from "zod";
+import {
+  MalformedReplyError,
+  MeshCancelledError,
+  MeshTimeoutError,
+  NoRespondersError,
+  NotConnectedError,
+  StreamInactivityError,
+} from "./errors.js";
+import { callSubject, cancelSubject, nodeCallSubject, nodeStreamSubject, streamSubject } from "./subjects.js";
+import {
+  CallResultWire,
+  StreamFrameWire,
+  type CallRequest,
+  type CallResult,
+  type JsonObject,
+  type StreamFrame,
+} from "./types.js";
+
+export interface CallOptions {
+  /** Send to this node only (`node.<node>.tools.…`) instead of load-balancing. */
+  node?: string;
+  /** Give up (and publish the cancel) after this long. Default 30 s. */
+  timeoutMs?: number;
+  /** Abort → publish `cancel.<call_id>` and reject at once with MeshCancelledError. */
+  signal?: AbortSignal;
+  /** Use this call id instead of a fresh NUID. */
+  callId?: string;
+}
+
+export interface StreamOptions {
+  node?: string;
+  signal?: AbortSignal;
+  /** End with StreamInactivityError when no frame arrives for this long. Default 60 s. */
+  inactivityTimeoutMs?: number;
+  callId?: string;
+}
+
+export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
+export const DEFAULT_STREAM_INACTIVITY_MS = 60_000;
+
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+/** Copies `corr` from params like the Go caller (corr, correlation_id, trace_id). */
+export function extractCorr(params: JsonObject): string | undefined {
+  for (const key of ["corr", "correlation_id", "trace_id"]) {
+    const v = params[key];
+    if (typeof v === "string" && v.trim() !== "") return v.trim();
+  }
+  return undefined;
+}
+
+export function buildCallRequest(params: JsonObject, callId: string, node?: string): CallRequest {
+  const req: CallRequest = { params };
+  if (node) req.node = node;
+  const corr = extractCorr(params);
+  if (corr) req.corr = corr;
+  req.call_id = callId;
+  return req;
+}
+
+/** Parses a JSON reply with a zod schema; any failure is a MalformedReplyError naming the subject. */
+export function parseReply<T extends z.ZodType>(subject: string, data: Uint8Array, schema: T): z.output<T> {
+  const text = decoder.decode(data);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new MalformedReplyError(subject, "not valid JSON", text, { cause: err });
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue?.path.length ? issue.path.join(".") : "reply";
+    throw new MalformedReplyError(subject, `${where}: ${issue?.message ?? "unexpected shape"}`, text, {
+      cause: parsed.error,
+    });
+  }
+  return parsed.data;
+}
+
+/** True for the server's "503 no responders" status message. */
+function isNoResponders(msg: Msg): boolean {
+  return msg.headers?.code === 503 || (msg.data.length === 0 && msg.headers?.hasError === true);
+}
+
+/** A service-framework error reply (`Nats-Service-Error` header), e.g. from a NATS micro handler that threw. */
+function serviceError(msg: Msg): string | undefined {
+  const text = msg.headers?.get("Nats-Service-Error");
+  return text ? text : undefined;
+}
+
+type ReplyHandler = (msg: Msg) => void;
+
+/** One wildcard inbox subscription for every call and stream of a connection. */
+export class ReplyRouter {
+  private readonly prefix: string;
+  private readonly handlers = new Map<string, ReplyHandler>();
+  private readonly sub: Subscription;
+
+  constructor(private readonly nc: NatsConnection) {
+    this.prefix = createInbox();
+    this.sub = nc.subscribe(`${this.prefix}.*`, {
+      callback: (err, msg) => {
+        if (err) return;
+        const token = msg.subject.slice(this.prefix.length + 1);
+        this.handlers.get(token)?.(msg);
+      },
+    });
+  }
+
+  /** Registers a handler and returns the reply subject plus a function that forgets it. */
+  open(handler: ReplyHandler): { inbox: string; close: () => void } {
+    const token = nuid.next();
+    this.handlers.set(token, handler);
+    return { inbox: `${this.prefix}.${token}`, close: () => this.handlers.delete(token) };
+  }
+
+  get pending(): number {
+    return this.handlers.size;
+  }
+
+  close(): void {
+    this.handlers.clear();
+    this.sub.unsubscribe();
+  }
+}
+
+/** The caller side: `call`, `stream` and `cancel` over one connection. */
+export class Caller {
+  private readonly replies: ReplyRouter;
+
+  constructor(private readonly nc: NatsConnection, private readonly isConnected: () => boolean) {
+    this.replies = new ReplyRouter(nc);
+  }
+
+  private ensureConnected(): void {
+    if (this.nc.isClosed()) throw new NotConnectedError("the connection is closed");
+    if (!this.isConnected()) {
+      throw new NotConnectedError("the connection dropped and is reconnecting; retry in a moment");
+    }
+  }
+
+  /** Publishes the empty cancel message for `callId` (best effort, never throws). */
+  cancel(callId: string): void {
+    try {
+      if (!this.nc.isClosed()) this.nc.publish(cancelSubject(callId), new Uint8Array(0));
+    } catch {
+      /* best effort, like the Go caller */
+    }
+  }
+
+  /**
+   * Request/reply call of `tool.method`. Resolves with the node's CallResult (ok or
+   * not); rejects with NoRespondersError, MeshTimeoutError, MeshCancelledError,
+   * MalformedReplyError or NotConnectedError.
+   */
+  call(tool: string, method: string, params: JsonObject, opts: CallOptions = {}): Promise<CallResult> {
+    const subject = opts.node ? nodeCallSubject(opts.node, tool, method) : callSubject(tool, method);
+    const callId = opts.callId ?? nuid.next();
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+    return new Promise<CallResult>((resolve, reject) => {
+      if (opts.signal?.aborted) return reject(new MeshCancelledError(subject, callId, { cause: opts.signal.reason }));
+      this.ensureConnected();
+      let timer: NodeJS.Timeout | undefined;
+      const finish = () => {
+        reply.close();
+        clearTimeout(timer);
+        opts.signal?.removeEventListener("abort", onAbort);
+      };
+      const onAbort = () => {
+        finish();
+        this.cancel(callId);
+        reject(new MeshCancelledError(subject, callId, { cause: opts.signal?.reason }));
+      };
+      const reply = this.replies.open((msg) => {
+        finish();
+        if (isNoResponders(msg)) return reject(new NoRespondersError(subject));
+        const svcErr = serviceError(msg);
+        if (svcErr) return resolve({ ok: false, error: svcErr, node: opts.node ?? "" });
+        try {
+          resolve(parseReply(subject, msg.data, CallResultWire));
+        } catch (err) {
+          reject(err);
+        }
+      });
+      timer = setTimeout(() => {
+        finish();
+        this.cancel(callId);
+        reject(new MeshTimeoutError(subject, timeoutMs));
+      }, timeoutMs);
+      opts.signal?.addEventListener("abort", onAbort, { once: true });
+      try {
+        const body = encoder.encode(JSON.stringify(buildCallRequest(params, callId, opts.node)));
+        this.nc.publish(subject, body, { reply: reply.inbox });
+      } catch (err) {
+        finish();
+        reject(new NotConnectedError(`publish on ${subject} failed`, { cause: err }));
+      }
+    });
+  }
+
+  /**
+   * Streaming call on the `.stream` subject: yields frames in order and ends after
+   * the terminal frame (`done: true`). When several nodes answer, only the first
+   * node's frames are kept. Breaking out of the loop early publishes the cancel.
+   */
+  stream(tool: string, method: string, params: JsonObject, opts: StreamOptions = {}): MeshStream {
+    return new MeshStream(this, this.replies, this.nc, tool, method, params, opts);
+  }
+
+  /** Checks the connection before a stream starts. */
+  assertConnected(): void {
+    this.ensureConnected();
+  }
+
+  close(): void {
+    this.replies.close();
+  }
+}
+
+/** An async iterable of a streaming call's frames. `callId` is known before the first frame. */
+export class MeshStream implements AsyncIterable<StreamFrame> {
+  readonly callId: string;
+  readonly subject: string;
+  private started = false;
+
+  constructor(
+    private readonly caller: Caller,
+    private readonly replies: ReplyRouter,
+    private readonly nc: NatsConnection,
+    tool: string,
+    method: string,
+    private readonly params: JsonObject,
+    private readonly opts: StreamOptions,
+  ) {
+    this.callId = opts.callId ?? nuid.next();
+    this.subject = opts.node ? nodeStreamSubject(opts.node, tool, method) : streamSubject(tool, method);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<StreamFrame> {
+    if (this.started) throw new Error("a MeshStream can be iterated only once");
+    this.started = true;
+    const { subject, callId, opts } = this;
+    if (opts.signal?.aborted) throw new MeshCancelledError(subject, callId, { cause: opts.signal.reason });
+    this.caller.assertConnected();
+
+    const idleMs = opts.inactivityTimeoutMs ?? DEFAULT_STREAM_INACTIVITY_MS;
+    const queue: Array<StreamFrame | Error> = [];
+    let wake: (() => void) | undefined;
+    let firstNode: string | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const push = (item: StreamFrame | Error) => {
+      queue.push(item);
+      wake?.();
+    };
+    const armIdle = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => push(new StreamInactivityError(subject, idleMs)), idleMs);
+    };
+    const onAbort = () => push(new MeshCancelledError(subject, callId, { cause: opts.signal?.reason }));
+
+    const reply = this.replies.open((msg) => {
+      if (isNoResponders(msg)) return push(new NoRespondersError(subject));
+      let frame: StreamFrame;
+      try {
+        frame = parseReply(subject, msg.data, StreamFrameWire);
+      } catch (err) {
+        return push(err as Error);
+      }
+      // Several nodes may answer one stream: keep to the first node's frames.
+      const node = frame.node ?? "";
+      if (firstNode === undefined) firstNode = node;
+      else if (node !== firstNode) return;
+      armIdle();
+      push(frame);
+    });
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    let finished = false;
+    try {
+      armIdle();
+      const body = encoder.encode(JSON.stringify(buildCallRequest(this.params, callId, opts.node)));
+      this.nc.publish(subject, body, { reply: reply.inbox });
+      for (;;) {
+        while (queue.length === 0) await new Promise<void>((r) => (wake = r));
+        wake = undefined;
+        const item = queue.shift()!;
+        if (item instanceof Error) {
+          // No responders / malformed: nothing runs (or nothing sane does); others: tell the node to stop.
+          if (!(item instanceof NoRespondersError)) this.caller.cancel(callId);
+          finished = true;
+          throw item;
+        }
+        if (item.done) finished = true;
+        yield item;
+        if (item.done) return;
+      }
+    } finally {
+      reply.close();
+      clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onAbort);
+      // The consumer stopped early (break/return): the node should stop too.
+      if (!finished) this.caller.cancel(callId);
+    }
+  }
+}

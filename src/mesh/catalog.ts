@@ -1,0 +1,367 @@
+/**
+ * Discovery and the live catalog: `$SRV.INFO` answers grouped into
+ * tools → methods → the nodes that offer them, with each method's schema.
+ */
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { parseReply } from "./call.js";
+import { MalformedReplyError } from "./errors.js";
+import { NODE_EVENTS, SRV_INFO, TOOL_EVENTS, toolSchemaSubject } from "./subjects.js";
+import {
+  MethodSchemaWire,
+  SchemaResultWire,
+  ServiceInfoWire,
+  type MethodSchema,
+  type ServiceInfo,
+} from "./types.js";
+
+export interface DiscoverOptions {
+  /** Stop collecting once no answer arrived for this long (default 50 ms). */
+  stallMs?: number;
+  /** Upper bound on the whole discovery (default 2000 ms). */
+  maxWaitMs?: number;
+  /** Only this tool (`$SRV.INFO.<tool>`). */
+  tool?: string;
+}
+
+/**
+ * Requests `$SRV.INFO` and returns every micro service instance that answers. It
+ * returns as soon as answers stop arriving (a short stall), not after a fixed sleep.
+ * Answers that are not valid service info are skipped and reported through `onBad`.
+ */
+export async function listServices(
+  nc: NatsConnection,
+  opts: DiscoverOptions = {},
+  onBad?: (err: Error) => void,
+): Promise<ServiceInfo[]> {
+  const subject = opts.tool ? `${SRV_INFO}.${opts.tool}` : SRV_INFO;
+  const out: ServiceInfo[] = [];
+  let iter: AsyncIterable<import("@nats-io/transport-node").Msg>;
+  try {
+    iter = await nc.requestMany(subject, "", {
+      strategy: "stall",
+      stall: opts.stallMs ?? 50,
+      maxWait: opts.maxWaitMs ?? 2000,
+    });
+  } catch (err) {
+    if (isNoResponders(err)) return out;
+    throw err;
+  }
+  try {
+    for await (const msg of iter) {
+      if (msg.headers?.code === 503) break;
+      try {
+        out.push(parseReply(subject, msg.data, ServiceInfoWire));
+      } catch (err) {
+        onBad?.(err as Error);
+      }
+    }
+  } catch (err) {
+    if (!isNoResponders(err)) throw err;
+  }
+  return out;
+}
+
+function isNoResponders(err: unknown): boolean {
+  const e = err as { isNoResponders?: () => boolean; code?: unknown; message?: string } | undefined;
+  return Boolean(e?.isNoResponders?.() || e?.code === 503 || /no responders/i.test(e?.message ?? ""));
+}
+
+/** Where a method's schema came from. */
+export type SchemaSource = "metadata" | "fallback" | "none";
+
+/** One (tool, method) of the mesh, with every node that offers it. */
+export interface MethodEntry {
+  tool: string;
+  method: string;
+  /** The effective input schema (`{type:"object"}` when nothing better is known). */
+  schema: MethodSchema;
+  schemaSource: SchemaSource;
+  /** Why the schema is not from metadata, when a node's metadata was unusable. */
+  schemaProblem?: string;
+  /** The method serves the `.stream` subjects. */
+  stream: boolean;
+  /** Nodes offering it, sorted. */
+  nodes: string[];
+  /** The tool's (service) description and version, from the first node. */
+  toolDescription: string;
+  version: string;
+}
+
+export interface CatalogChange {
+  added: MethodEntry[];
+  removed: MethodEntry[];
+  changed: MethodEntry[];
+}
+
+export interface CatalogOptions extends DiscoverOptions {
+  /** Periodic refresh (default 30 s; 0 disables). */
+  refreshIntervalMs?: number;
+  /** Debounce of event-driven refreshes (default 100 ms). */
+  debounceMs?: number;
+  /** Timeout of one fallback schema request (default 1000 ms). */
+  schemaTimeoutMs?: number;
+  /** Called for recoverable problems (malformed info, schema fallbacks). */
+  onWarning?: (message: string) => void;
+}
+
+export const ANY_OBJECT: MethodSchema = { type: "object" };
+
+export function methodKey(tool: string, method: string): string {
+  return `${tool}.${method}`;
+}
+
+interface ParsedSchema {
+  schema?: MethodSchema;
+  problem?: string;
+}
+
+/** Parses endpoint metadata `schema`, which must be a JSON string of a MethodSchema object. */
+export function parseSchemaMetadata(raw: string | undefined): ParsedSchema {
+  if (raw === undefined || raw === "") return {};
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    return { problem: `schema metadata is not valid JSON: ${JSON.stringify(raw.slice(0, 60))}` };
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    return { problem: "schema metadata is not a JSON object" };
+  }
+  const parsed = MethodSchemaWire.safeParse(json);
+  if (!parsed.success) return { problem: `schema metadata has the wrong shape: ${parsed.error.issues[0]?.message}` };
+  return { schema: parsed.data };
+}
+
+/**
+ * A live view of the mesh's tools. `start()` discovers once and then keeps itself
+ * current on lifecycle events, reconnects and a periodic timer; subscribers get
+ * exactly what was added, removed or changed.
+ */
+export class Catalog {
+  private entries = new Map<string, MethodEntry>();
+  private servicesList: ServiceInfo[] = [];
+  private listeners = new Set<(change: CatalogChange) => void>();
+  /** Fallback schemas by service instance id (a re-registered service gets a new id). */
+  private fallbackCache = new Map<string, Record<string, unknown> | null>();
+  private subs: Subscription[] = [];
+  private timer?: NodeJS.Timeout;
+  private debounce?: NodeJS.Timeout;
+  private running?: Promise<void>;
+  private again = false;
+  private loadedOnce = false;
+  private closed = false;
+  /** Duration of the last discovery, for metrics and `doctor`. */
+  lastDiscoveryMs = 0;
+  lastRefreshAt?: Date;
+
+  constructor(private readonly nc: NatsConnection, private readonly opts: CatalogOptions = {}) {}
+
+  /** Discovers once, then follows events. Resolves when the first discovery is done. */
+  async start(): Promise<void> {
+    const onEvent = () => this.scheduleRefresh();
+    this.subs.push(this.nc.subscribe(NODE_EVENTS, { callback: onEvent }));
+    this.subs.push(this.nc.subscribe(TOOL_EVENTS, { callback: onEvent }));
+    const every = this.opts.refreshIntervalMs ?? 30_000;
+    if (every > 0) {
+      this.timer = setInterval(() => void this.refresh().catch(() => {}), every);
+      this.timer.unref();
+    }
+    await this.refresh();
+  }
+
+  /** True once the first discovery has completed. */
+  get loaded(): boolean {
+    return this.loadedOnce;
+  }
+
+  /** Refresh soon (debounced); used on events and reconnects. */
+  scheduleRefresh(): void {
+    if (this.closed) return;
+    clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => void this.refresh().catch(() => {}), this.opts.debounceMs ?? 100);
+  }
+
+  /** Rediscovers now. Concurrent calls coalesce into at most one extra pass. */
+  refresh(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      try {
+        do {
+          this.again = false;
+          await this.discoverOnce();
+        } while (this.again && !this.closed);
+      } finally {
+        this.running = undefined;
+      }
+    })();
+    return this.running;
+  }
+
+  private warn(message: string): void {
+    this.opts.onWarning?.(message);
+  }
+
+  private async discoverOnce(): Promise<void> {
+    if (this.closed || this.nc.isClosed()) return;
+    const t0 = performance.now();
+    const services = await listServices(this.nc, this.opts, (e) => this.warn(`ignored a discovery answer: ${e.message}`));
+    const next = await this.build(services);
+    this.lastDiscoveryMs = performance.now() - t0;
+    this.lastRefreshAt = new Date();
+    this.servicesList = services;
+    const change = diff(this.entries, next);
+    this.entries = next;
+    this.loadedOnce = true;
+    if (change.added.length || change.removed.length || change.changed.length) {
+      for (const l of this.listeners) l(change);
+    }
+  }
+
+  private async build(services: ServiceInfo[]): Promise<Map<string, MethodEntry>> {
+    // Stable order: by tool, then node, so "first node" is deterministic.
+    const sorted = [...services].sort(
+      (a, b) => a.name.localeCompare(b.name) || nodeOf(a).localeCompare(nodeOf(b)) || a.id.localeCompare(b.id),
+    );
+    const live = new Set(sorted.map((s) => s.id));
+    for (const id of this.fallbackCache.keys()) if (!live.has(id)) this.fallbackCache.delete(id);
+
+    const next = new Map<string, MethodEntry>();
+    const needFallback: Array<{ svc: ServiceInfo; entry: MethodEntry; problem?: string }> = [];
+    for (const svc of sorted) {
+      const node = nodeOf(svc);
+      for (const ep of svc.endpoints ?? []) {
+        const method = ep.name;
+        const key = methodKey(svc.name, method);
+        let entry = next.get(key);
+        if (!entry) {
+          entry = {
+            tool: svc.name,
+            method,
+            schema: ANY_OBJECT,
+            schemaSource: "none",
+            stream: false,
+            nodes: [],
+            toolDescription: svc.description,
+            version: svc.version,
+          };
+          next.set(key, entry);
+        }
+        if (!entry.nodes.includes(node)) entry.nodes.push(node);
+        if (entry.schemaSource === "metadata") continue;
+        const parsed = parseSchemaMetadata(ep.metadata?.schema ?? undefined);
+        if (parsed.schema) {
+          entry.schema = parsed.schema;
+          entry.schemaSource = "metadata";
+          entry.schemaProblem = undefined;
+          entry.stream = parsed.schema.stream === true;
+        } else {
+          if (parsed.problem) {
+            entry.schemaProblem = `${parsed.problem} (node ${node})`;
+            this.warn(`${key} on node ${node}: ${parsed.problem}; trying ${toolSchemaSubject(node, svc.name)}`);
+          }
+          needFallback.push({ svc, entry, problem: parsed.problem });
+        }
+      }
+    }
+    await Promise.all(needFallback.map((f) => this.applyFallback(f.svc, f.entry)));
+    return next;
+  }
+
+  private async applyFallback(svc: ServiceInfo, entry: MethodEntry): Promise<void> {
+    if (entry.schemaSource === "metadata" || entry.schemaSource === "fallback") return;
+    const schemas = await this.fallbackSchemas(svc);
+    const raw = schemas?.[entry.method];
+    if (raw === undefined) return;
+    const parsed = MethodSchemaWire.safeParse(raw);
+    if (parsed.success && typeof raw === "object" && raw !== null && !Array.isArray(raw)) {
+      entry.schema = parsed.data;
+      entry.schemaSource = "fallback";
+      entry.stream = parsed.data.stream === true;
+    } else {
+      this.warn(`${entry.tool}.${entry.method}: fallback schema from node ${nodeOf(svc)} is not an object; using any object`);
+    }
+  }
+
+  private async fallbackSchemas(svc: ServiceInfo): Promise<Record<string, unknown> | null> {
+    if (this.fallbackCache.has(svc.id)) return this.fallbackCache.get(svc.id) ?? null;
+    const subject = toolSchemaSubject(nodeOf(svc), svc.name);
+    let result: Record<string, unknown> | null = null;
+    try {
+      const msg = await this.nc.request(subject, "", { timeout: this.opts.schemaTimeoutMs ?? 1000 });
+      const reply = parseReply(subject, msg.data, SchemaResultWire);
+      if (reply.ok && reply.schema) result = reply.schema;
+      else if (!reply.ok) this.warn(`${subject}: ${reply.error ?? "schema request failed"}`);
+    } catch (err) {
+      // No schema service on that node is normal (older nodes); malformed answers are worth a warning.
+      if (err instanceof MalformedReplyError) this.warn(err.message);
+    }
+    this.fallbackCache.set(svc.id, result);
+    return result;
+  }
+
+  /** Subscribes to changes; returns the unsubscribe function. */
+  onChange(listener: (change: CatalogChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Every (tool, method), sorted by key. */
+  methods(): MethodEntry[] {
+    return [...this.entries.values()].sort((a, b) => methodKey(a.tool, a.method).localeCompare(methodKey(b.tool, b.method)));
+  }
+
+  get(tool: string, method: string): MethodEntry | undefined {
+    return this.entries.get(methodKey(tool, method));
+  }
+
+  /** The raw service instances of the last discovery. */
+  services(): ServiceInfo[] {
+    return this.servicesList;
+  }
+
+  /** node → the tools (and their methods) it offers. */
+  nodes(): Map<string, Map<string, string[]>> {
+    const out = new Map<string, Map<string, string[]>>();
+    for (const e of this.methods()) {
+      for (const n of e.nodes) {
+        const tools = out.get(n) ?? new Map<string, string[]>();
+        tools.set(e.tool, [...(tools.get(e.tool) ?? []), e.method]);
+        out.set(n, tools);
+      }
+    }
+    return out;
+  }
+
+  close(): void {
+    this.closed = true;
+    clearInterval(this.timer);
+    clearTimeout(this.debounce);
+    for (const s of this.subs) s.unsubscribe();
+    this.subs = [];
+    this.listeners.clear();
+  }
+}
+
+export function nodeOf(svc: ServiceInfo): string {
+  return svc.metadata?.node ?? "";
+}
+
+function fingerprint(e: MethodEntry): string {
+  return JSON.stringify([e.schema, e.schemaSource, e.stream, e.nodes, e.toolDescription, e.version]);
+}
+
+function diff(prev: Map<string, MethodEntry>, next: Map<string, MethodEntry>): CatalogChange {
+  const change: CatalogChange = { added: [], removed: [], changed: [] };
+  for (const [k, e] of next) {
+    const old = prev.get(k);
+    if (!old) change.added.push(e);
+    else if (fingerprint(old) !== fingerprint(e)) change.changed.push(e);
+  }
+  for (const [k, e] of prev) if (!next.has(k)) change.removed.push(e);
+  return change;
+}
+
+
