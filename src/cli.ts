@@ -1,0 +1,128 @@
+#!/usr/bin/env node
+/** The `mesh-mcp` command: wiring only. */
+import { Bridge, type BridgeOptions } from "./mcp/bridge.js";
+import { Logger } from "./mcp/log.js";
+import { SERVER_VERSION } from "./mcp/server.js";
+import { ConfigError, helpText, parseConfig, type Config } from "./config.js";
+import { startEmbeddedNats, type EmbeddedNats } from "./embedded-nats.js";
+import { parseKeyValuePairs, type MeshOptions } from "./mesh/index.js";
+import { serveStdio } from "./transports/stdio.js";
+import { runCall, runDoctor, runTools } from "./commands.js";
+
+function kvMap(pairs: string[]): Record<string, string[]> {
+  return Object.fromEntries(parseKeyValuePairs(pairs));
+}
+
+export function meshOptionsFrom(c: Config): MeshOptions {
+  return {
+    servers: c.nats,
+    name: "mesh-mcp",
+    token: c.natsToken,
+    user: c.natsUser,
+    password: c.natsPassword,
+    credsFile: c.natsCreds,
+    nkeySeed: c.natsNkey,
+    tls: { caFile: c.natsTlsCa, certFile: c.natsTlsCert, keyFile: c.natsTlsKey },
+    ws: {
+      proxyPath: c.natsWsProxyPath,
+      bearerToken: c.natsWsBearerToken,
+      headers: kvMap(c.natsWsHeader),
+      query: kvMap(c.natsWsQuery),
+    },
+    catalog: { refreshIntervalMs: c.refreshInterval * 1000 },
+  };
+}
+
+export function bridgeOptionsFrom(c: Config): BridgeOptions {
+  return {
+    mesh: meshOptionsFrom(c),
+    include: c.include,
+    exclude: c.exclude,
+    nodes: c.node,
+    admin: c.admin,
+    allowDirs: c.allowDir,
+    callTimeoutMs: c.callTimeout * 1000,
+    streamIdleMs: c.streamIdleTimeout * 1000,
+    keepaliveMs: c.keepaliveInterval * 1000,
+    inlineImageMax: c.inlineImageMax,
+    resourceMax: c.resourceMax,
+  };
+}
+
+async function serve(config: Config, log: Logger): Promise<void> {
+  let embedded: EmbeddedNats | undefined;
+  if (config.embeddedNats) {
+    embedded = await startEmbeddedNats({ log: (m) => log.info(m) });
+    config = { ...config, nats: embedded.url };
+  }
+  const bridge = new Bridge(bridgeOptionsFrom(config), log);
+  bridge.start();
+
+  let stopping = false;
+  let transport: { close(): Promise<void> } | undefined;
+  const shutdown = async (why: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`shutting down (${why}): cancelling in-flight calls and draining NATS`);
+    const force = setTimeout(() => process.exit(0), 5000);
+    force.unref();
+    await bridge.shutdown();
+    await transport?.close();
+    await embedded?.stop();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+
+  if (config.transport === "http") {
+    const { serveHttp } = await import("./transports/http.js");
+    transport = await serveHttp(bridge, config, log, () => void shutdown("HTTP server closed"));
+  } else {
+    transport = await serveStdio(bridge, () => void shutdown("stdin closed"));
+    log.info(`serving MCP over stdio; NATS ${config.nats}`);
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseConfig(argv);
+  } catch (err) {
+    process.stderr.write(`mesh-mcp: ${(err as Error).message}\n`);
+    return 2;
+  }
+  const { config, positionals } = parsed;
+  if (config.help) {
+    process.stdout.write(helpText(SERVER_VERSION) + "\n");
+    return 0;
+  }
+  if (config.version) {
+    process.stdout.write(`${SERVER_VERSION}\n`);
+    return 0;
+  }
+  const [command = "serve", ...rest] = positionals;
+  const log = new Logger(config.logLevel);
+  try {
+    switch (command) {
+      case "serve":
+        await serve(config, log);
+        return -1; // keep running
+      case "tools":
+        return await runTools(config, bridgeOptionsFrom(config));
+      case "call":
+        return await runCall(config, bridgeOptionsFrom(config), rest);
+      case "doctor":
+        return await runDoctor(config, meshOptionsFrom(config));
+      default:
+        process.stderr.write(`mesh-mcp: unknown command "${command}". Run mesh-mcp --help.\n`);
+        return 2;
+    }
+  } catch (err) {
+    process.stderr.write(`mesh-mcp: ${err instanceof ConfigError ? "" : "error: "}${(err as Error).message}\n`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  if (code >= 0) process.exit(code);
+});

@@ -1,0 +1,197 @@
+/**
+ * Flags + environment → one typed config. The OPTIONS table is the single source:
+ * it drives parsing, `--help` and the README's config reference (a test checks the
+ * README against it).
+ */
+import { parseArgs } from "node:util";
+import { z } from "zod";
+
+type Kind = "string" | "number" | "boolean" | "list";
+
+export interface OptionSpec {
+  /** Flag name without the leading dashes. */
+  flag: string;
+  env?: string;
+  kind: Kind;
+  default?: string | number | boolean;
+  group: "NATS connection" | "Tools" | "Calls" | "HTTP transport" | "General";
+  description: string;
+  /** Value placeholder in --help. */
+  arg?: string;
+}
+
+export const OPTIONS: readonly OptionSpec[] = [
+  // NATS connection
+  { flag: "nats", env: "NATS_URL", kind: "string", default: "nats://localhost:4222", group: "NATS connection", arg: "URL", description: "NATS server URL(s), comma-separated for a cluster; ws:// and wss:// for WebSocket." },
+  { flag: "nats-token", env: "NATS_TOKEN", kind: "string", group: "NATS connection", arg: "TOKEN", description: "Token auth (not together with user/password)." },
+  { flag: "nats-user", env: "NATS_USER", kind: "string", group: "NATS connection", arg: "USER", description: "User for user/password auth." },
+  { flag: "nats-password", env: "NATS_PASSWORD", kind: "string", group: "NATS connection", arg: "PASS", description: "Password for user/password auth." },
+  { flag: "nats-creds", env: "NATS_CREDS", kind: "string", group: "NATS connection", arg: "FILE", description: "Credentials file (JWT + nkey seed)." },
+  { flag: "nats-nkey", env: "NATS_NKEY", kind: "string", group: "NATS connection", arg: "SEED|FILE", description: "Nkey seed, or a file holding one." },
+  { flag: "nats-tls-ca", env: "NATS_TLS_CA", kind: "string", group: "NATS connection", arg: "FILE", description: "CA certificate to verify the server." },
+  { flag: "nats-tls-cert", env: "NATS_TLS_CERT", kind: "string", group: "NATS connection", arg: "FILE", description: "Client certificate (mutual TLS)." },
+  { flag: "nats-tls-key", env: "NATS_TLS_KEY", kind: "string", group: "NATS connection", arg: "FILE", description: "Client key (mutual TLS)." },
+  { flag: "nats-ws-proxy-path", env: "NATS_WS_PROXY_PATH", kind: "string", group: "NATS connection", arg: "PATH", description: "Path appended to a ws:// URL (NATS behind an HTTP proxy)." },
+  { flag: "nats-ws-bearer-token", env: "NATS_WS_BEARER_TOKEN", kind: "string", group: "NATS connection", arg: "TOKEN", description: "Sent as Authorization: Bearer on the WebSocket upgrade." },
+  { flag: "nats-ws-header", env: "NATS_WS_HEADERS", kind: "list", group: "NATS connection", arg: "K=V", description: "Extra WebSocket upgrade header (repeatable; env: comma-separated)." },
+  { flag: "nats-ws-query", env: "NATS_WS_QUERY", kind: "list", group: "NATS connection", arg: "K=V", description: "Extra WebSocket URL query parameter (repeatable; env: comma-separated)." },
+  { flag: "embedded-nats", env: "MESH_MCP_EMBEDDED_NATS", kind: "boolean", default: false, group: "NATS connection", description: "Start a private nats-server with JetStream (found on PATH) and use it: single-machine use." },
+  // Tools
+  { flag: "include", env: "MESH_MCP_INCLUDE", kind: "list", group: "Tools", arg: "GLOB", description: "Only expose methods whose <tool>.<method> matches (repeatable; * and ? globs)." },
+  { flag: "exclude", env: "MESH_MCP_EXCLUDE", kind: "list", group: "Tools", arg: "GLOB", description: "Hide methods whose <tool>.<method> matches (repeatable)." },
+  { flag: "node", env: "MESH_MCP_NODES", kind: "list", group: "Tools", arg: "NODE", description: "Only use these nodes (repeatable); calls are pinned to them." },
+  { flag: "admin", env: "MESH_MCP_ADMIN", kind: "boolean", default: false, group: "Tools", description: "Expose node administration tools (install, uninstall, update, config, release inspect)." },
+  { flag: "allow-dir", env: "MESH_MCP_ALLOW_DIRS", kind: "list", group: "Tools", arg: "DIR", description: "Folder the upload tool may read from, besides the client's MCP roots (repeatable)." },
+  // Calls
+  { flag: "call-timeout", env: "MESH_MCP_CALL_TIMEOUT", kind: "number", default: 3600, group: "Calls", arg: "SECONDS", description: "Per-call timeout; on expiry the call is cancelled on the mesh." },
+  { flag: "stream-idle-timeout", env: "MESH_MCP_STREAM_IDLE_TIMEOUT", kind: "number", default: 120, group: "Calls", arg: "SECONDS", description: "A stream that sends nothing for this long ends with an error." },
+  { flag: "keepalive-interval", env: "MESH_MCP_KEEPALIVE_INTERVAL", kind: "number", default: 15, group: "Calls", arg: "SECONDS", description: "Keep-alive progress for long calls when the client sent a progress token (0: off)." },
+  { flag: "inline-image-max", env: "MESH_MCP_INLINE_IMAGE_MAX", kind: "number", default: 1048576, group: "Calls", arg: "BYTES", description: "Images in results up to this size are sent inline as well as linked." },
+  { flag: "resource-max", env: "MESH_MCP_RESOURCE_MAX", kind: "number", default: 26214400, group: "Calls", arg: "BYTES", description: "Largest file resources/read returns." },
+  { flag: "refresh-interval", env: "MESH_MCP_REFRESH_INTERVAL", kind: "number", default: 30, group: "Calls", arg: "SECONDS", description: "Periodic rediscovery besides the event-driven one (0: off)." },
+  // HTTP transport
+  { flag: "transport", env: "MESH_MCP_TRANSPORT", kind: "string", default: "stdio", group: "HTTP transport", arg: "stdio|http", description: "MCP transport." },
+  { flag: "host", env: "MESH_MCP_HOST", kind: "string", default: "127.0.0.1", group: "HTTP transport", arg: "ADDR", description: "HTTP listen address (loopback by default)." },
+  { flag: "port", env: "MESH_MCP_PORT", kind: "number", default: 3000, group: "HTTP transport", arg: "PORT", description: "HTTP listen port (0: any free port)." },
+  { flag: "auth-token", env: "MESH_MCP_AUTH_TOKEN", kind: "string", group: "HTTP transport", arg: "TOKEN", description: "Require Authorization: Bearer TOKEN on /mcp." },
+  { flag: "insecure-no-auth", env: "MESH_MCP_INSECURE_NO_AUTH", kind: "boolean", default: false, group: "HTTP transport", description: "Allow a non-loopback listen address without a token." },
+  { flag: "allowed-origin", env: "MESH_MCP_ALLOWED_ORIGINS", kind: "list", group: "HTTP transport", arg: "ORIGIN", description: "Browser Origin allowed besides loopback ones (repeatable)." },
+  { flag: "allowed-host", env: "MESH_MCP_ALLOWED_HOSTS", kind: "list", group: "HTTP transport", arg: "HOST", description: "Host header allowed besides loopback and the listen address (repeatable)." },
+  { flag: "stateless", env: "MESH_MCP_STATELESS", kind: "boolean", default: false, group: "HTTP transport", description: "No sessions: every request stands alone (behind load balancers)." },
+  { flag: "session-idle-timeout", env: "MESH_MCP_SESSION_IDLE_TIMEOUT", kind: "number", default: 1800, group: "HTTP transport", arg: "SECONDS", description: "Idle HTTP sessions are closed after this long." },
+  { flag: "max-body", env: "MESH_MCP_MAX_BODY", kind: "number", default: 4194304, group: "HTTP transport", arg: "BYTES", description: "Largest accepted request body (413 beyond)." },
+  { flag: "max-inflight", env: "MESH_MCP_MAX_INFLIGHT", kind: "number", default: 32, group: "HTTP transport", arg: "N", description: "Concurrent tool calls per session." },
+  // General
+  { flag: "log-level", env: "MESH_MCP_LOG_LEVEL", kind: "string", default: "info", group: "General", arg: "LEVEL", description: "stderr log level: debug, info, warning, error." },
+  { flag: "help", kind: "boolean", group: "General", description: "Show this help." },
+  { flag: "version", kind: "boolean", group: "General", description: "Print the version." },
+];
+
+const seconds = z.number().min(0);
+export const ConfigSchema = z.object({
+  nats: z.string().min(1),
+  natsToken: z.string().optional(),
+  natsUser: z.string().optional(),
+  natsPassword: z.string().optional(),
+  natsCreds: z.string().optional(),
+  natsNkey: z.string().optional(),
+  natsTlsCa: z.string().optional(),
+  natsTlsCert: z.string().optional(),
+  natsTlsKey: z.string().optional(),
+  natsWsProxyPath: z.string().optional(),
+  natsWsBearerToken: z.string().optional(),
+  natsWsHeader: z.array(z.string()),
+  natsWsQuery: z.array(z.string()),
+  embeddedNats: z.boolean(),
+  include: z.array(z.string()),
+  exclude: z.array(z.string()),
+  node: z.array(z.string()),
+  admin: z.boolean(),
+  allowDir: z.array(z.string()),
+  callTimeout: seconds,
+  streamIdleTimeout: seconds,
+  keepaliveInterval: seconds,
+  inlineImageMax: z.number().int().min(0),
+  resourceMax: z.number().int().min(0),
+  refreshInterval: seconds,
+  transport: z.enum(["stdio", "http"]),
+  host: z.string(),
+  port: z.number().int().min(0).max(65535),
+  authToken: z.string().optional(),
+  insecureNoAuth: z.boolean(),
+  allowedOrigin: z.array(z.string()),
+  allowedHost: z.array(z.string()),
+  stateless: z.boolean(),
+  sessionIdleTimeout: seconds,
+  maxBody: z.number().int().min(1),
+  maxInflight: z.number().int().min(1),
+  logLevel: z.enum(["debug", "info", "warning", "error"]),
+  help: z.boolean().optional(),
+  version: z.boolean().optional(),
+});
+export type Config = z.infer<typeof ConfigSchema>;
+
+function camel(flag: string): string {
+  return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+function truthy(v: string): boolean {
+  return /^(1|true|yes|on)$/i.test(v.trim());
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/**
+ * Parses argv (flags) over env over defaults. Returns the config and the
+ * positional arguments (subcommand and its arguments).
+ */
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): { config: Config; positionals: string[] } {
+  const options: Record<string, { type: "string" | "boolean"; multiple?: boolean }> = {};
+  for (const o of OPTIONS) options[o.flag] = o.kind === "list" ? { type: "string", multiple: true } : { type: o.kind === "boolean" ? "boolean" : "string" };
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new ConfigError(`${(err as Error).message}. Run mesh-mcp --help for the options.`);
+  }
+  const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
+  const out: Record<string, unknown> = {};
+  for (const o of OPTIONS) {
+    let v: unknown = values[o.flag];
+    const fromEnv = o.env ? env[o.env] : undefined;
+    if (v === undefined && fromEnv !== undefined && fromEnv !== "") {
+      v = o.kind === "boolean" ? truthy(fromEnv) : o.kind === "list" ? fromEnv.split(",").map((s) => s.trim()).filter(Boolean) : fromEnv;
+    }
+    if (v === undefined) v = o.kind === "list" ? [] : o.default;
+    if (o.kind === "number" && typeof v === "string") {
+      const n = Number(v);
+      if (!Number.isFinite(n)) throw new ConfigError(`--${o.flag}${o.env ? ` / ${o.env}` : ""} must be a number, got "${v}"`);
+      v = n;
+    }
+    out[camel(o.flag)] = v;
+  }
+  const result = ConfigSchema.safeParse(out);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const key = String(issue.path[0] ?? "");
+    const spec = OPTIONS.find((o) => camel(o.flag) === key);
+    throw new ConfigError(`--${spec?.flag ?? key}${spec?.env ? ` / ${spec.env}` : ""}: ${issue.message}`);
+  }
+  return { config: result.data, positionals: parsed.positionals };
+}
+
+/** `--help` text, generated from OPTIONS. */
+export function helpText(version: string): string {
+  const lines = [
+    `mesh-mcp ${version}: every tool of a jb-mesh (NATS) as MCP tools for AI agents.`,
+    "",
+    "Usage:",
+    "  mesh-mcp [options]                       serve MCP (stdio by default, --transport http)",
+    "  mesh-mcp tools [options]                 list the tools an agent would see, with schemas",
+    "  mesh-mcp call TOOL.METHOD [k=v ...]      call a mesh method (values parsed as JSON when they parse)",
+    "  mesh-mcp doctor [options]                check NATS, JetStream, nodes and tools; say what to fix",
+    "",
+  ];
+  for (const group of ["NATS connection", "Tools", "Calls", "HTTP transport", "General"] as const) {
+    lines.push(`${group}:`);
+    for (const o of OPTIONS.filter((x) => x.group === group)) {
+      const left = `  --${o.flag}${o.arg ? ` ${o.arg}` : ""}`;
+      const extra = [o.env ? `env ${o.env}` : "", o.default !== undefined && o.default !== false ? `default ${o.default}` : ""].filter(Boolean).join(", ");
+      lines.push(`${left.padEnd(36)} ${o.description}${extra ? ` (${extra})` : ""}`);
+    }
+    lines.push("");
+  }
+  return lines.join("\n");
+}
+
+/** Markdown table of every option, for the README. */
+export function optionsMarkdown(): string {
+  const rows = ["| Flag | Env | Default | Description |", "| --- | --- | --- | --- |"];
+  for (const o of OPTIONS) {
+    const def = o.default === undefined ? "" : `\`${String(o.default)}\``;
+    rows.push(`| \`--${o.flag}${o.arg ? ` ${o.arg}` : ""}\` | ${o.env ? `\`${o.env}\`` : ""} | ${def} | ${o.description.replace(/\|/g, "\\|")} |`);
+  }
+  return rows.join("\n");
+}

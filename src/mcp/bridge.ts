@@ -1,0 +1,221 @@
+/**
+ * The bridge: the state one mesh-mcp process shares across all MCP sessions —
+ * one mesh connection, one live catalog, the tool-name table, the visible tool
+ * list, the in-flight calls, and the file-store watch. Sessions (mcp/server.ts)
+ * read from it and subscribe to its changes.
+ */
+import {
+  Mesh,
+  type Catalog,
+  type CatalogChange,
+  type FileWatchEvent,
+  type MeshOptions,
+  type MethodEntry,
+} from "../mesh/index.js";
+import type { Logger } from "./log.js";
+import { ToolNameTable } from "./naming.js";
+import { BUILTIN_TOOL_NAMES } from "./builtins.js";
+
+export interface BridgeOptions {
+  mesh: MeshOptions;
+  include?: string[];
+  exclude?: string[];
+  /** Only these nodes; calls are pinned to them. */
+  nodes?: string[];
+  admin?: boolean;
+  allowDirs?: string[];
+  callTimeoutMs?: number;
+  streamIdleMs?: number;
+  keepaliveMs?: number;
+  inlineImageMax?: number;
+  resourceMax?: number;
+  /** Debounce of tools/list_changed after catalog changes. */
+  listChangedDebounceMs?: number;
+}
+
+export type BridgeState = "connecting" | "connected" | "disconnected" | "closed";
+
+/** Compiles `*`/`?` globs to one RegExp. */
+export function globToRegExp(glob: string): RegExp {
+  const re = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+  return new RegExp(`^${re}$`);
+}
+
+export class Bridge {
+  mesh?: Mesh;
+  catalog?: Catalog;
+  state: BridgeState = "connecting";
+  lastError?: string;
+  readonly names = new ToolNameTable(BUILTIN_TOOL_NAMES);
+  /** Every in-flight call's controller: shutdown aborts them (which publishes their cancels). */
+  readonly inflight = new Set<AbortController>();
+  private visible: MethodEntry[] = [];
+  private toolListeners = new Set<() => void>();
+  private fileListeners = new Set<(ev: FileWatchEvent) => void>();
+  private readyWaiters: Array<() => void> = [];
+  private debounce?: NodeJS.Timeout;
+  private stopWatch = new AbortController();
+  private closed = false;
+  private readonly include: RegExp[];
+  private readonly exclude: RegExp[];
+
+  constructor(readonly opts: BridgeOptions, readonly log: Logger) {
+    this.include = (opts.include ?? []).map(globToRegExp);
+    this.exclude = (opts.exclude ?? []).map(globToRegExp);
+  }
+
+  /** Uses an already-connected mesh (tests, embedding). */
+  static async withMesh(mesh: Mesh, opts: Omit<BridgeOptions, "mesh">, log: Logger): Promise<Bridge> {
+    const b = new Bridge({ ...opts, mesh: {} }, log);
+    await b.attach(mesh);
+    return b;
+  }
+
+  /** Connects in the background, retrying until it works; never throws. */
+  start(): void {
+    void this.connectLoop();
+  }
+
+  private async connectLoop(): Promise<void> {
+    const urls = String(this.opts.mesh.servers ?? "nats://localhost:4222");
+    let attempt = 0;
+    while (!this.closed && !this.mesh) {
+      try {
+        const mesh = await Mesh.connect({ ...this.opts.mesh, waitOnFirstConnect: false });
+        if (this.closed) {
+          await mesh.close();
+          return;
+        }
+        await this.attach(mesh);
+        return;
+      } catch (err) {
+        this.lastError = (err as Error).message;
+        if (attempt++ === 0) this.log.warn(`${this.lastError} — retrying every 2 s`);
+        else this.log.debug(`connect attempt ${attempt} to ${urls} failed: ${this.lastError}`);
+        if (err instanceof Error && err.name === "MeshConfigError") {
+          this.log.error(`NATS configuration error: ${err.message}`);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    }
+  }
+
+  private async attach(mesh: Mesh): Promise<void> {
+    this.mesh = mesh;
+    this.state = "connected";
+    this.lastError = undefined;
+    this.log.info(`connected to NATS ${mesh.server}`);
+    mesh.onConnectionState((s) => {
+      this.state = s === "connected" ? "connected" : s === "closed" ? "closed" : "disconnected";
+    });
+    const catalog = await mesh.catalog();
+    this.catalog = catalog;
+    catalog.onChange((change) => this.onCatalogChange(change));
+    this.recompute();
+    this.log.info(`catalog: ${catalog.methods().length} methods on ${catalog.nodes().size} nodes (${catalog.lastDiscoveryMs.toFixed(0)} ms)`);
+    for (const w of this.readyWaiters.splice(0)) w();
+    this.notifyTools();
+    void this.watchFiles(mesh);
+  }
+
+  private async watchFiles(mesh: Mesh): Promise<void> {
+    try {
+      for await (const ev of mesh.files.watch(this.stopWatch.signal)) {
+        for (const l of this.fileListeners) l(ev);
+      }
+    } catch (err) {
+      if (!this.closed) this.log.warn(`file store watch stopped: ${(err as Error).message}`);
+    }
+  }
+
+  /** Resolves once connected and the catalog is loaded (or after `timeoutMs`). */
+  ready(timeoutMs = 5000): Promise<boolean> {
+    if (this.catalog) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const t = setTimeout(() => resolve(false), timeoutMs);
+      this.readyWaiters.push(() => (clearTimeout(t), resolve(true)));
+    });
+  }
+
+  private onCatalogChange(change: CatalogChange): void {
+    const describe = (l: MethodEntry[]) => l.map((e) => `${e.tool}.${e.method}`).join(", ");
+    if (change.added.length) this.log.info(`mesh: added ${describe(change.added)}`);
+    if (change.removed.length) this.log.info(`mesh: removed ${describe(change.removed)}`);
+    if (change.changed.length) this.log.debug(`mesh: changed ${describe(change.changed)}`);
+    for (const e of [...change.added, ...change.changed]) {
+      if (e.schemaProblem) this.log.warn(`${e.tool}.${e.method}: ${e.schemaProblem}; using ${e.schemaSource === "fallback" ? "the node's schema subject" : "an open object schema"}`);
+    }
+    const before = JSON.stringify(this.visible);
+    this.recompute();
+    if (JSON.stringify(this.visible) === before) return;
+    clearTimeout(this.debounce);
+    this.debounce = setTimeout(() => this.notifyTools(), this.opts.listChangedDebounceMs ?? 300);
+  }
+
+  private notifyTools(): void {
+    for (const l of this.toolListeners) l();
+  }
+
+  private isVisible(e: MethodEntry): boolean {
+    const key = `${e.tool}.${e.method}`;
+    if (this.include.length && !this.include.some((r) => r.test(key))) return false;
+    if (this.exclude.some((r) => r.test(key))) return false;
+    return true;
+  }
+
+  private recompute(): void {
+    const catalog = this.catalog?.methods() ?? [];
+    const only = this.opts.nodes?.length ? new Set(this.opts.nodes) : undefined;
+    this.visible = catalog
+      .filter((e) => this.isVisible(e))
+      .map((e) => (only ? { ...e, nodes: e.nodes.filter((n) => only.has(n)) } : e))
+      .filter((e) => e.nodes.length > 0);
+    this.names.sync(this.visible);
+  }
+
+  /** The mesh methods an agent may see, after filters, sorted by key. */
+  methods(): MethodEntry[] {
+    return this.visible;
+  }
+
+  /** The visible method behind an MCP tool name. */
+  methodByName(name: string): MethodEntry | undefined {
+    const key = this.names.keyOf(name);
+    return key ? this.visible.find((e) => `${e.tool}.${e.method}` === key) : undefined;
+  }
+
+  onToolsChanged(listener: () => void): () => void {
+    this.toolListeners.add(listener);
+    return () => this.toolListeners.delete(listener);
+  }
+
+  onFileEvent(listener: (ev: FileWatchEvent) => void): () => void {
+    this.fileListeners.add(listener);
+    return () => this.fileListeners.delete(listener);
+  }
+
+  /** What is wrong right now, phrased for an agent, or undefined when the mesh is usable. */
+  unavailableReason(): string | undefined {
+    if (this.closed) return "mesh-mcp is shutting down.";
+    if (!this.mesh) {
+      return `not connected to NATS yet${this.lastError ? `: ${this.lastError}` : ""}. ` +
+        `mesh-mcp keeps retrying; start nats-server or fix NATS_URL / --nats, then call again.`;
+    }
+    if (this.state !== "connected") return "the NATS connection dropped and is reconnecting; call again in a few seconds.";
+    return undefined;
+  }
+
+  /** Aborts every in-flight call (publishing their cancels), stops watching, drains NATS. */
+  async shutdown(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.debounce);
+    for (const ac of this.inflight) ac.abort(new Error("mesh-mcp is shutting down"));
+    this.stopWatch.abort();
+    this.toolListeners.clear();
+    this.fileListeners.clear();
+    await this.mesh?.close().catch(() => {});
+    this.state = "closed";
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * The mesh file store and read-only mesh views as MCP resources.
+ *   mesh://files/<key>     an object of the file store (template mesh://files/{+key})
+ *   mesh://nodes           every node and the tools/methods it offers
+ *   mesh://nodes/<node>    one node
+ *   mesh://tools           every visible method with its MCP name, nodes and schema source
+ */
+import type { ReadResourceResult, Resource, ResourceTemplate } from "@modelcontextprotocol/sdk/types.js";
+import { FileNotFoundError } from "../mesh/index.js";
+import type { Bridge } from "./bridge.js";
+import { FILE_URI_PREFIX, fileUri, keyFromUri } from "./results.js";
+
+export const PAGE_SIZE = 100;
+export const FILE_TEMPLATE = `${FILE_URI_PREFIX}{+key}`;
+export const NODE_TEMPLATE = "mesh://nodes/{node}";
+
+export class ResourceError extends Error {
+  override name = "ResourceError";
+}
+
+export const TEMPLATES: ResourceTemplate[] = [
+  { uriTemplate: FILE_TEMPLATE, name: "mesh-file", title: "Mesh file store object", description: "An object of the mesh file store by key (e.g. outputs/abc.png)." },
+  { uriTemplate: NODE_TEMPLATE, name: "mesh-node", title: "Mesh node", description: "One mesh node and the tools it offers.", mimeType: "application/json" },
+];
+
+const VIEWS: Resource[] = [
+  { uri: "mesh://nodes", name: "mesh-nodes", title: "Mesh nodes", description: "Every node and the tools and methods it offers.", mimeType: "application/json" },
+  { uri: "mesh://tools", name: "mesh-tools", title: "Mesh tools", description: "Every visible mesh method: MCP name, nodes, streaming, schema source.", mimeType: "application/json" },
+];
+
+export function isTextType(ct: string): boolean {
+  return /^text\//.test(ct) || /(json|xml|yaml|javascript|csv|svg\+xml|x-sh|toml)/.test(ct);
+}
+
+/** Pages over views + files; the cursor is the offset (opaque to clients). */
+export async function listResources(bridge: Bridge, cursor?: string): Promise<{ resources: Resource[]; nextCursor?: string }> {
+  const offset = cursor ? Number.parseInt(Buffer.from(cursor, "base64url").toString(), 10) : 0;
+  if (!Number.isInteger(offset) || offset < 0) throw new ResourceError(`invalid cursor "${cursor}"; list again from the start`);
+  const files = bridge.mesh && !bridge.unavailableReason() ? await bridge.mesh.files.list() : [];
+  const all: Resource[] = [
+    ...VIEWS,
+    ...files.map((f) => ({
+      uri: fileUri(f.key),
+      name: f.key,
+      mimeType: f.contentType || undefined,
+      size: f.size,
+      description: `mesh file store object, ${f.size} bytes${f.created ? `, created ${f.created}` : ""}`,
+    })),
+  ];
+  const page = all.slice(offset, offset + PAGE_SIZE);
+  const next = offset + PAGE_SIZE < all.length ? Buffer.from(String(offset + PAGE_SIZE)).toString("base64url") : undefined;
+  return next ? { resources: page, nextCursor: next } : { resources: page };
+}
+
+function json(uri: string, value: unknown): ReadResourceResult {
+  return { contents: [{ uri, mimeType: "application/json", text: JSON.stringify(value, null, 2) }] };
+}
+
+function nodesView(bridge: Bridge): Record<string, unknown> {
+  const out: Record<string, { tools: Record<string, { version: string; description: string; methods: string[] }> }> = {};
+  for (const e of bridge.methods()) {
+    for (const n of e.nodes) {
+      const node = (out[n] ??= { tools: {} });
+      const t = (node.tools[e.tool] ??= { version: e.version, description: e.toolDescription, methods: [] });
+      t.methods.push(e.method);
+    }
+  }
+  return out;
+}
+
+export async function readResource(bridge: Bridge, uri: string): Promise<ReadResourceResult> {
+  const why = bridge.unavailableReason();
+  if (why) throw new ResourceError(why);
+  if (uri === "mesh://nodes") return json(uri, nodesView(bridge));
+  if (uri.startsWith("mesh://nodes/")) {
+    const node = decodeURIComponent(uri.slice("mesh://nodes/".length));
+    const view = nodesView(bridge)[node];
+    if (!view) throw new ResourceError(`no node "${node}" in the mesh; read mesh://nodes for the list`);
+    return json(uri, { node, ...view });
+  }
+  if (uri === "mesh://tools") {
+    return json(uri, bridge.methods().map((e) => ({
+      name: bridge.names.nameOf(e.tool, e.method),
+      tool: e.tool, method: e.method, nodes: e.nodes, stream: e.stream, version: e.version, schema_source: e.schemaSource,
+    })));
+  }
+  const key = keyFromUri(uri);
+  if (key === undefined) throw new ResourceError(`unknown resource ${uri}; use mesh://files/<key>, mesh://nodes or mesh://tools`);
+  const max = bridge.opts.resourceMax ?? 25 * 1024 * 1024;
+  try {
+    const { info, data } = await bridge.mesh!.files.getBytes(key, max);
+    const mimeType = info.contentType || "application/octet-stream";
+    if (isTextType(mimeType)) return { contents: [{ uri, mimeType, text: Buffer.from(data).toString("utf8") }] };
+    return { contents: [{ uri, mimeType, blob: Buffer.from(data).toString("base64") }] };
+  } catch (err) {
+    if (err instanceof FileNotFoundError) throw new ResourceError(err.message);
+    throw new ResourceError(`cannot read ${uri}: ${(err as Error).message}`);
+  }
+}
+
+/** Completion of the `key` argument of the file template (and `node` of the node template). */
+export async function complete(bridge: Bridge, template: string, arg: string, value: string): Promise<string[]> {
+  if (!bridge.mesh || bridge.unavailableReason()) return [];
+  if (template === FILE_TEMPLATE && arg === "key") {
+    return (await bridge.mesh.files.list(value).catch(() => [])).map((f) => f.key).slice(0, 100);
+  }
+  if (template === NODE_TEMPLATE && arg === "node") {
+    return Object.keys(nodesView(bridge)).filter((n) => n.startsWith(value)).slice(0, 100);
+  }
+  return [];
+}

@@ -1,0 +1,208 @@
+/**
+ * One MCP server session over the shared bridge: `createServer(bridge)` →
+ * `{ server, close }`. Called once for stdio, once per session over HTTP.
+ * Uses the SDK's low-level Server so raw JSON Schema passes through untouched.
+ */
+import { Server } from "@modelcontextprotocol/sdk/server/index.js";
+import {
+  CallToolRequestSchema,
+  CompleteRequestSchema,
+  ListResourcesRequestSchema,
+  ListResourceTemplatesRequestSchema,
+  ListToolsRequestSchema,
+  ReadResourceRequestSchema,
+  RootsListChangedNotificationSchema,
+  SetLevelRequestSchema,
+  SubscribeRequestSchema,
+  UnsubscribeRequestSchema,
+  type CallToolResult,
+  type LoggingLevel,
+} from "@modelcontextprotocol/sdk/types.js";
+import type { Bridge } from "./bridge.js";
+import { builtinsFor, type BuiltinContext } from "./builtins.js";
+import type { Level } from "./log.js";
+import { rootsToDirs } from "./paths.js";
+import { complete, listResources, readResource, ResourceError, TEMPLATES } from "./resources.js";
+import { errorResult, fileUri } from "./results.js";
+import { callMeshTool, ToolList } from "./tools.js";
+
+export const SERVER_NAME = "mesh-mcp";
+export const SERVER_VERSION = "0.1.0";
+
+export interface SessionOptions {
+  /** Concurrent tool calls this session may run (HTTP); more get an isError result. */
+  maxInflight?: number;
+}
+
+export interface Session {
+  server: Server;
+  /** Number of tool calls in flight in this session. */
+  inflight(): number;
+  close(): Promise<void>;
+}
+
+const MCP_LEVELS: LoggingLevel[] = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
+
+function rank(l: LoggingLevel | Level): number {
+  return MCP_LEVELS.indexOf(l as LoggingLevel);
+}
+
+function resourceError(err: unknown): Error {
+  // A plain Error with a numeric code reaches the client as that JSON-RPC error, without double prefixes.
+  const e = new Error(err instanceof Error ? err.message : String(err)) as Error & { code: number };
+  e.code = err instanceof ResourceError ? -32002 : -32603;
+  return e;
+}
+
+export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session {
+  const server = new Server(
+    { name: SERVER_NAME, version: SERVER_VERSION, title: "jb-mesh tools" },
+    {
+      capabilities: {
+        tools: { listChanged: true },
+        resources: { subscribe: true, listChanged: true },
+        completions: {},
+        logging: {},
+      },
+      instructions:
+        "Tools named <tool>__<method> are methods of a jb-mesh tool mesh; each description names the nodes that offer it. " +
+        "Pass files to tools as file-store keys: upload local files with mesh_upload_file, read results via mesh://files/<key> resources. " +
+        "Read mesh://nodes to see which node offers what; set _node to pin a call to one node.",
+    },
+  );
+  const tools = new ToolList(bridge);
+  const builtins = builtinsFor(bridge.opts.admin ?? false);
+  const subscriptions = new Set<string>();
+  let inflight = 0;
+  let logLevel: LoggingLevel | undefined;
+  let roots: string[] | undefined;
+  let listChangedTimer: NodeJS.Timeout | undefined;
+  let closed = false;
+
+  const safe = (p: Promise<unknown>) => void p.catch(() => {});
+
+  // ---- tools ----
+  // Right after start-up the mesh may still be connecting: wait a little for the first
+  // catalog rather than answer with no tools (clients that ignore list_changed would keep that).
+  const STARTUP_WAIT_MS = 3000;
+  server.setRequestHandler(ListToolsRequestSchema, async () => {
+    if (!bridge.catalog) await bridge.ready(STARTUP_WAIT_MS);
+    return { tools: [...builtins.map((b) => b.tool), ...tools.meshTools()] };
+  });
+
+  const builtinCtx: BuiltinContext = {
+    bridge,
+    roots: async () => {
+      if (roots) return roots;
+      if (!server.getClientCapabilities()?.roots) return [];
+      try {
+        roots = rootsToDirs((await server.listRoots(undefined, { timeout: 5000 })).roots.map((r) => r.uri));
+      } catch {
+        roots = [];
+      }
+      return roots;
+    },
+  };
+
+  server.setRequestHandler(CallToolRequestSchema, async (req, extra): Promise<CallToolResult> => {
+    const { name } = req.params;
+    const args = (req.params.arguments ?? {}) as Record<string, unknown>;
+    const builtin = builtins.find((b) => b.tool.name === name);
+    if (!builtin && !bridge.catalog) await bridge.ready(STARTUP_WAIT_MS);
+    const entry = builtin ? undefined : bridge.methodByName(name);
+    if (!builtin && !entry) {
+      const why = bridge.unavailableReason();
+      if (why) return errorResult(`${name}: ${why}`);
+      return errorResult(`unknown tool "${name}": it is not (or no longer) in the mesh. List the tools again; read mesh://tools for what the mesh offers now.`);
+    }
+    if (opts.maxInflight !== undefined && inflight >= opts.maxInflight) {
+      return errorResult(`too many concurrent calls in this session (limit ${opts.maxInflight}); wait for one to finish and retry.`);
+    }
+    inflight++;
+    try {
+      if (builtin) return await builtin.run(args, builtinCtx);
+      const progressToken = req.params._meta?.progressToken;
+      return await callMeshTool(bridge, entry!, args, {
+        signal: extra.signal,
+        progressToken,
+        meta: req.params._meta as Record<string, unknown> | undefined,
+        sendProgress: (progress, total, message) =>
+          progressToken === undefined
+            ? Promise.resolve()
+            : extra.sendNotification({ method: "notifications/progress", params: { progressToken, progress, total, message } }),
+      });
+    } finally {
+      inflight--;
+    }
+  });
+
+  // ---- resources ----
+  server.setRequestHandler(ListResourcesRequestSchema, async (req) => {
+    try {
+      return await listResources(bridge, req.params?.cursor);
+    } catch (err) {
+      throw resourceError(err);
+    }
+  });
+  server.setRequestHandler(ListResourceTemplatesRequestSchema, async () => ({ resourceTemplates: TEMPLATES }));
+  server.setRequestHandler(ReadResourceRequestSchema, async (req) => {
+    try {
+      return await readResource(bridge, req.params.uri);
+    } catch (err) {
+      throw resourceError(err);
+    }
+  });
+  server.setRequestHandler(SubscribeRequestSchema, async (req) => {
+    subscriptions.add(req.params.uri);
+    return {};
+  });
+  server.setRequestHandler(UnsubscribeRequestSchema, async (req) => {
+    subscriptions.delete(req.params.uri);
+    return {};
+  });
+  server.setRequestHandler(CompleteRequestSchema, async (req) => {
+    const ref = req.params.ref;
+    const values = ref.type === "ref/resource" ? await complete(bridge, ref.uri, req.params.argument.name, req.params.argument.value) : [];
+    return { completion: { values, total: values.length, hasMore: false } };
+  });
+
+  // ---- logging: forwarded only once the client chose a level ----
+  server.setRequestHandler(SetLevelRequestSchema, async (req) => {
+    logLevel = req.params.level;
+    return {};
+  });
+  const dropSink = bridge.log.addSink((level, message) => {
+    if (closed || logLevel === undefined || rank(level) < rank(logLevel)) return;
+    safe(server.sendLoggingMessage({ level, logger: SERVER_NAME, data: message }));
+  });
+
+  server.setNotificationHandler(RootsListChangedNotificationSchema, async () => {
+    roots = undefined;
+  });
+
+  // ---- change notifications from the shared bridge ----
+  const dropTools = bridge.onToolsChanged(() => {
+    if (!closed) safe(server.sendToolListChanged());
+  });
+  const dropFiles = bridge.onFileEvent((ev) => {
+    if (closed) return;
+    const uri = fileUri(ev.key);
+    if (subscriptions.has(uri)) safe(server.sendResourceUpdated({ uri }));
+    clearTimeout(listChangedTimer);
+    listChangedTimer = setTimeout(() => safe(server.sendResourceListChanged()), 200);
+  });
+
+  return {
+    server,
+    inflight: () => inflight,
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearTimeout(listChangedTimer);
+      dropSink();
+      dropTools();
+      dropFiles();
+      await server.close().catch(() => {});
+    },
+  };
+}

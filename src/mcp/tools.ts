@@ -1,0 +1,278 @@
+/**
+ * Catalog → MCP tools, and the path of one call:
+ * look up the name → validate (ajv) → mesh call or stream → results.ts.
+ */
+import { Ajv, type ValidateFunction } from "ajv";
+import type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js";
+import { MeshTimeoutError, type JsonObject, type MethodEntry, type StreamFrame } from "../mesh/index.js";
+import type { Bridge } from "./bridge.js";
+import { errorResult, nodeErrorResult, okResult, textOf, thrownResult } from "./results.js";
+
+/** The argument an agent uses to pin a call to one node. */
+export const NODE_ARG = "_node";
+/** The same, for programmatic clients, in `params._meta`. */
+export const NODE_META = "mesh-mcp/node";
+
+function clone<T>(v: T): T {
+  return structuredClone(v);
+}
+
+/**
+ * jb-mesh property fragments may carry `required: true` (not valid JSON Schema,
+ * and rejected by strict clients): lift those into the parent's `required` list.
+ */
+function liftBooleanRequired(schema: Record<string, unknown>): void {
+  const props = schema.properties;
+  if (typeof props !== "object" || props === null) return;
+  const req = new Set<string>(Array.isArray(schema.required) ? (schema.required as string[]) : []);
+  for (const [name, frag] of Object.entries(props as Record<string, unknown>)) {
+    if (typeof frag !== "object" || frag === null) continue;
+    const f = frag as Record<string, unknown>;
+    if (typeof f.required === "boolean") {
+      if (f.required) req.add(name);
+      delete f.required;
+    }
+    liftBooleanRequired(f);
+    if (typeof f.items === "object" && f.items !== null) liftBooleanRequired(f.items as Record<string, unknown>);
+  }
+  if (req.size > 0) schema.required = [...req];
+}
+
+/** The method's input schema as MCP wants it: an object schema without `stream`. */
+export function inputSchemaOf(entry: MethodEntry): Tool["inputSchema"] {
+  const s = clone(entry.schema) as Record<string, unknown>;
+  delete s.stream;
+  delete s.description; // it becomes the tool's description
+  if (s.type !== "object") s.type = "object";
+  liftBooleanRequired(s);
+  const props = (s.properties ?? {}) as Record<string, unknown>;
+  if (!(NODE_ARG in props) && entry.nodes.length > 0) {
+    s.properties = {
+      ...props,
+      [NODE_ARG]: {
+        type: "string",
+        enum: entry.nodes,
+        description: "Optional: run on this mesh node only (default: any node that offers the tool).",
+      },
+    };
+  }
+  return s as Tool["inputSchema"];
+}
+
+export function describe(entry: MethodEntry): string {
+  const base = entry.schema.description?.trim() || `${entry.toolDescription || entry.tool}: method ${entry.method}.`;
+  const nodes = entry.nodes.length === 1 ? `node ${entry.nodes[0]}` : `nodes ${entry.nodes.join(", ")}`;
+  const lines = [base, "", `Mesh method ${entry.tool}.${entry.method} (v${entry.version || "?"}), offered by ${nodes}.`];
+  if (entry.nodes.length > 1) lines.push(`Set ${NODE_ARG} to pin the call to one node.`);
+  if (entry.stream) lines.push("Streams progress while it runs.");
+  return lines.join("\n");
+}
+
+function annotations(entry: MethodEntry): Tool["annotations"] {
+  const title = `${entry.tool} ${entry.method}`;
+  if (entry.tool === "files") {
+    const ro = ["get", "head", "list"].includes(entry.method);
+    return { title, readOnlyHint: ro, destructiveHint: entry.method === "delete", idempotentHint: ro || entry.method === "put", openWorldHint: false };
+  }
+  return { title, openWorldHint: true };
+}
+
+export function toMcpTool(entry: MethodEntry, name: string): Tool {
+  return {
+    name,
+    title: `${entry.tool} ${entry.method}`,
+    description: describe(entry),
+    inputSchema: inputSchemaOf(entry),
+    annotations: annotations(entry),
+    _meta: { "mesh-mcp/key": `${entry.tool}.${entry.method}`, "mesh-mcp/nodes": entry.nodes, "mesh-mcp/stream": entry.stream },
+  };
+}
+
+/** Caches MCP tool definitions per catalog generation so tools/list stays cheap. */
+export class ToolList {
+  private cache?: { visible: MethodEntry[]; tools: Tool[] };
+
+  constructor(private readonly bridge: Bridge) {}
+
+  meshTools(): Tool[] {
+    const visible = this.bridge.methods();
+    if (this.cache?.visible !== visible) {
+      const tools: Tool[] = [];
+      for (const e of visible) {
+        const name = this.bridge.names.nameOf(e.tool, e.method);
+        if (name) tools.push(toMcpTool(e, name));
+      }
+      this.cache = { visible, tools };
+    }
+    return this.cache.tools;
+  }
+}
+
+// ---------------- validation ----------------
+
+const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
+const validators = new Map<string, ValidateFunction | null>();
+
+/** Validates args against the tool's input schema; returns error lines, or [] when valid. */
+export function validateArgs(schema: Tool["inputSchema"], args: JsonObject, warn: (m: string) => void): string[] {
+  const key = JSON.stringify(schema);
+  let v = validators.get(key);
+  if (v === undefined) {
+    try {
+      v = ajv.compile(schema);
+    } catch (err) {
+      warn(`cannot compile input schema (${(err as Error).message}); arguments go unvalidated`);
+      v = null;
+    }
+    if (validators.size > 5000) validators.clear();
+    validators.set(key, v);
+  }
+  if (!v || v(args)) return [];
+  return (v.errors ?? []).map((e) => {
+    const where = e.instancePath ? e.instancePath.slice(1).replace(/\//g, ".") : "arguments";
+    const extra = e.keyword === "enum" ? ` (${(e.params as { allowedValues: unknown[] }).allowedValues.join(", ")})` : "";
+    return `${where} ${e.message}${extra}`;
+  });
+}
+
+// ---------------- calling ----------------
+
+export interface CallContext {
+  signal: AbortSignal;
+  progressToken?: string | number;
+  sendProgress(progress: number, total?: number, message?: string): Promise<void>;
+  meta?: Record<string, unknown>;
+}
+
+/** Progress fields a chunk may carry: `progress`, `total`, `message`. */
+function progressOf(chunk: unknown): { progress?: number; total?: number; message?: string } {
+  if (typeof chunk !== "object" || chunk === null) {
+    return { message: typeof chunk === "string" ? chunk : chunk === undefined ? undefined : JSON.stringify(chunk) };
+  }
+  const c = chunk as Record<string, unknown>;
+  const num = (x: unknown) => (typeof x === "number" && Number.isFinite(x) ? x : undefined);
+  const message = typeof c.message === "string" ? c.message : undefined;
+  return { progress: num(c.progress), total: num(c.total), message };
+}
+
+const MAX_KEPT_CHUNKS = 10_000;
+
+/** Calls a visible mesh method for an MCP client. Never throws: every failure is an isError result. */
+export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: JsonObject, ctx: CallContext): Promise<CallToolResult> {
+  const key = `${entry.tool}.${entry.method}`;
+  const why = bridge.unavailableReason();
+  if (why) return errorResult(`${key}: ${why}`);
+  const mesh = bridge.mesh!;
+
+  const params = { ...args };
+  let node = (params[NODE_ARG] as string | undefined) ?? (ctx.meta?.[NODE_META] as string | undefined);
+  delete params[NODE_ARG];
+  if (node !== undefined && !entry.nodes.includes(node)) {
+    return errorResult(`${key}: node "${node}" does not offer this method; it is offered by ${entry.nodes.join(", ")}.`);
+  }
+  // --node restricts the nodes: pin the call when load-balancing could reach another node.
+  if (node === undefined && bridge.opts.nodes?.length) {
+    node = entry.nodes[Math.floor(Math.random() * entry.nodes.length)];
+  }
+
+  const problems = validateArgs(inputSchemaOf(entry), params, (m) => bridge.log.warn(`${key}: ${m}`));
+  if (problems.length) {
+    return errorResult(`${key}: invalid arguments:\n- ${problems.join("\n- ")}\nFix them and call again (see the tool's input schema).`);
+  }
+
+  const ac = new AbortController();
+  const onAbort = () => ac.abort(ctx.signal.reason);
+  if (ctx.signal.aborted) ac.abort(ctx.signal.reason);
+  ctx.signal.addEventListener("abort", onAbort, { once: true });
+  bridge.inflight.add(ac);
+  const resultOpts = { files: mesh.files, inlineImageMax: bridge.opts.inlineImageMax ?? 1 << 20 };
+  try {
+    if (entry.stream) return await runStream(bridge, entry, params, node, ac, ctx, resultOpts);
+    return await runCall(bridge, entry, params, node, ac.signal, ctx, resultOpts);
+  } catch (err) {
+    return thrownResult(err, key);
+  } finally {
+    ctx.signal.removeEventListener("abort", onAbort);
+    bridge.inflight.delete(ac);
+  }
+}
+
+async function runCall(
+  bridge: Bridge, entry: MethodEntry, params: JsonObject, node: string | undefined,
+  signal: AbortSignal, ctx: CallContext, resultOpts: Parameters<typeof okResult>[1],
+): Promise<CallToolResult> {
+  const key = `${entry.tool}.${entry.method}`;
+  // Keep-alive progress so clients that reset their timeout on progress do not give up.
+  const every = bridge.opts.keepaliveMs ?? 15_000;
+  let ticks = 0;
+  const started = Date.now();
+  const keepalive = ctx.progressToken !== undefined && every > 0
+    ? setInterval(() => {
+        ticks++;
+        void ctx.sendProgress(ticks, undefined, `${key} still running on the mesh (${Math.round((Date.now() - started) / 1000)} s)`).catch(() => {});
+      }, every)
+    : undefined;
+  try {
+    const reply = await bridge.mesh!.call(entry.tool, entry.method, params, {
+      node,
+      signal,
+      timeoutMs: bridge.opts.callTimeoutMs ?? 3_600_000,
+    });
+    if (!reply.ok) return nodeErrorResult(reply.error, reply.node, key);
+    return await okResult(reply.result, resultOpts);
+  } finally {
+    clearInterval(keepalive);
+  }
+}
+
+async function runStream(
+  bridge: Bridge, entry: MethodEntry, params: JsonObject, node: string | undefined,
+  ac: AbortController, ctx: CallContext, resultOpts: Parameters<typeof okResult>[1],
+): Promise<CallToolResult> {
+  const key = `${entry.tool}.${entry.method}`;
+  const stream = bridge.mesh!.stream(entry.tool, entry.method, params, {
+    node,
+    signal: ac.signal,
+    inactivityTimeoutMs: bridge.opts.streamIdleMs ?? 120_000,
+  });
+  const kept: unknown[] = [];
+  let dropped = 0;
+  let count = 0;
+  let last = 0;
+  // The whole call is bounded by --call-timeout too, not only by inactivity.
+  const limit = bridge.opts.callTimeoutMs ?? 3_600_000;
+  const deadline = setTimeout(() => ac.abort(new MeshTimeoutError(stream.subject, limit)), limit);
+  let terminal: StreamFrame | undefined;
+  try {
+    for await (const frame of stream) {
+      if (frame.done) {
+        terminal = frame;
+        break;
+      }
+      count++;
+      if (kept.length < MAX_KEPT_CHUNKS) kept.push(frame.chunk);
+      else dropped++;
+      if (ctx.progressToken !== undefined) {
+        const p = progressOf(frame.chunk);
+        // progress must increase: use the chunk's own figure when it does, else the chunk count.
+        const progress = p.progress !== undefined && p.progress > last ? p.progress : Math.max(count, last + 1);
+        last = progress;
+        void ctx.sendProgress(progress, p.total, p.message).catch(() => {});
+      }
+    }
+  } finally {
+    clearTimeout(deadline);
+  }
+  if (!terminal) return errorResult(`${key}: the stream ended without a terminal frame`);
+  if (terminal.error !== undefined) return nodeErrorResult(terminal.error, terminal.node ?? "", key);
+  // Chunks are part of the result when the terminal result lacks them (nothing is lost without progress).
+  if (terminal.result === undefined || terminal.result === null) {
+    const result = { chunks: kept, ...(dropped ? { chunks_dropped: dropped } : {}) };
+    return okResult(result, resultOpts);
+  }
+  const out = await okResult(terminal.result, resultOpts);
+  if (ctx.progressToken === undefined && kept.length > 0) {
+    out.content.push({ type: "text", text: `(${count} progress chunks)\n${textOf(kept.length > 20 ? [...kept.slice(0, 20), `… ${kept.length - 20} more`] : kept)}` });
+  }
+  return out;
+}
