@@ -101,6 +101,19 @@ function errorText(err: unknown): string {
 }
 
 /**
+ * Replies are sent from promise callbacks: a publish that throws there (the
+ * connection closed while the handler ran) would be an unhandled rejection, which
+ * ends a Node process. The caller has gone with the connection anyway.
+ */
+function publishQuietly(nc: NatsConnection, subject: string, body: JsonObject): void {
+  try {
+    nc.publish(subject, JSON.stringify(body));
+  } catch {
+    /* connection closed or draining */
+  }
+}
+
+/**
  * Subscribes `subject` and answers every request with `handle`'s reply. Malformed
  * JSON gets `{ok:false, error:"invalid request: …"}` plus `extra` (e.g. the node),
  * and a throwing handler gets `{ok:false, error}`: a request is never left unanswered.
@@ -110,10 +123,10 @@ export function serveJson<T extends z.ZodType>(
   subject: string,
   schema: T,
   extra: JsonObject,
-  handle: (req: z.output<T>, msg: Msg) => Promise<JsonObject>,
+  handle: (req: z.output<T>, msg: Msg) => Promise<JsonObject | undefined>,
 ): Subscription {
-  const respond = (msg: Msg, body: JsonObject) => {
-    if (msg.reply) nc.publish(msg.reply, JSON.stringify({ ...body, ...extra }));
+  const respond = (msg: Msg, body: JsonObject | undefined) => {
+    if (msg.reply && body) publishQuietly(nc, msg.reply, { ...body, ...extra });
   };
   return nc.subscribe(subject, {
     callback: (err, msg) => {
@@ -189,8 +202,8 @@ export function subscribeToolSchema(
       const reply = msg.reply;
       const tool = msg.subject.split(".")[3] ?? "";
       handler(tool).then(
-        (schema) => nc.publish(reply, JSON.stringify({ ok: true, schema })),
-        (e) => nc.publish(reply, JSON.stringify({ ok: false, error: errorText(e) })),
+        (schema) => publishQuietly(nc, reply, { ok: true, schema }),
+        (e) => publishQuietly(nc, reply, { ok: false, error: errorText(e) }),
       );
     },
   });
@@ -199,17 +212,23 @@ export function subscribeToolSchema(
 /**
  * Serves `files.put|get|head|delete|list` from `store` (plain subscriptions, not
  * node-scoped: every node with a store may answer, the caller takes the first).
+ * Requests are answered only while `store` uses the Object Store.
  */
 export function subscribeFileHandlers(nc: NatsConnection, store: FileStore): Subscription[] {
   const requireKey = (key: string) => {
     if (!key) throw new Error("key is required");
     return key;
   };
-  const wrap = (op: string, fn: () => Promise<JsonObject>) =>
-    fn().catch((e) => {
+  // Only an Object Store can back files.*: a store that itself goes through files.* would
+  // send each request back into the mesh, to this very handler (a request storm). Such a
+  // node stays silent, like a Go node without JetStream, so that a node with a store answers.
+  const wrap = async (op: string, fn: () => Promise<JsonObject>): Promise<JsonObject | undefined> => {
+    if ((await store.mode()) !== "objectstore") return undefined;
+    return fn().catch((e) => {
       const msg = errorText(e);
       throw new Error(msg === "key is required" ? msg : `${op} failed: ${msg}`);
     });
+  };
   return [
     serveJson(nc, filesSubject("put"), FilePutRequestWire, {}, (r) =>
       wrap("put", async () => {

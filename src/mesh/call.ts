@@ -269,7 +269,11 @@ export class MeshStream implements AsyncIterable<StreamFrame> {
       clearTimeout(timer);
       timer = setTimeout(() => push(new StreamInactivityError(subject, idleMs)), idleMs);
     };
-    const onAbort = () => push(new MeshCancelledError(subject, callId, { cause: opts.signal?.reason }));
+    // Abort wins over frames already queued: the consumer asked to stop, not to drain.
+    const onAbort = () => {
+      queue.length = 0;
+      push(new MeshCancelledError(subject, callId, { cause: opts.signal?.reason }));
+    };
 
     const reply = this.replies.open((msg) => {
       if (isNoResponders(msg)) return push(new NoRespondersError(subject));

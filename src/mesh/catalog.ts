@@ -141,8 +141,11 @@ export class Catalog {
   private entries = new Map<string, MethodEntry>();
   private servicesList: ServiceInfo[] = [];
   private listeners = new Set<(change: CatalogChange) => void>();
-  /** Fallback schemas by service instance id (a re-registered service gets a new id). */
-  private fallbackCache = new Map<string, Record<string, unknown> | null>();
+  /**
+   * Fallback schemas by service instance id (a re-registered service gets a new id).
+   * The promise is cached so the methods of one service, resolved concurrently, share one request.
+   */
+  private fallbackCache = new Map<string, Promise<Record<string, unknown> | null>>();
   private subs: Subscription[] = [];
   private timer?: NodeJS.Timeout;
   private debounce?: NodeJS.Timeout;
@@ -285,8 +288,16 @@ export class Catalog {
     }
   }
 
-  private async fallbackSchemas(svc: ServiceInfo): Promise<Record<string, unknown> | null> {
-    if (this.fallbackCache.has(svc.id)) return this.fallbackCache.get(svc.id) ?? null;
+  private fallbackSchemas(svc: ServiceInfo): Promise<Record<string, unknown> | null> {
+    let cached = this.fallbackCache.get(svc.id);
+    if (!cached) {
+      cached = this.requestFallbackSchemas(svc);
+      this.fallbackCache.set(svc.id, cached);
+    }
+    return cached;
+  }
+
+  private async requestFallbackSchemas(svc: ServiceInfo): Promise<Record<string, unknown> | null> {
     const subject = toolSchemaSubject(nodeOf(svc), svc.name);
     let result: Record<string, unknown> | null = null;
     try {
@@ -298,7 +309,6 @@ export class Catalog {
       // No schema service on that node is normal (older nodes); malformed answers are worth a warning.
       if (err instanceof MalformedReplyError) this.warn(err.message);
     }
-    this.fallbackCache.set(svc.id, result);
     return result;
   }
 

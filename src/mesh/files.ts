@@ -289,7 +289,8 @@ function tooLarge(key: string, size: number, max: number): MeshError {
   return new MeshError(`file "${key}" is ${size} bytes, over the limit of ${max} bytes; raise the limit or fetch it another way`);
 }
 
+/** Go nodes say "object not found"; our own nodes relay FileNotFoundError's "has no object". */
 function notFoundOr(key: string, error: string | undefined): MeshError {
-  if (!error || /not found|no such|missing/i.test(error)) return new FileNotFoundError(key);
+  if (!error || /not found|no such|no object|missing/i.test(error)) return new FileNotFoundError(key);
   return new MeshError(`file store: ${error}`);
 }

@@ -170,18 +170,25 @@ export class Mesh {
     return this.toolServer;
   }
 
-  /** Registers a tool as a micro service of this node (re-registered after reconnects). */
-  registerTool(def: ToolDefinition): Promise<void> {
+  /**
+   * Registers a tool as a micro service of this node (re-registered after reconnects).
+   * Bad names or a missing `node` reject (async), never throw synchronously.
+   */
+  async registerTool(def: ToolDefinition): Promise<void> {
     return this.toolsOf().registerTool(def);
   }
 
-  unregisterTool(name: string): Promise<boolean> {
+  async unregisterTool(name: string): Promise<boolean> {
     return this.toolsOf().unregisterTool(name);
   }
 
-  /** Serves `files.*` from `store` (default: this mesh's own file store). */
+  /** Serves `files.*` from `store` (default: this mesh's own file store), which must reach JetStream. */
   subscribeFileHandlers(store: FileStore = this.files): void {
     this.subs.push(...subscribeFileHandlers(this.nc, store));
+    void store.mode().then(
+      (mode) => mode !== "objectstore" && this.log("warning", "files.* is not served: this node's file store has no JetStream Object Store"),
+      (err) => this.log("warning", `files.* is not served: ${(err as Error).message}`),
+    );
   }
 
   /** Registers the built-in `files` tool (put/get/head/delete/list). */

@@ -83,6 +83,9 @@ export interface ToolServerOptions {
 export class ToolServer {
   private readonly regs = new Map<string, Registration>();
   private readonly svcm: Svcm;
+  /** In-flight calls by call_id, aborted by `cancel.<call_id>`. */
+  private readonly inflight = new Map<string, Set<AbortController>>();
+  private cancelSub?: Subscription;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -91,6 +94,23 @@ export class ToolServer {
   ) {
     if (!isToken(node)) throw new MeshConfigError(`node name "${node}" must be one NATS subject token (no dots, spaces or wildcards)`);
     this.svcm = new Svcm(nc);
+  }
+
+  /**
+   * One `cancel.*` subscription for all calls, made before any tool is served. A
+   * per-call `cancel.<call_id>` subscription would race the caller: a cancel published
+   * right after the request can reach the server before that SUB and be lost. The
+   * wildcard is already in place, and NATS keeps one publisher's request and cancel in
+   * order, so the call is registered below before its cancel is delivered.
+   */
+  private listenForCancels(): void {
+    this.cancelSub ??= this.nc.subscribe(cancelSubject("*"), {
+      callback: (err, msg) => {
+        if (err) return;
+        const callId = msg.subject.slice(cancelSubject("").length);
+        for (const ac of this.inflight.get(callId) ?? []) ac.abort(new Error("cancelled by caller"));
+      },
+    });
   }
 
   private log(message: string): void {
@@ -104,9 +124,15 @@ export class ToolServer {
       if (!isToken(m)) throw new MeshConfigError(`method name "${def.name}.${m}" must be one NATS subject token`);
     }
     if (this.regs.has(def.name)) await this.unregisterTool(def.name);
+    this.listenForCancels();
     const reg: Registration = { def, subs: [] };
+    try {
+      await this.start(reg);
+    } catch (err) {
+      await this.stop(reg);
+      throw err;
+    }
     this.regs.set(def.name, reg);
-    await this.start(reg);
     this.publishEvent("tool.started", { tool: def.name, version: def.version ?? "" });
   }
 
@@ -217,9 +243,10 @@ export class ToolServer {
   ): Promise<unknown> {
     const ac = new AbortController();
     const callId = req.call_id?.trim();
-    const cancelSub = callId
-      ? this.nc.subscribe(cancelSubject(callId), { max: 1, callback: () => ac.abort(new Error("cancelled by caller")) })
-      : undefined;
+    if (callId) {
+      const calls = this.inflight.get(callId) ?? new Set();
+      this.inflight.set(callId, calls.add(ac));
+    }
     let cleanup: (() => Promise<void>) | undefined;
     try {
       if (this.opts.resolveFiles) {
@@ -228,7 +255,11 @@ export class ToolServer {
       const ctx: ToolCallContext = { tool, method, node: this.node, request: req, signal: ac.signal, streaming, emit };
       return await m.handler(req.params, ctx);
     } finally {
-      cancelSub?.unsubscribe();
+      if (callId) {
+        const calls = this.inflight.get(callId);
+        calls?.delete(ac);
+        if (calls?.size === 0) this.inflight.delete(callId);
+      }
       await cleanup?.();
     }
   }
@@ -286,5 +317,7 @@ export class ToolServer {
   async close(): Promise<void> {
     for (const reg of this.regs.values()) await this.stop(reg);
     this.regs.clear();
+    this.cancelSub?.unsubscribe();
+    this.cancelSub = undefined;
   }
 }

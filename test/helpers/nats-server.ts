@@ -76,7 +76,8 @@ export class NatsServer {
   /** Kills the server (like a crash) without removing its store. */
   async kill(): Promise<void> {
     const p = this.proc;
-    if (!p || p.exitCode !== null) return;
+    // A process killed by a signal has exitCode null and signalCode set.
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
     const exited = new Promise((r) => p.once("exit", r));
     p.kill("SIGKILL");
     await exited;
