@@ -272,6 +272,8 @@ export class MeshStream implements AsyncIterable<StreamFrame> {
     // Abort wins over frames already queued: the consumer asked to stop, not to drain.
     const onAbort = () => {
       queue.length = 0;
+      // Publish now, not when the consumer resumes: a shutdown drains the connection right after aborting.
+      this.caller.cancel(callId);
       push(new MeshCancelledError(subject, callId, { cause: opts.signal?.reason }));
     };
 
@@ -302,7 +304,8 @@ export class MeshStream implements AsyncIterable<StreamFrame> {
         const item = queue.shift()!;
         if (item instanceof Error) {
           // No responders / malformed: nothing runs (or nothing sane does); others: tell the node to stop.
-          if (!(item instanceof NoRespondersError)) this.caller.cancel(callId);
+          // (An abort has published its cancel already, in onAbort.)
+          if (!(item instanceof NoRespondersError) && !(item instanceof MeshCancelledError)) this.caller.cancel(callId);
           finished = true;
           throw item;
         }
