@@ -35,6 +35,10 @@ export interface BridgeOptions {
 
 export type BridgeState = "connecting" | "connected" | "disconnected" | "closed";
 
+/** How a mesh tool call ended (metrics): `invalid`/`unavailable` never reached the mesh. */
+export type CallOutcome = "ok" | "error" | "cancelled" | "timeout" | "no_responders" | "invalid" | "unavailable";
+export type CallObserver = (key: string, outcome: CallOutcome, ms: number) => void;
+
 /** Compiles `*`/`?` globs to one RegExp. */
 export function globToRegExp(glob: string): RegExp {
   const re = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
@@ -52,6 +56,7 @@ export class Bridge {
   private visible: MethodEntry[] = [];
   private toolListeners = new Set<() => void>();
   private fileListeners = new Set<(ev: FileWatchEvent) => void>();
+  private callObservers = new Set<CallObserver>();
   private readyWaiters: Array<() => void> = [];
   private debounce?: NodeJS.Timeout;
   private stopWatch = new AbortController();
@@ -193,6 +198,28 @@ export class Bridge {
   onFileEvent(listener: (ev: FileWatchEvent) => void): () => void {
     this.fileListeners.add(listener);
     return () => this.fileListeners.delete(listener);
+  }
+
+  /** Observes every finished mesh tool call (the HTTP transport's metrics). */
+  onCallDone(observer: CallObserver): () => void {
+    this.callObservers.add(observer);
+    return () => this.callObservers.delete(observer);
+  }
+
+  /** Reported by the call path (mcp/tools.ts) when a call ends. */
+  callDone(key: string, outcome: CallOutcome, ms: number): void {
+    for (const o of this.callObservers) {
+      try {
+        o(key, outcome, ms);
+      } catch {
+        // an observer must not break a call
+      }
+    }
+  }
+
+  /** True once shutdown() began: transports refuse new work from then on. */
+  get closing(): boolean {
+    return this.closed;
   }
 
   /** What is wrong right now, phrased for an agent, or undefined when the mesh is usable. */

@@ -4,8 +4,16 @@
  */
 import { Ajv, type ValidateFunction } from "ajv";
 import type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js";
-import { MeshTimeoutError, type JsonObject, type MethodEntry, type StreamFrame } from "../mesh/index.js";
-import type { Bridge } from "./bridge.js";
+import {
+  MeshCancelledError,
+  MeshTimeoutError,
+  NoRespondersError,
+  StreamInactivityError,
+  type JsonObject,
+  type MethodEntry,
+  type StreamFrame,
+} from "../mesh/index.js";
+import type { Bridge, CallOutcome } from "./bridge.js";
 import { errorResult, nodeErrorResult, okResult, textOf, thrownResult } from "./results.js";
 
 /** The argument an agent uses to pin a call to one node. */
@@ -157,18 +165,28 @@ function progressOf(chunk: unknown): { progress?: number; total?: number; messag
 
 const MAX_KEPT_CHUNKS = 10_000;
 
+/** What a thrown call error means for metrics. */
+function outcomeOf(err: unknown): CallOutcome {
+  if (err instanceof MeshTimeoutError || err instanceof StreamInactivityError) return "timeout";
+  if (err instanceof MeshCancelledError) return err.cause instanceof MeshTimeoutError ? "timeout" : "cancelled";
+  if (err instanceof NoRespondersError) return "no_responders";
+  return "error";
+}
+
 /** Calls a visible mesh method for an MCP client. Never throws: every failure is an isError result. */
 export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: JsonObject, ctx: CallContext): Promise<CallToolResult> {
   const key = `${entry.tool}.${entry.method}`;
+  const started = performance.now();
+  const rejected = (outcome: CallOutcome, text: string) => (bridge.callDone(key, outcome, 0), errorResult(text));
   const why = bridge.unavailableReason();
-  if (why) return errorResult(`${key}: ${why}`);
+  if (why) return rejected("unavailable", `${key}: ${why}`);
   const mesh = bridge.mesh!;
 
   const params = { ...args };
   let node = (params[NODE_ARG] as string | undefined) ?? (ctx.meta?.[NODE_META] as string | undefined);
   delete params[NODE_ARG];
   if (node !== undefined && !entry.nodes.includes(node)) {
-    return errorResult(`${key}: node "${node}" does not offer this method; it is offered by ${entry.nodes.join(", ")}.`);
+    return rejected("invalid", `${key}: node "${node}" does not offer this method; it is offered by ${entry.nodes.join(", ")}.`);
   }
   // --node restricts the nodes: pin the call when load-balancing could reach another node.
   if (node === undefined && bridge.opts.nodes?.length) {
@@ -177,7 +195,7 @@ export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: Jso
 
   const problems = validateArgs(inputSchemaOf(entry), params, (m) => bridge.log.warn(`${key}: ${m}`));
   if (problems.length) {
-    return errorResult(`${key}: invalid arguments:\n- ${problems.join("\n- ")}\nFix them and call again (see the tool's input schema).`);
+    return rejected("invalid", `${key}: invalid arguments:\n- ${problems.join("\n- ")}\nFix them and call again (see the tool's input schema).`);
   }
 
   const ac = new AbortController();
@@ -186,14 +204,20 @@ export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: Jso
   ctx.signal.addEventListener("abort", onAbort, { once: true });
   bridge.inflight.add(ac);
   const resultOpts = { files: mesh.files, inlineImageMax: bridge.opts.inlineImageMax ?? 1 << 20 };
+  let outcome: CallOutcome = "error";
   try {
-    if (entry.stream) return await runStream(bridge, entry, params, node, ac, ctx, resultOpts);
-    return await runCall(bridge, entry, params, node, ac.signal, ctx, resultOpts);
+    const result = entry.stream
+      ? await runStream(bridge, entry, params, node, ac, ctx, resultOpts)
+      : await runCall(bridge, entry, params, node, ac.signal, ctx, resultOpts);
+    if (!result.isError) outcome = "ok";
+    return result;
   } catch (err) {
+    outcome = outcomeOf(err);
     return thrownResult(err, key);
   } finally {
     ctx.signal.removeEventListener("abort", onAbort);
     bridge.inflight.delete(ac);
+    bridge.callDone(key, outcome, performance.now() - started);
   }
 }
 

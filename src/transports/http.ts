@@ -1,8 +1,345 @@
-/** Streamable HTTP transport: see issue 4 (placeholder until it lands). */
-import type { Config } from "../config.js";
+/**
+ * MCP over Streamable HTTP (2025-06-18 / 2025-11-25) at `/mcp`, plus `/healthz`,
+ * `/readyz` and `/metrics`. One MCP server per session (`Mcp-Session-Id`) over the
+ * one shared Bridge; with --stateless, one per request. Knows nothing of tools.
+ *
+ * The SDK's web-standard transport does the protocol; this file routes sessions
+ * (unknown or ended → 404, so clients start over), enforces access (http-security.ts)
+ * and limits, and writes answers through http-io.ts, which picks JSON or SSE per request.
+ */
+import { randomUUID } from "node:crypto";
+import { createServer as createHttpServer, type IncomingMessage, type Server as NodeServer, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
+import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
+import { ConfigError, type Config } from "../config.js";
 import type { Bridge } from "../mcp/bridge.js";
 import type { Logger } from "../mcp/log.js";
+import { createServer, type Session } from "../mcp/server.js";
+import { OriginPolicy, TokenCheck, startupProblem } from "./http-security.js";
+import { readBody, sendJson, sendRpcError, toWebRequest, writeWebResponse } from "./http-io.js";
+import { HttpMetrics } from "./metrics.js";
 
-export async function serveHttp(_bridge: Bridge, _config: Config, _log: Logger, _onClosed: () => void): Promise<{ close(): Promise<void> }> {
-  throw new Error("--transport http is not available in this build yet");
+export const MCP_PATH = "/mcp";
+
+/**
+ * How a POST is answered. `auto` (default): JSON when the response is the only
+ * message, SSE as soon as there is anything else (progress, keep-alive). `sse`
+ * and `json` force the SDK's two fixed modes (`json` loses per-request progress).
+ */
+export type ResponseMode = "auto" | "sse" | "json";
+
+export interface HttpTuning {
+  responseMode?: ResponseMode;
+}
+
+export interface HttpTransport {
+  /** The URL of the MCP endpoint, with the port actually bound. */
+  url: string;
+  close(): Promise<void>;
+}
+
+type HttpConfig = Pick<
+  Config,
+  "host" | "port" | "authToken" | "insecureNoAuth" | "allowedOrigin" | "allowedHost" | "stateless" | "sessionIdleTimeout" | "maxBody" | "maxInflight"
+>;
+
+/** One MCP session: its server, its transport, and how many HTTP exchanges it has open. */
+interface HttpSession {
+  id?: string;
+  mcp: Session;
+  transport: WebStandardStreamableHTTPServerTransport;
+  open: number;
+  idle?: NodeJS.Timeout;
+  closed: boolean;
+}
+
+const RETRY_AFTER_S = "5";
+const CORS_ALLOW_HEADERS = "Content-Type, Accept, Authorization, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID";
+const CORS_EXPOSE_HEADERS = "Mcp-Session-Id, WWW-Authenticate";
+
+export async function serveHttp(bridge: Bridge, config: HttpConfig, log: Logger, onClosed: () => void, tuning: HttpTuning = {}): Promise<HttpTransport> {
+  const problem = startupProblem(config.host, config.authToken, config.insecureNoAuth);
+  if (problem) throw new ConfigError(problem);
+  const server = new McpHttpServer(bridge, config, log, tuning.responseMode ?? responseModeFromEnv());
+  const url = await server.listen();
+  log.info(`serving MCP over Streamable HTTP at ${url}${config.stateless ? " (stateless)" : ""}; ` +
+    `${config.authToken ? "bearer token required" : "no auth"}; probes /healthz /readyz, metrics /metrics`);
+  server.onUnexpectedClose = onClosed;
+  return { url, close: () => server.close() };
+}
+
+class McpHttpServer {
+  onUnexpectedClose?: () => void;
+  private readonly http: NodeServer;
+  private readonly sessions = new Map<string, HttpSession>();
+  /** Sessions not (yet) in the table: initializing ones and stateless requests. */
+  private readonly loose = new Set<HttpSession>();
+  private readonly token?: TokenCheck;
+  private readonly metrics: HttpMetrics;
+  private policy!: OriginPolicy;
+  private closing = false;
+
+  constructor(
+    private readonly bridge: Bridge,
+    private readonly config: HttpConfig,
+    private readonly log: Logger,
+    private readonly mode: ResponseMode,
+  ) {
+    if (config.authToken) this.token = new TokenCheck(config.authToken);
+    this.metrics = new HttpMetrics(bridge, { sessions: () => this.sessions.size });
+    this.http = createHttpServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        this.log.warn(`HTTP ${req.method} ${req.url}: ${(err as Error).message}`);
+        if (!res.headersSent) sendRpcError(res, 500, -32603, "Internal error");
+        else res.destroy();
+      });
+    });
+  }
+
+  listen(): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const failed = (err: Error) => reject(new Error(`cannot listen on ${this.config.host}:${this.config.port}: ${err.message}`));
+      this.http.once("error", failed);
+      this.http.listen(this.config.port, this.config.host, () => {
+        this.http.off("error", failed);
+        this.http.on("error", (err) => this.log.error(`HTTP server: ${err.message}`));
+        this.http.once("close", () => {
+          if (!this.closing) this.onUnexpectedClose?.();
+        });
+        const addr = this.http.address() as AddressInfo;
+        this.policy = new OriginPolicy({
+          listenHost: this.config.host,
+          port: addr.port,
+          allowedHosts: this.config.allowedHost,
+          allowedOrigins: this.config.allowedOrigin,
+        });
+        const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
+        resolve(`http://${host}:${addr.port}${MCP_PATH}`);
+      });
+    });
+  }
+
+  // ---------------- routing ----------------
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? "/").split("?", 1)[0];
+    // Probes come from orchestrators that use the pod address as Host: no Host/auth checks; they reveal only status.
+    if (path === "/healthz") return sendJson(res, 200, { status: "ok" });
+    if (path === "/readyz") return this.ready(res);
+    if (path !== MCP_PATH && path !== "/metrics") return sendJson(res, 404, { error: `not found; MCP is served at ${MCP_PATH}` });
+
+    if (path === MCP_PATH) res.once("finish", () => this.metrics.request(req.method ?? "?", res.statusCode));
+    if (this.closing || this.bridge.closing) {
+      return sendRpcError(res, 503, -32000, "mesh-mcp is shutting down; retry shortly", { "retry-after": RETRY_AFTER_S, connection: "close" });
+    }
+    if (!this.policy.hostAllowed(req.headers.host)) {
+      return sendRpcError(res, 403, -32000, `Forbidden: Host "${req.headers.host ?? ""}" is not allowed (see --allowed-host)`);
+    }
+    const origin = req.headers.origin;
+    if (!this.policy.originAllowed(origin)) {
+      return sendRpcError(res, 403, -32000, `Forbidden: Origin "${origin}" is not allowed (see --allowed-origin)`);
+    }
+    if (origin !== undefined) {
+      res.setHeader("access-control-allow-origin", origin);
+      res.setHeader("vary", "Origin");
+      res.setHeader("access-control-expose-headers", CORS_EXPOSE_HEADERS);
+    }
+    if (req.method === "OPTIONS") {
+      res.writeHead(204, {
+        "access-control-allow-methods": "GET, POST, DELETE, OPTIONS",
+        "access-control-allow-headers": CORS_ALLOW_HEADERS,
+        "access-control-max-age": "600",
+      });
+      return void res.end();
+    }
+    if (this.token) {
+      const verdict = this.token.check(req.headers.authorization);
+      if (verdict !== "ok") {
+        const challenge = verdict === "missing" ? 'Bearer realm="mesh-mcp"' : 'Bearer realm="mesh-mcp", error="invalid_token"';
+        return sendRpcError(res, 401, -32001, verdict === "missing" ? "Unauthorized: send Authorization: Bearer <token>" : "Unauthorized: invalid token", {
+          "www-authenticate": challenge,
+        });
+      }
+    }
+    if (path === "/metrics") return this.metricsPage(req, res);
+
+    switch (req.method) {
+      case "POST":
+        return this.post(req, res);
+      case "GET":
+      case "DELETE":
+        return this.getOrDelete(req, res);
+      default:
+        return sendRpcError(res, 405, -32000, "Method not allowed.", { allow: "GET, POST, DELETE" });
+    }
+  }
+
+  private ready(res: ServerResponse): void {
+    const why = this.closing ? "mesh-mcp is shutting down." : this.bridge.unavailableReason() ?? (this.bridge.catalog ? undefined : "the mesh catalog is not loaded yet.");
+    if (why) return sendJson(res, 503, { status: "unavailable", reason: why });
+    sendJson(res, 200, { status: "ready", methods: this.bridge.methods().length, sessions: this.sessions.size });
+  }
+
+  private async metricsPage(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== "GET") return sendJson(res, 405, { error: "GET only" }, { allow: "GET" });
+    const { contentType, body } = await this.metrics.render();
+    res.writeHead(200, { "content-type": contentType, "content-length": Buffer.byteLength(body) });
+    res.end(body);
+  }
+
+  private async post(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const body = await readBody(req, this.config.maxBody);
+    if (body.tooLarge) {
+      return sendRpcError(res, 413, -32000, `Payload Too Large: the body exceeds ${this.config.maxBody} bytes (--max-body)`, { connection: "close" });
+    }
+    let message: unknown;
+    try {
+      message = JSON.parse(body.text);
+    } catch {
+      return sendRpcError(res, 400, -32700, "Parse error: Invalid JSON");
+    }
+    if (this.config.stateless) return this.stateless(req, res, message);
+
+    const id = sessionIdOf(req);
+    if (id !== undefined) {
+      const session = this.sessions.get(id);
+      if (!session) return notFound(res);
+      return this.exchange(session, req, res, message);
+    }
+    const initialize = Array.isArray(message) ? message.some(isInitializeRequest) : isInitializeRequest(message);
+    if (!initialize) return sendRpcError(res, 400, -32000, "Bad Request: Mcp-Session-Id header is required");
+    const session = await this.open(this.sessionTransport());
+    try {
+      await this.exchange(session, req, res, message);
+    } finally {
+      // A refused initialize never got an id: nothing can reach this session again.
+      if (session.id === undefined) void this.dispose(session);
+    }
+  }
+
+  private async getOrDelete(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.config.stateless) {
+      return sendRpcError(res, 405, -32000, "Method not allowed: stateless server (no sessions, no GET stream)", { allow: "POST" });
+    }
+    const id = sessionIdOf(req);
+    if (id === undefined) return sendRpcError(res, 400, -32000, "Bad Request: Mcp-Session-Id header is required");
+    const session = this.sessions.get(id);
+    if (!session) return notFound(res);
+    // DELETE: the transport answers 200 and closes itself, and its onclose disposes the session.
+    return this.exchange(session, req, res, undefined);
+  }
+
+  // ---------------- sessions ----------------
+
+  private sessionTransport(): WebStandardStreamableHTTPServerTransport {
+    return new WebStandardStreamableHTTPServerTransport({
+      sessionIdGenerator: this.config.stateless ? undefined : () => randomUUID(),
+      enableJsonResponse: this.mode === "json",
+    });
+  }
+
+  private async open(transport: WebStandardStreamableHTTPServerTransport): Promise<HttpSession> {
+    const session: HttpSession = { mcp: createServer(this.bridge, { maxInflight: this.config.maxInflight }), transport, open: 0, closed: false };
+    this.loose.add(session);
+    transport.onclose = () => void this.dispose(session);
+    transport.onerror = (err) => this.log.debug(`MCP HTTP${session.id ? ` session ${session.id}` : ""}: ${err.message}`);
+    await session.mcp.server.connect(transport);
+    return session;
+  }
+
+  /** One HTTP request/response on a session; the session's idle clock runs only while none is open. */
+  private async exchange(session: HttpSession, req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+    session.open++;
+    clearTimeout(session.idle);
+    res.once("close", () => {
+      if (--session.open === 0) this.armIdle(session);
+    });
+    const web = await session.transport.handleRequest(toWebRequest(req), { parsedBody: body });
+    if (session.id === undefined && session.transport.sessionId !== undefined) {
+      session.id = session.transport.sessionId;
+      this.loose.delete(session);
+      this.sessions.set(session.id, session);
+      this.log.debug(`MCP HTTP session ${session.id} opened (${this.sessions.size} open)`);
+    }
+    const single = body !== undefined && !Array.isArray(body);
+    await writeWebResponse(res, web, this.mode === "auto" && single);
+  }
+
+  private armIdle(session: HttpSession): void {
+    const ms = this.config.sessionIdleTimeout * 1000;
+    if (session.closed || session.id === undefined || ms <= 0) return;
+    clearTimeout(session.idle);
+    session.idle = setTimeout(() => {
+      this.log.info(`MCP HTTP session ${session.id} idle for ${this.config.sessionIdleTimeout} s: closed`);
+      void this.dispose(session);
+    }, ms);
+    session.idle.unref();
+  }
+
+  private async dispose(session: HttpSession): Promise<void> {
+    if (session.closed) return;
+    session.closed = true;
+    clearTimeout(session.idle);
+    this.loose.delete(session);
+    if (session.id !== undefined && this.sessions.get(session.id) === session) {
+      this.sessions.delete(session.id);
+      this.log.debug(`MCP HTTP session ${session.id} closed (${this.sessions.size} open)`);
+    }
+    await session.mcp.close();
+  }
+
+  /** --stateless: a fresh server and transport for this one request, gone when it is answered. */
+  private async stateless(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+    const session = await this.open(this.sessionTransport());
+    res.once("close", () => void this.dispose(session));
+    const web = await session.transport.handleRequest(toWebRequest(req), { parsedBody: body });
+    await writeWebResponse(res, web, this.mode === "auto" && !Array.isArray(body));
+  }
+
+  // ---------------- shutdown ----------------
+
+  /**
+   * Stops accepting (503 from now on), lets in-flight calls deliver their answers
+   * (bridge.shutdown() has cancelled them on the mesh already; if it has not, closing
+   * the sessions aborts them, which publishes their cancels), then closes every
+   * session, stream and connection.
+   */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const all = () => [...this.sessions.values(), ...this.loose];
+    const stopped = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    await waitUntil(() => all().every((s) => s.mcp.inflight() === 0), 2000);
+    await Promise.all(all().map((s) => this.dispose(s)));
+    this.http.closeIdleConnections();
+    await Promise.race([stopped, delay(1000)]);
+    this.http.closeAllConnections();
+    this.metrics.close();
+  }
+}
+
+/** MESH_MCP_HTTP_RESPONSE=sse|json|auto: a troubleshooting and benchmarking knob, not a flag. */
+function responseModeFromEnv(): ResponseMode {
+  const v = process.env.MESH_MCP_HTTP_RESPONSE;
+  return v === "sse" || v === "json" ? v : "auto";
+}
+
+function sessionIdOf(req: IncomingMessage): string | undefined {
+  const v = req.headers["mcp-session-id"];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** 404 tells a client its session is gone and that it must initialize again (a 400 would not). */
+function notFound(res: ServerResponse): void {
+  sendRpcError(res, 404, -32001, "Session not found: it ended or expired; initialize a new session");
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}
+
+async function waitUntil(cond: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond() && Date.now() < deadline) await delay(20);
 }
