@@ -1,0 +1,67 @@
+/** `npm run demo` as a user runs it: start, connect an MCP client over HTTP, use the tools, Ctrl-C. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { connect } from "node:net";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { CLI, ensureBuilt } from "./helpers/mcp.js";
+
+const DEMO = CLI.replace(/cli\.js$/, "demo.js");
+
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(port, "127.0.0.1");
+    s.once("connect", () => (s.destroy(), resolve(true)));
+    s.once("error", () => resolve(false));
+  });
+}
+
+test("the demo serves the example tools over HTTP and Ctrl-C leaves nothing running", { timeout: 90_000 }, async () => {
+  await ensureBuilt();
+  const demo = spawn(process.execPath, [DEMO], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  demo.stdout.on("data", (d) => (out += String(d)));
+  demo.stderr.on("data", (d) => (err += String(d)));
+  const exited = new Promise<number | null>((r) => demo.once("exit", (code) => r(code)));
+  try {
+    const deadline = Date.now() + 45_000;
+    while (!/Ctrl-C stops everything/.test(out)) {
+      assert.ok(Date.now() < deadline, `demo did not start: ${out}\n${err}`);
+      assert.equal(demo.exitCode, null, `demo exited early: ${err}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const url = out.match(/MCP endpoint\s+(http:\/\/127\.0\.0\.1:\d+\/mcp)/)?.[1];
+    const natsPort = Number(out.match(/nats:\/\/127\.0\.0\.1:(\d+)/)?.[1]);
+    assert.ok(url, `no MCP URL printed:\n${out}`);
+    assert.match(out, /inspector@0\.15\.0 --cli http/);
+    assert.match(out, /"NATS_URL": "nats:\/\/127\.0\.0\.1:\d+"/);
+
+    const client = new Client({ name: "demo-test", version: "1.0.0" });
+    await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+    const { tools } = await client.listTools();
+    const names = tools.map((t) => t.name);
+    for (const n of ["calculator__add", "calculator__divide", "counter__count", "image__render", "slow__sleep", "files__put"]) {
+      assert.ok(names.includes(n), `demo lacks ${n}: ${names.join(", ")}`);
+    }
+    const sum = (await client.callTool({ name: "calculator__add", arguments: { a: 2, b: 40 } })) as CallToolResult;
+    assert.deepEqual(sum.content[0], { type: "text", text: "42" });
+    const div = (await client.callTool({ name: "calculator__divide", arguments: { a: 1, b: 0 } })) as CallToolResult;
+    assert.equal(div.isError, true);
+    assert.match(JSON.stringify(div.content), /division by zero/);
+    const img = (await client.callTool({ name: "image__render", arguments: { text: "hello mesh" } })) as CallToolResult;
+    assert.ok(img.content.some((c) => c.type === "resource_link" && c.uri.startsWith("mesh://files/outputs/")), JSON.stringify(img.content));
+    assert.ok(img.content.some((c) => c.type === "image" && c.mimeType === "image/png"));
+    await client.close();
+
+    demo.kill("SIGINT");
+    assert.equal(await exited, 0);
+    assert.match(out, /nothing of the demo is left running/);
+    assert.equal(await listening(natsPort), false, "nats-server still listens after Ctrl-C");
+    assert.equal(await listening(Number(new URL(url).port)), false, "mesh-mcp still listens after Ctrl-C");
+  } finally {
+    if (demo.exitCode === null) demo.kill("SIGKILL");
+  }
+});
