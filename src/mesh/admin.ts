@@ -8,8 +8,9 @@ import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import type { z } from "zod";
 import { parseReply } from "./call.js";
 import { MeshTimeoutError, NoRespondersError, NotConnectedError } from "./errors.js";
-import { DEFAULT_CONTENT_TYPE, type FileStore } from "./files.js";
-import { adminSubject, filesSubject, type AdminRequest } from "./subjects.js";
+import type { FileStore } from "./files.js";
+import { fileOps } from "./filetool.js";
+import { adminSubject, filesSubject, type AdminRequest, type FileOp } from "./subjects.js";
 import {
   ConfigRequestWire,
   ConfigResultWire,
@@ -215,49 +216,22 @@ export function subscribeToolSchema(
  * Requests are answered only while `store` uses the Object Store.
  */
 export function subscribeFileHandlers(nc: NatsConnection, store: FileStore): Subscription[] {
-  const requireKey = (key: string) => {
-    if (!key) throw new Error("key is required");
-    return key;
-  };
+  const ops = fileOps(store, { requireData: false });
   // Only an Object Store can back files.*: a store that itself goes through files.* would
   // send each request back into the mesh, to this very handler (a request storm). Such a
   // node stays silent, like a Go node without JetStream, so that a node with a store answers.
-  const wrap = async (op: string, fn: () => Promise<JsonObject>): Promise<JsonObject | undefined> => {
+  const serve = async (op: FileOp, params: JsonObject): Promise<JsonObject | undefined> => {
     if ((await store.mode()) !== "objectstore") return undefined;
-    return fn().catch((e) => {
+    return ops[op](params).catch((e) => {
       const msg = errorText(e);
       throw new Error(msg === "key is required" ? msg : `${op} failed: ${msg}`);
     });
   };
   return [
-    serveJson(nc, filesSubject("put"), FilePutRequestWire, {}, (r) =>
-      wrap("put", async () => {
-        const data = Buffer.from(requireKey(r.key) && r.data, "base64");
-        const info = await store.put(r.key, new Uint8Array(data), r.content_type || DEFAULT_CONTENT_TYPE);
-        return { ok: true, key: info.key, size: info.size, content_type: info.contentType, etag: info.etag };
-      })),
-    serveJson(nc, filesSubject("get"), FileKeyRequestWire, {}, (r) =>
-      wrap("get", async () => {
-        const { info, data } = await store.getBytes(requireKey(r.key));
-        return { ok: true, key: info.key, data: Buffer.from(data).toString("base64"), content_type: info.contentType, size: info.size, etag: info.etag };
-      })),
-    serveJson(nc, filesSubject("head"), FileKeyRequestWire, {}, (r) =>
-      wrap("head", async () => {
-        const info = await store.head(requireKey(r.key));
-        return { ok: true, key: info.key, content_type: info.contentType, size: info.size, etag: info.etag, created: info.created };
-      })),
-    serveJson(nc, filesSubject("delete"), FileKeyRequestWire, {}, (r) =>
-      wrap("delete", async () => {
-        await store.delete(requireKey(r.key));
-        return { ok: true };
-      })),
-    serveJson(nc, filesSubject("list"), FileListRequestWire, {}, (r) =>
-      wrap("list", async () => {
-        const files = await store.list(r.prefix);
-        return {
-          ok: true,
-          files: files.map((f) => ({ key: f.key, size: f.size, content_type: f.contentType, etag: f.etag, created: f.created })),
-        };
-      })),
+    serveJson(nc, filesSubject("put"), FilePutRequestWire, {}, (r) => serve("put", r)),
+    serveJson(nc, filesSubject("get"), FileKeyRequestWire, {}, (r) => serve("get", r)),
+    serveJson(nc, filesSubject("head"), FileKeyRequestWire, {}, (r) => serve("head", r)),
+    serveJson(nc, filesSubject("delete"), FileKeyRequestWire, {}, (r) => serve("delete", r)),
+    serveJson(nc, filesSubject("list"), FileListRequestWire, {}, (r) => serve("list", r)),
   ];
 }

@@ -1,7 +1,7 @@
 /** The built-in `files` tool: the file store as an ordinary, discoverable mesh tool. */
 import { DEFAULT_CONTENT_TYPE, type FileStore } from "./files.js";
 import type { ToolDefinition } from "./node.js";
-import { FILES_TOOL } from "./subjects.js";
+import { FILES_TOOL, type FileOp } from "./subjects.js";
 import type { JsonObject, MethodSchema } from "./types.js";
 
 const keyProp = { type: "string", description: "File store object key." };
@@ -54,49 +54,49 @@ function str(params: JsonObject, key: string, required: boolean): string {
   return v;
 }
 
+/** One file-store operation: params as on the wire → the Go reply shape (`ok:true` …); throws on failure. */
+export type FileOpHandler = (params: JsonObject) => Promise<JsonObject>;
+
+/**
+ * The five operations with jb-mesh's reply shapes, shared by the `files` tool and
+ * the `files.*` handlers. `files.put` over request/reply accepts empty data (as the
+ * Go handler does); the tool requires it.
+ */
+export function fileOps(store: FileStore, opts: { requireData: boolean }): Record<FileOp, FileOpHandler> {
+  return {
+    put: async (p) => {
+      const key = str(p, "key", true);
+      const data = Buffer.from(str(p, "data", opts.requireData), "base64");
+      const info = await store.put(key, new Uint8Array(data), str(p, "content_type", false) || DEFAULT_CONTENT_TYPE);
+      return { ok: true, key: info.key, size: info.size, content_type: info.contentType, etag: info.etag };
+    },
+    get: async (p) => {
+      const { info, data } = await store.getBytes(str(p, "key", true));
+      return { ok: true, key: info.key, data: Buffer.from(data).toString("base64"), content_type: info.contentType, size: info.size, etag: info.etag };
+    },
+    head: async (p) => {
+      const info = await store.head(str(p, "key", true));
+      return { ok: true, key: info.key, content_type: info.contentType, size: info.size, etag: info.etag, created: info.created };
+    },
+    delete: async (p) => {
+      await store.delete(str(p, "key", true));
+      return { ok: true };
+    },
+    list: async (p) => {
+      const files = await store.list(str(p, "prefix", false));
+      return { ok: true, files: files.map((f) => ({ key: f.key, size: f.size, content_type: f.contentType, etag: f.etag, created: f.created })) };
+    },
+  };
+}
+
 export function fileToolDefinition(store: FileStore): ToolDefinition {
+  const ops = fileOps(store, { requireData: true });
+  const methods: ToolDefinition["methods"] = {};
+  for (const op of Object.keys(ops) as FileOp[]) methods[op] = { schema: FILE_TOOL_SCHEMAS[op], handler: (p) => ops[op](p) };
   return {
     name: FILES_TOOL,
     version: "1.0.0",
     description: "Built-in ephemeral mesh file store for exchanging larger blobs by key",
-    methods: {
-      put: {
-        schema: FILE_TOOL_SCHEMAS.put,
-        handler: async (p) => {
-          const key = str(p, "key", true);
-          const data = Buffer.from(str(p, "data", true), "base64");
-          const info = await store.put(key, new Uint8Array(data), str(p, "content_type", false) || DEFAULT_CONTENT_TYPE);
-          return { ok: true, key: info.key, size: info.size, content_type: info.contentType, etag: info.etag };
-        },
-      },
-      get: {
-        schema: FILE_TOOL_SCHEMAS.get,
-        handler: async (p) => {
-          const { info, data } = await store.getBytes(str(p, "key", true));
-          return { ok: true, key: info.key, data: Buffer.from(data).toString("base64"), content_type: info.contentType, size: info.size, etag: info.etag };
-        },
-      },
-      head: {
-        schema: FILE_TOOL_SCHEMAS.head,
-        handler: async (p) => {
-          const info = await store.head(str(p, "key", true));
-          return { ok: true, key: info.key, content_type: info.contentType, size: info.size, etag: info.etag, created: info.created };
-        },
-      },
-      delete: {
-        schema: FILE_TOOL_SCHEMAS.delete,
-        handler: async (p) => {
-          await store.delete(str(p, "key", true));
-          return { ok: true };
-        },
-      },
-      list: {
-        schema: FILE_TOOL_SCHEMAS.list,
-        handler: async (p) => {
-          const files = await store.list(str(p, "prefix", false));
-          return { ok: true, files: files.map((f) => ({ key: f.key, size: f.size, content_type: f.contentType, etag: f.etag, created: f.created })) };
-        },
-      },
-    },
+    methods,
   };
 }
