@@ -109,7 +109,7 @@ try {
     host: "127.0.0.1", port: 0, authToken: undefined, insecureNoAuth: false, allowedOrigin: [], allowedHost: [],
     stateless: false, sessionIdleTimeout: 600, maxBody: 1 << 22, maxInflight: 32,
   };
-  for (const mode of ["auto", "sse"] as const) {
+  for (const mode of (process.env.BENCH_INPROC_MODES?.split(",") ?? ["auto", "sse"]) as Array<"auto" | "sse" | "json">) {
     const s = await serveHttp(bridge, config, new Logger("error"), () => {}, { responseMode: mode });
     stops.push(() => void s.close());
     variants.push(await connect(`serveHttp ${mode} (in-process)`, new StreamableHTTPClientTransport(new URL(s.url))));
