@@ -57,7 +57,7 @@ export class Bridge {
   private toolListeners = new Set<() => void>();
   private fileListeners = new Set<(ev: FileWatchEvent) => void>();
   private callObservers = new Set<CallObserver>();
-  private readyWaiters: Array<() => void> = [];
+  private readyWaiters: Array<(ok: boolean) => void> = [];
   private debounce?: NodeJS.Timeout;
   private stopWatch = new AbortController();
   private closed = false;
@@ -95,6 +95,8 @@ export class Bridge {
         return;
       } catch (err) {
         this.lastError = (err as Error).message;
+        // Whoever waits for the first catalog learns now that NATS is not there (no point waiting longer).
+        for (const w of this.readyWaiters.splice(0)) w(false);
         if (attempt++ === 0) this.log.warn(`${this.lastError} — retrying every 2 s`);
         else this.log.debug(`connect attempt ${attempt} to ${urls} failed: ${this.lastError}`);
         if (err instanceof Error && err.name === "MeshConfigError") {
@@ -119,7 +121,7 @@ export class Bridge {
     catalog.onChange((change) => this.onCatalogChange(change));
     this.recompute();
     this.log.info(`catalog: ${catalog.methods().length} methods on ${catalog.nodes().size} nodes (${catalog.lastDiscoveryMs.toFixed(0)} ms)`);
-    for (const w of this.readyWaiters.splice(0)) w();
+    for (const w of this.readyWaiters.splice(0)) w(true);
     this.notifyTools();
     void this.watchFiles(mesh);
   }
@@ -134,12 +136,16 @@ export class Bridge {
     }
   }
 
-  /** Resolves once connected and the catalog is loaded (or after `timeoutMs`). */
+  /**
+   * Resolves true once connected and the catalog is loaded; false after `timeoutMs`, or
+   * at once when a connection attempt has already failed (NATS known to be unreachable).
+   */
   ready(timeoutMs = 5000): Promise<boolean> {
     if (this.catalog) return Promise.resolve(true);
+    if (!this.mesh && this.lastError !== undefined) return Promise.resolve(false);
     return new Promise((resolve) => {
       const t = setTimeout(() => resolve(false), timeoutMs);
-      this.readyWaiters.push(() => (clearTimeout(t), resolve(true)));
+      this.readyWaiters.push((ok) => (clearTimeout(t), resolve(ok)));
     });
   }
 
@@ -226,7 +232,8 @@ export class Bridge {
   unavailableReason(): string | undefined {
     if (this.closed) return "mesh-mcp is shutting down.";
     if (!this.mesh) {
-      return `not connected to NATS yet${this.lastError ? `: ${this.lastError}` : ""}. ` +
+      const detail = this.lastError?.replace(/^not connected to NATS:\s*/i, "").replace(/[.\s]+$/, "");
+      return `not connected to NATS yet${detail ? ` (${detail})` : ""}. ` +
         `mesh-mcp keeps retrying; start nats-server or fix NATS_URL / --nats, then call again.`;
     }
     if (this.state !== "connected") return "the NATS connection dropped and is reconnecting; call again in a few seconds.";

@@ -47,7 +47,8 @@ export function textOf(value: unknown): string {
   return JSON.stringify(value, null, 2);
 }
 
-const KEY_LIKE = /^[A-Za-z0-9_][\w.\-]*(\/[\w.\-]+)+$/;
+// Segments of letters, digits, `_ . -`, with single inner spaces ("uploads/ab12/My Photo.png"): keys come from file names.
+const KEY_LIKE = /^(?=[\p{L}\p{N}_])[\p{L}\p{N}_.\-]+(?: [\p{L}\p{N}_.\-]+)*(?:\/[\p{L}\p{N}_.\-]+(?: [\p{L}\p{N}_.\-]+)*)+$/u;
 
 /** Strings in a result that look like file-store keys (bounded walk). */
 export function keyCandidates(value: unknown, limit = 8): string[] {

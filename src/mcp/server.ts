@@ -85,8 +85,11 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   // Right after start-up the mesh may still be connecting: wait a little for the first
   // catalog rather than answer with no tools (clients that ignore list_changed would keep that).
   const STARTUP_WAIT_MS = 3000;
-  server.setRequestHandler(ListToolsRequestSchema, async () => {
+  const settled = async () => {
     if (!bridge.catalog) await bridge.ready(STARTUP_WAIT_MS);
+  };
+  server.setRequestHandler(ListToolsRequestSchema, async () => {
+    await settled();
     return { tools: [...builtins.map((b) => b.tool), ...tools.meshTools()] };
   });
 
@@ -108,7 +111,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
     const { name } = req.params;
     const args = (req.params.arguments ?? {}) as Record<string, unknown>;
     const builtin = builtins.find((b) => b.tool.name === name);
-    if (!builtin && !bridge.catalog) await bridge.ready(STARTUP_WAIT_MS);
+    await settled();
     const entry = builtin ? undefined : bridge.methodByName(name);
     if (!builtin && !entry) {
       const why = bridge.unavailableReason();
@@ -136,8 +139,9 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
     }
   });
 
-  // ---- resources ----
+  // ---- resources (like tools, they wait a little for the mesh right after start-up) ----
   server.setRequestHandler(ListResourcesRequestSchema, async (req) => {
+    await settled();
     try {
       return await listResources(bridge, req.params?.cursor);
     } catch (err) {
@@ -146,6 +150,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   });
   server.setRequestHandler(ListResourceTemplatesRequestSchema, async () => ({ resourceTemplates: TEMPLATES }));
   server.setRequestHandler(ReadResourceRequestSchema, async (req) => {
+    await settled();
     try {
       return await readResource(bridge, req.params.uri);
     } catch (err) {
@@ -162,6 +167,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   });
   server.setRequestHandler(CompleteRequestSchema, async (req) => {
     const ref = req.params.ref;
+    await settled();
     const values = ref.type === "ref/resource" ? await complete(bridge, ref.uri, req.params.argument.name, req.params.argument.value) : [];
     return { completion: { values, total: values.length, hasMore: false } };
   });
