@@ -101,12 +101,32 @@ function serviceError(msg: Msg): string | undefined {
   return text ? text : undefined;
 }
 
+function lostError(subject: string, sinceMs: number): NotConnectedError {
+  return new NotConnectedError(
+    `the connection dropped ${sinceMs} ms after the request on ${subject} was sent, so it may never have ` +
+      `reached a node; a cancel goes out on reconnect. Retry the call once NATS is back.`,
+  );
+}
+
 type ReplyHandler = (msg: Msg) => void;
+
+interface Pending {
+  handler: ReplyHandler;
+  openedAt: number;
+  /** Called when the connection drops soon after the request went out (see `dropRecent`). */
+  onLost?: (sinceMs: number) => void;
+}
+
+/**
+ * How recent a request must be, when the connection drops, to count as possibly
+ * lost: it was likely written to a socket the server had already closed.
+ */
+export const LOST_REQUEST_WINDOW_MS = 2000;
 
 /** One wildcard inbox subscription for every call and stream of a connection. */
 export class ReplyRouter {
   private readonly prefix: string;
-  private readonly handlers = new Map<string, ReplyHandler>();
+  private readonly handlers = new Map<string, Pending>();
   private readonly sub: Subscription;
 
   constructor(private readonly nc: NatsConnection) {
@@ -115,16 +135,29 @@ export class ReplyRouter {
       callback: (err, msg) => {
         if (err) return;
         const token = msg.subject.slice(this.prefix.length + 1);
-        this.handlers.get(token)?.(msg);
+        this.handlers.get(token)?.handler(msg);
       },
     });
   }
 
   /** Registers a handler and returns the reply subject plus a function that forgets it. */
-  open(handler: ReplyHandler): { inbox: string; close: () => void } {
+  open(handler: ReplyHandler, onLost?: (sinceMs: number) => void): { inbox: string; close: () => void } {
     const token = nuid.next();
-    this.handlers.set(token, handler);
+    this.handlers.set(token, { handler, openedAt: Date.now(), onLost });
     return { inbox: `${this.prefix}.${token}`, close: () => this.handlers.delete(token) };
+  }
+
+  /**
+   * The connection dropped: requests sent within the last `windowMs` may never have
+   * reached the server, and their replies would never come (a call would wait for
+   * its whole timeout). Those are failed now; older ones were delivered and keep
+   * waiting, since the node replies once both sides have reconnected.
+   */
+  dropRecent(windowMs: number): void {
+    const now = Date.now();
+    for (const p of [...this.handlers.values()]) {
+      if (p.onLost && now - p.openedAt <= windowMs) p.onLost(now - p.openedAt);
+    }
   }
 
   get pending(): number {
@@ -150,6 +183,11 @@ export class Caller {
     if (!this.isConnected()) {
       throw new NotConnectedError("the connection dropped and is reconnecting; retry in a moment");
     }
+  }
+
+  /** The connection dropped: fail the calls that may have been lost with it. */
+  connectionLost(windowMs = LOST_REQUEST_WINDOW_MS): void {
+    this.replies.dropRecent(windowMs);
   }
 
   /** Publishes the empty cancel message for `callId` (best effort, never throws). */
@@ -184,17 +222,24 @@ export class Caller {
         this.cancel(callId);
         reject(new MeshCancelledError(subject, callId, { cause: opts.signal?.reason }));
       };
-      const reply = this.replies.open((msg) => {
-        finish();
-        if (isNoResponders(msg)) return reject(new NoRespondersError(subject));
-        const svcErr = serviceError(msg);
-        if (svcErr) return resolve({ ok: false, error: svcErr, node: opts.node ?? "" });
-        try {
-          resolve(parseReply(subject, msg.data, CallResultWire));
-        } catch (err) {
-          reject(err);
-        }
-      });
+      const reply = this.replies.open(
+        (msg) => {
+          finish();
+          if (isNoResponders(msg)) return reject(new NoRespondersError(subject));
+          const svcErr = serviceError(msg);
+          if (svcErr) return resolve({ ok: false, error: svcErr, node: opts.node ?? "" });
+          try {
+            resolve(parseReply(subject, msg.data, CallResultWire));
+          } catch (err) {
+            reject(err);
+          }
+        },
+        (sinceMs) => {
+          finish();
+          this.cancel(callId); // buffered by the client, sent on reconnect: no duplicate job if the caller retries
+          reject(lostError(subject, sinceMs));
+        },
+      );
       timer = setTimeout(() => {
         finish();
         this.cancel(callId);
@@ -291,6 +336,9 @@ export class MeshStream implements AsyncIterable<StreamFrame> {
       else if (node !== firstNode) return;
       armIdle();
       push(frame);
+    }, (sinceMs) => {
+      // Frames prove the node got the request; only a stream that heard nothing may be lost.
+      if (firstNode === undefined) push(lostError(subject, sinceMs));
     });
     opts.signal?.addEventListener("abort", onAbort, { once: true });
     let finished = false;

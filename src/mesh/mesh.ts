@@ -64,6 +64,7 @@ export class Mesh {
     for await (const s of this.nc.status()) {
       if (s.type === "disconnect") {
         this.setState("disconnected");
+        this.caller.connectionLost();
         this.log("warning", `disconnected from NATS (${String(s.server ?? "")}); reconnecting`);
       } else if (s.type === "reconnect") {
         this.setState("connected");

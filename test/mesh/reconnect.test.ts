@@ -57,3 +57,26 @@ test("while the server is down calls fail fast with NotConnectedError, then reco
   const r = await waitFor(() => client.call("echo", "say", { text: "after" }, { timeoutMs: 1000 }), "calls to work again", RECOVERY);
   assert.equal(r.result, "after");
 });
+
+test("a call or stream sent just before the server dies fails fast instead of waiting for its timeout", LIMIT, async (t) => {
+  const env = await meshEnv(t);
+  const node = await env.node("n1");
+  await node.registerTool({
+    name: "slow",
+    methods: {
+      wait: { handler: (_p, ctx) => new Promise((r) => ctx.signal.addEventListener("abort", () => r("stopped"))) },
+      tick: { stream: true, handler: (_p, ctx) => new Promise((r) => ctx.signal.addEventListener("abort", () => r("stopped"))) },
+    },
+  });
+  const client = await env.mesh();
+  const t0 = performance.now();
+  const outcome = (p: Promise<unknown>) => p.then((v) => v, (e: unknown) => e);
+  const call = outcome(client.call("slow", "wait", {}, { timeoutMs: 30_000 }));
+  const stream = outcome(client.stream("slow", "tick", {}, { inactivityTimeoutMs: 30_000 })[Symbol.asyncIterator]().next());
+  await env.server.kill();
+  for (const err of await Promise.all([call, stream])) {
+    assert.ok(err instanceof NotConnectedError, String(err));
+    assert.match(err.message, /may never have reached a node/);
+  }
+  assert.ok(performance.now() - t0 < 5000, "failed at the disconnect, not at the 30 s timeout");
+});
