@@ -1,0 +1,173 @@
+/**
+ * 4. Streaming: a node streams 10,000 chunks `{progress, total}`; the SDK client
+ * receives them as progress notifications (`onprogress`). Frames/s, frames lost,
+ * order kept — beside the same stream read with the mesh library directly.
+ */
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import { Mesh } from "../../src/mesh/index.js";
+import { httpClient, inProcClient, stdioClient, waitForTools, type McpHandle, type WireTap } from "../lib/clients.js";
+import { serverNodeArgs, type BenchContext } from "../lib/context.js";
+import { tryStartHttp, type HttpServer } from "../lib/procs.js";
+import type { SectionResult, TargetCheck } from "../lib/report.js";
+import { fmt, fmtRatio, median, now, ratio, rotate, sleep } from "../lib/stats.js";
+
+const COUNT_TOOL = "bench__count";
+
+interface StreamRun {
+  ms: number;
+  /** Progress delivered to onprogress. */
+  received: number;
+  ordered: boolean;
+  /** Progress notifications the client transport received before the result (wire order). */
+  onWire: number;
+  /** Progress the SDK client reported as "unknown token" (received, then dropped). */
+  dropped: number;
+}
+
+/**
+ * Counts, per client, what the transport delivered and what the SDK dropped. The
+ * SDK 1.x client dispatches notifications in a microtask but responses at once, so
+ * progress that arrives in the same read as the result is dropped as "unknown token"
+ * (modelcontextprotocol/typescript-sdk#2580).
+ */
+class WireCounter {
+  onWire = 0;
+  dropped = 0;
+  private open = false;
+  readonly tap: WireTap = (m: JSONRPCMessage) => {
+    if ("method" in m && m.method === "notifications/progress" && this.open) this.onWire++;
+    else if ("id" in m && !("method" in m)) this.open = false;
+  };
+  reset(): void {
+    this.onWire = 0;
+    this.dropped = 0;
+    this.open = true;
+  }
+  watch(client: Client): void {
+    client.onerror = (err) => {
+      if (/unknown token/i.test(err.message)) this.dropped++;
+    };
+  }
+}
+
+interface StreamVariant {
+  name: string;
+  run(n: number): Promise<StreamRun>;
+}
+
+async function rawStream(mesh: Mesh, n: number): Promise<StreamRun> {
+  let received = 0;
+  let last = 0;
+  let ordered = true;
+  const t0 = now();
+  for await (const f of mesh.stream("bench", "count", { n })) {
+    if (f.done) {
+      if (f.error) throw new Error(f.error);
+      break;
+    }
+    received++;
+    const p = (f.chunk as { progress: number }).progress;
+    if (p !== last + 1) ordered = false;
+    last = p;
+  }
+  return { ms: now() - t0, received, ordered, onWire: received, dropped: 0 };
+}
+
+function mcpStream(client: Client, counter: WireCounter): (n: number) => Promise<StreamRun> {
+  counter.watch(client);
+  return async (n) => {
+    let received = 0;
+    let last = 0;
+    let ordered = true;
+    counter.reset();
+    const t0 = now();
+    const r = await client.callTool({ name: COUNT_TOOL, arguments: { n } }, undefined, {
+      timeout: 120_000,
+      onprogress: (p) => {
+        received++;
+        if (p.progress !== last + 1) ordered = false;
+        last = p.progress;
+      },
+    });
+    const ms = now() - t0;
+    if (r.isError) throw new Error(`${COUNT_TOOL} failed: ${JSON.stringify(r.content).slice(0, 300)}`);
+    await sleep(50); // let dropped notifications surface as errors
+    return { ms, received, ordered, onWire: counter.onWire, dropped: counter.dropped };
+  };
+}
+
+export async function runStreaming(ctx: BenchContext): Promise<SectionResult> {
+  const n = ctx.quick ? 2000 : 10_000;
+  const rounds = ctx.quick ? 1 : 5;
+  const notes: string[] = [];
+  const mesh = await Mesh.connect({ servers: ctx.natsUrl });
+  const wires = { inproc: new WireCounter(), stdio: new WireCounter(), http: new WireCounter() };
+  const inproc = await inProcClient(ctx.natsUrl, { tap: wires.inproc.tap });
+  const stdio = await stdioClient(ctx.natsUrl, { nodeArgs: serverNodeArgs(ctx, "stream-stdio"), tap: wires.stdio.tap });
+  const handles: McpHandle[] = [inproc, stdio];
+  let http: HttpServer | undefined;
+  const variants: StreamVariant[] = [
+    { name: "mesh library (raw frames)", run: (k) => rawStream(mesh, k) },
+    { name: "MCP in-process, onprogress", run: mcpStream(inproc.client, wires.inproc) },
+    { name: "MCP stdio, onprogress", run: mcpStream(stdio.client, wires.stdio) },
+  ];
+  const h = await tryStartHttp(ctx.natsUrl, { nodeArgs: serverNodeArgs(ctx, "stream-http") });
+  if ("server" in h) {
+    http = h.server;
+    const hc = await httpClient(http.url, wires.http.tap);
+    handles.push(hc);
+    variants.push({ name: "MCP HTTP, onprogress", run: mcpStream(hc.client, wires.http) });
+  } else {
+    notes.push(h.skip);
+  }
+  try {
+    for (const hnd of handles) await waitForTools(hnd.client, (x) => x.includes(COUNT_TOOL));
+    for (const v of variants) await v.run(Math.min(n, 1000)); // warm-up
+    const runs = new Map<string, StreamRun[]>(variants.map((v) => [v.name, []]));
+    for (let r = 0; r < rounds; r++) for (const v of rotate(variants, r)) runs.get(v.name)!.push(await v.run(n));
+    const rawRate = median(runs.get(variants[0]!.name)!.map((x) => n / (x.ms / 1000)));
+    const figures: Record<string, { framesPerSec: number; lost: number; wireMissing: number; dropped: number; ordered: boolean; ms: number[] }> = {};
+    const rows = variants.map((v) => {
+      const rs = runs.get(v.name)!;
+      const rate = median(rs.map((x) => n / (x.ms / 1000)));
+      const lost = Math.max(...rs.map((x) => n - x.received));
+      const wireMissing = Math.max(...rs.map((x) => n - x.onWire));
+      const dropped = Math.max(...rs.map((x) => x.dropped));
+      const ordered = rs.every((x) => x.ordered);
+      figures[v.name] = { framesPerSec: rate, lost, wireMissing, dropped, ordered, ms: rs.map((x) => x.ms) };
+      return [v.name, fmt(median(rs.map((x) => x.ms))), fmt(rate), fmtRatio(ratio(rate, rawRate)), String(wireMissing), String(dropped), String(lost), ordered ? "yes" : "**no**"];
+    });
+    const targets: TargetCheck[] = [];
+    for (const v of variants.slice(1)) {
+      const f = figures[v.name]!;
+      targets.push({
+        name: `stream → progress, ${v.name.replace(", onprogress", "")}`,
+        target: "≥ 20,000 frames/s, 0 lost, in order",
+        figure: `${fmt(f.framesPerSec)}/s, ${f.lost} lost, ${f.ordered ? "in order" : "out of order"}`,
+        met: f.framesPerSec >= 20_000 && f.lost === 0 && f.ordered,
+      });
+    }
+    if (!targets.some((t) => t.name.includes("HTTP"))) {
+      targets.push({ name: "stream → progress, MCP HTTP", target: "≥ 20,000 frames/s, 0 lost, in order", figure: "skipped", met: null });
+    }
+    return {
+      id: "stream",
+      title: `4. Streaming (${n.toLocaleString("en-US")} chunks → progress notifications)`,
+      tables: [
+        {
+          title: `median of ${rounds} interleaved runs; worst run for: missing on the wire (progress the client transport did not receive before the result), dropped by the SDK client ("unknown token"), lost (never reached onprogress)`,
+          columns: ["Path", "ms per stream", "frames/s", "/ raw", "missing on wire", "dropped by client", "lost", "in order"],
+          rows,
+        },
+      ],
+      targets,
+      notes,
+      data: { n, rounds, figures },
+    };
+  } finally {
+    for (const hnd of handles) await hnd.close();
+    await http?.stop();
+    await mesh.close();
+  }
+}
