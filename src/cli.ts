@@ -5,9 +5,10 @@ import { Logger } from "./mcp/log.js";
 import { SERVER_VERSION } from "./mcp/server.js";
 import { ConfigError, helpText, parseConfig, type Config } from "./config.js";
 import { startEmbeddedNats, type EmbeddedNats } from "./embedded-nats.js";
-import { parseKeyValuePairs, type MeshOptions } from "./mesh/index.js";
+// Not ./mesh/index.js (it loads NATS): serving loads the mesh library only when it connects.
+import { parseKeyValuePairs } from "./mesh/params.js";
+import type { MeshOptions } from "./mesh/index.js";
 import { serveStdio } from "./transports/stdio.js";
-import { runCall, runDoctor, runTools } from "./commands.js";
 
 function kvMap(pairs: string[]): Record<string, string[]> {
   return Object.fromEntries(parseKeyValuePairs(pairs));
@@ -108,11 +109,11 @@ export async function main(argv: string[]): Promise<number> {
         await serve(config, log);
         return -1; // keep running
       case "tools":
-        return await runTools(config, bridgeOptionsFrom(config));
+        return await (await import("./commands.js")).runTools(config, bridgeOptionsFrom(config));
       case "call":
-        return await runCall(config, bridgeOptionsFrom(config), rest);
+        return await (await import("./commands.js")).runCall(config, bridgeOptionsFrom(config), rest);
       case "doctor":
-        return await runDoctor(config, meshOptionsFrom(config));
+        return await (await import("./commands.js")).runDoctor(config, meshOptionsFrom(config));
       default:
         process.stderr.write(`mesh-mcp: unknown command "${command}". Run mesh-mcp --help.\n`);
         return 2;

@@ -4,14 +4,9 @@
  * list, the in-flight calls, and the file-store watch. Sessions (mcp/server.ts)
  * read from it and subscribe to its changes.
  */
-import {
-  Mesh,
-  type Catalog,
-  type CatalogChange,
-  type FileWatchEvent,
-  type MeshOptions,
-  type MethodEntry,
-} from "../mesh/index.js";
+// Types only: the mesh library (and NATS with it) loads when the first connect starts,
+// so that a stdio client's `initialize` does not wait for it.
+import type { Catalog, CatalogChange, FileWatchEvent, Mesh, MeshOptions, MethodEntry } from "../mesh/index.js";
 import type { Logger } from "./log.js";
 import { ToolNameTable } from "./naming.js";
 import { BUILTIN_TOOL_NAMES } from "./builtins.js";
@@ -54,6 +49,8 @@ export class Bridge {
   /** Every in-flight call's controller: shutdown aborts them (which publishes their cancels). */
   readonly inflight = new Set<AbortController>();
   private visible: MethodEntry[] = [];
+  /** `tool.method` → visible entry, so a call's lookup does not scan the list. */
+  private visibleByKey = new Map<string, MethodEntry>();
   private toolListeners = new Set<() => void>();
   private fileListeners = new Set<(ev: FileWatchEvent) => void>();
   private callObservers = new Set<CallObserver>();
@@ -86,7 +83,8 @@ export class Bridge {
     let attempt = 0;
     while (!this.closed && !this.mesh) {
       try {
-        const mesh = await Mesh.connect({ ...this.opts.mesh, waitOnFirstConnect: false });
+        const { Mesh: MeshClass } = await import("../mesh/index.js");
+        const mesh = await MeshClass.connect({ ...this.opts.mesh, waitOnFirstConnect: false });
         if (this.closed) {
           await mesh.close();
           return;
@@ -182,6 +180,7 @@ export class Bridge {
       .filter((e) => this.isVisible(e))
       .map((e) => (only ? { ...e, nodes: e.nodes.filter((n) => only.has(n)) } : e))
       .filter((e) => e.nodes.length > 0);
+    this.visibleByKey = new Map(this.visible.map((e) => [`${e.tool}.${e.method}`, e]));
     this.names.sync(this.visible);
   }
 
@@ -193,7 +192,7 @@ export class Bridge {
   /** The visible method behind an MCP tool name. */
   methodByName(name: string): MethodEntry | undefined {
     const key = this.names.keyOf(name);
-    return key ? this.visible.find((e) => `${e.tool}.${e.method}` === key) : undefined;
+    return key ? this.visibleByKey.get(key) : undefined;
   }
 
   onToolsChanged(listener: () => void): () => void {

@@ -6,7 +6,7 @@
  *   mesh://tools           every visible method with its MCP name, nodes and schema source
  */
 import type { ReadResourceResult, Resource, ResourceTemplate } from "@modelcontextprotocol/sdk/types.js";
-import { FileNotFoundError } from "../mesh/index.js";
+import { FileNotFoundError } from "../mesh/errors.js";
 import type { Bridge } from "./bridge.js";
 import { FILE_URI_PREFIX, fileUri, keyFromUri } from "./results.js";
 
@@ -90,8 +90,10 @@ export async function readResource(bridge: Bridge, uri: string): Promise<ReadRes
   try {
     const { info, data } = await bridge.mesh!.files.getBytes(key, max);
     const mimeType = info.contentType || "application/octet-stream";
-    if (isTextType(mimeType)) return { contents: [{ uri, mimeType, text: Buffer.from(data).toString("utf8") }] };
-    return { contents: [{ uri, mimeType, blob: Buffer.from(data).toString("base64") }] };
+    // A view, not Buffer.from(data): that would copy the whole object once more.
+    const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    if (isTextType(mimeType)) return { contents: [{ uri, mimeType, text: bytes.toString("utf8") }] };
+    return { contents: [{ uri, mimeType, blob: bytes.toString("base64") }] };
   } catch (err) {
     if (err instanceof FileNotFoundError) throw new ResourceError(err.message);
     throw new ResourceError(`cannot read ${uri}: ${(err as Error).message}`);

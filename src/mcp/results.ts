@@ -3,6 +3,7 @@
  * (`isError: true` with a message that says what to do), never a JSON-RPC error.
  */
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+// Error classes from errors.js, not index.js: keeps NATS out of the modules loaded before `initialize`.
 import {
   MalformedReplyError,
   MeshCancelledError,
@@ -10,8 +11,8 @@ import {
   NoRespondersError,
   NotConnectedError,
   StreamInactivityError,
-  type FileStore,
-} from "../mesh/index.js";
+} from "../mesh/errors.js";
+import type { FileStore } from "../mesh/index.js";
 
 type Content = CallToolResult["content"][number];
 

@@ -7,6 +7,7 @@ import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import {
   CallToolRequestSchema,
   CompleteRequestSchema,
+  EmptyResultSchema,
   ListResourcesRequestSchema,
   ListResourceTemplatesRequestSchema,
   ListToolsRequestSchema,
@@ -32,7 +33,16 @@ export const SERVER_VERSION = "0.1.0";
 export interface SessionOptions {
   /** Concurrent tool calls this session may run (HTTP); more get an isError result. */
   maxInflight?: number;
+  /**
+   * Before the result of a call that streamed progress, ping the client so that the
+   * result cannot overtake the progress (see CallContext.flushProgress). Only for
+   * transports where the client's answer reaches this server (stdio, stateful HTTP);
+   * not stateless HTTP, where the ping would go unanswered until its timeout.
+   */
+  progressBarrier?: boolean;
 }
+
+const PROGRESS_BARRIER_TIMEOUT_MS = 2000;
 
 export interface Session {
   server: Server;
@@ -133,6 +143,9 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
           progressToken === undefined
             ? Promise.resolve()
             : extra.sendNotification({ method: "notifications/progress", params: { progressToken, progress, total, message } }),
+        flushProgress: opts.progressBarrier
+          ? () => extra.sendRequest({ method: "ping" }, EmptyResultSchema, { timeout: PROGRESS_BARRIER_TIMEOUT_MS }).then(() => undefined, () => undefined)
+          : undefined,
       });
     } finally {
       inflight--;

@@ -4,15 +4,8 @@
  */
 import { Ajv, type ValidateFunction } from "ajv";
 import type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js";
-import {
-  MeshCancelledError,
-  MeshTimeoutError,
-  NoRespondersError,
-  StreamInactivityError,
-  type JsonObject,
-  type MethodEntry,
-  type StreamFrame,
-} from "../mesh/index.js";
+import { MeshCancelledError, MeshTimeoutError, NoRespondersError, StreamInactivityError } from "../mesh/errors.js";
+import type { JsonObject, MethodEntry, StreamFrame } from "../mesh/index.js";
 import type { Bridge, CallOutcome } from "./bridge.js";
 import { errorResult, nodeErrorResult, okResult, textOf, thrownResult } from "./results.js";
 
@@ -120,20 +113,35 @@ export class ToolList {
 
 const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
 const validators = new Map<string, ValidateFunction | null>();
+/** The same validators by schema object, so a schema seen before costs no JSON.stringify. */
+const validatorsBySchema = new WeakMap<object, ValidateFunction | null>();
+/** inputSchemaOf per catalog entry: entries are immutable once published (a change brings new ones). */
+const inputSchemas = new WeakMap<MethodEntry, Tool["inputSchema"]>();
+
+/** inputSchemaOf(entry), computed once per entry instead of cloned on every call. */
+export function cachedInputSchema(entry: MethodEntry): Tool["inputSchema"] {
+  let s = inputSchemas.get(entry);
+  if (!s) inputSchemas.set(entry, (s = inputSchemaOf(entry)));
+  return s;
+}
 
 /** Validates args against the tool's input schema; returns error lines, or [] when valid. */
 export function validateArgs(schema: Tool["inputSchema"], args: JsonObject, warn: (m: string) => void): string[] {
-  const key = JSON.stringify(schema);
-  let v = validators.get(key);
+  let v = validatorsBySchema.get(schema);
   if (v === undefined) {
-    try {
-      v = ajv.compile(schema);
-    } catch (err) {
-      warn(`cannot compile input schema (${(err as Error).message}); arguments go unvalidated`);
-      v = null;
+    const key = JSON.stringify(schema);
+    v = validators.get(key);
+    if (v === undefined) {
+      try {
+        v = ajv.compile(schema);
+      } catch (err) {
+        warn(`cannot compile input schema (${(err as Error).message}); arguments go unvalidated`);
+        v = null;
+      }
+      if (validators.size > 5000) validators.clear();
+      validators.set(key, v);
     }
-    if (validators.size > 5000) validators.clear();
-    validators.set(key, v);
+    validatorsBySchema.set(schema, v);
   }
   if (!v || v(args)) return [];
   return (v.errors ?? []).map((e) => {
@@ -149,6 +157,13 @@ export interface CallContext {
   signal: AbortSignal;
   progressToken?: string | number;
   sendProgress(progress: number, total?: number, message?: string): Promise<void>;
+  /**
+   * Resolves once the client has dispatched the progress sent so far (a ping round
+   * trip), so the result cannot overtake it. The SDK 1.x client handles a notification
+   * a microtask later than a response that arrives in the same read, and drops progress
+   * for a call it has already finished ("unknown token", typescript-sdk#2580).
+   */
+  flushProgress?(): Promise<void>;
   meta?: Record<string, unknown>;
 }
 
@@ -193,7 +208,7 @@ export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: Jso
     node = entry.nodes[Math.floor(Math.random() * entry.nodes.length)];
   }
 
-  const problems = validateArgs(inputSchemaOf(entry), params, (m) => bridge.log.warn(`${key}: ${m}`));
+  const problems = validateArgs(cachedInputSchema(entry), params, (m) => bridge.log.warn(`${key}: ${m}`));
   if (problems.length) {
     return rejected("invalid", `${key}: invalid arguments:\n- ${problems.join("\n- ")}\nFix them and call again (see the tool's input schema).`);
   }
@@ -287,6 +302,7 @@ async function runStream(
   } finally {
     clearTimeout(deadline);
   }
+  if (count > 0 && ctx.progressToken !== undefined) await ctx.flushProgress?.();
   if (!terminal) return errorResult(`${key}: the stream ended without a terminal frame`);
   if (terminal.error !== undefined) return nodeErrorResult(terminal.error, terminal.node ?? "", key);
   // Chunks are part of the result when the terminal result lacks them (nothing is lost without progress).

@@ -206,13 +206,18 @@ export class FileStore {
     if (os) {
       const info = await this.head(key);
       if (maxBytes !== undefined && info.size > maxBytes) throw tooLarge(key, info.size, maxBytes);
-      const data = await os.getBlob(key);
-      if (!data) throw new FileNotFoundError(key);
+      // Not os.getBlob: it keeps every chunk and then concatenates them (twice the size in memory).
+      const r = await os.get(key);
+      if (!r) throw new FileNotFoundError(key);
+      const data = await readAll(r.data, r.info.size);
+      const err = await r.error;
+      if (err) throw err;
       return { info, data };
     }
     const r = await this.request("get", { key }, FileGetResultWire);
     if (!r.ok) throw notFoundOr(key, r.error);
-    const data = new Uint8Array(Buffer.from(r.data ?? "", "base64"));
+    const decoded = Buffer.from(r.data ?? "", "base64");
+    const data = new Uint8Array(decoded.buffer, decoded.byteOffset, decoded.byteLength);
     if (maxBytes !== undefined && data.length > maxBytes) throw tooLarge(key, data.length, maxBytes);
     return {
       info: { key: r.key ?? key, size: r.size ?? data.length, contentType: r.content_type ?? "", etag: r.etag ?? "", created: "" },
@@ -283,6 +288,25 @@ export class FileStore {
       known = next;
     }
   }
+}
+
+/** Reads a stream into one buffer of the expected size (grown if the stream brings more). */
+async function readAll(stream: ReadableStream<Uint8Array>, size: number): Promise<Uint8Array> {
+  let out = new Uint8Array(size);
+  let at = 0;
+  const reader = stream.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (at + value.length > out.length) {
+      const grown = new Uint8Array(Math.max(out.length * 2, at + value.length));
+      grown.set(out.subarray(0, at));
+      out = grown;
+    }
+    out.set(value, at);
+    at += value.length;
+  }
+  return at === out.length ? out : out.subarray(0, at);
 }
 
 function tooLarge(key: string, size: number, max: number): MeshError {

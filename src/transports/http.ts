@@ -240,7 +240,7 @@ class McpHttpServer {
   }
 
   private async open(transport: WebStandardStreamableHTTPServerTransport): Promise<HttpSession> {
-    const session: HttpSession = { mcp: createServer(this.bridge, { maxInflight: this.config.maxInflight }), transport, open: 0, closed: false };
+    const session: HttpSession = { mcp: createServer(this.bridge, { maxInflight: this.config.maxInflight, progressBarrier: !this.config.stateless }), transport, open: 0, closed: false };
     this.loose.add(session);
     transport.onclose = () => void this.dispose(session);
     transport.onerror = (err) => this.log.debug(`MCP HTTP${session.id ? ` session ${session.id}` : ""}: ${err.message}`);

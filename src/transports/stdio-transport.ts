@@ -1,0 +1,198 @@
+/**
+ * The server side of MCP over stdio: the SDK's StdioServerTransport (same message
+ * parsing, same start/close behaviour) with its output path rebuilt after the
+ * benchmark (BENCHMARKS.md) showed where it loses time and memory:
+ *
+ *  - Messages sent in one event-loop turn leave in one write. A stream's burst of
+ *    progress notifications cost one syscall each.
+ *  - While stdout is congested, one `drain` listener serves every waiting message.
+ *    The SDK adds a `once('drain')` listener per send; Node then removes them one by
+ *    one from a long array, which is quadratic (over a second of CPU for 30,000
+ *    notifications).
+ *  - A large message (a resources/read of a big file) is written in slices as stdout
+ *    drains, its big strings escaped slice by slice, instead of building the whole
+ *    JSON text (and a second native copy for the pipe) next to the result object.
+ *  - Input lines are split without re-concatenating the buffer for every chunk.
+ */
+import { randomUUID } from "node:crypto";
+import process from "node:process";
+import type { Readable, Writable } from "node:stream";
+import { deserializeMessage } from "@modelcontextprotocol/sdk/shared/stdio.js";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+
+/** Strings at least this long are written in slices, not embedded in one JSON text. */
+const LARGE_STRING = 1 << 20;
+/** Slice size for large strings, and the most a batch of small messages gathers. */
+const SLICE = 1 << 20;
+
+/** Stands in for a large string inside the JSON text; the nonce keeps it from matching content. */
+const PLACEHOLDER = `mesh-mcp-slice-${randomUUID()}-`;
+const PLACEHOLDER_RE = new RegExp(`"${PLACEHOLDER}(\\d+)"`);
+
+interface Outgoing {
+  message: JSONRPCMessage;
+  /** Its large content strings, when it has any. */
+  large?: Set<string>;
+  resolve: () => void;
+}
+
+/** The content strings of a result that may be large (resource contents, tool content). */
+function largeStrings(message: JSONRPCMessage): Set<string> | undefined {
+  const result = (message as { result?: { contents?: unknown; content?: unknown } }).result;
+  let found: Set<string> | undefined;
+  for (const list of [result?.contents, result?.content]) {
+    if (!Array.isArray(list)) continue;
+    for (const item of list) {
+      if (typeof item !== "object" || item === null) continue;
+      for (const v of Object.values(item as Record<string, unknown>)) {
+        if (typeof v === "string" && v.length >= LARGE_STRING) (found ??= new Set()).add(v);
+      }
+    }
+  }
+  return found;
+}
+
+export class StdioServerTransport implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: (message: JSONRPCMessage) => void;
+
+  private started = false;
+  private partial: Buffer[] = [];
+  private queue: Outgoing[] = [];
+  /** A flush is scheduled for the end of this turn (set after a direct write too). */
+  private turnBusy = false;
+  /** Waiting for `drain`, or writing a large message: everything else queues. */
+  private blocked = false;
+
+  constructor(private readonly stdin: Readable = process.stdin, private readonly stdout: Writable = process.stdout) {}
+
+  private readonly ondata = (chunk: Buffer) => {
+    let start = 0;
+    for (;;) {
+      const nl = chunk.indexOf(10, start);
+      if (nl < 0) {
+        if (start < chunk.length) this.partial.push(chunk.subarray(start));
+        return;
+      }
+      this.partial.push(chunk.subarray(start, nl));
+      const line = (this.partial.length === 1 ? this.partial[0]! : Buffer.concat(this.partial)).toString("utf8").replace(/\r$/, "");
+      this.partial = [];
+      start = nl + 1;
+      try {
+        this.onmessage?.(deserializeMessage(line));
+      } catch (error) {
+        this.onerror?.(error as Error);
+      }
+    }
+  };
+
+  private readonly onstdinError = (error: Error) => {
+    this.onerror?.(error);
+  };
+
+  async start(): Promise<void> {
+    if (this.started) {
+      throw new Error("StdioServerTransport already started! If using Server class, note that connect() calls start() automatically.");
+    }
+    this.started = true;
+    this.stdin.on("data", this.ondata);
+    this.stdin.on("error", this.onstdinError);
+  }
+
+  async close(): Promise<void> {
+    this.stdin.off("data", this.ondata);
+    this.stdin.off("error", this.onstdinError);
+    if (this.stdin.listenerCount("data") === 0) this.stdin.pause();
+    this.partial = [];
+    this.onclose?.();
+  }
+
+  /** Resolves once the message is handed to stdout (like the SDK: on `drain` when congested). */
+  send(message: JSONRPCMessage): Promise<void> {
+    return new Promise((resolve) => {
+      this.queue.push({ message, large: largeStrings(message), resolve });
+      if (this.blocked || this.turnBusy) return;
+      // First message of this turn: out at once (no added latency); the rest of the turn batches.
+      this.turnBusy = true;
+      setImmediate(() => {
+        this.turnBusy = false;
+        this.flush();
+      });
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    while (this.queue.length > 0 && !this.blocked) {
+      const first = this.queue[0]!;
+      if (first.large) {
+        this.queue.shift();
+        this.blocked = true;
+        void this.writeLarge(first.message, first.large).then(
+          () => this.unblock([first.resolve]),
+          (err: Error) => {
+            this.onerror?.(err);
+            this.unblock([first.resolve]);
+          },
+        );
+        return;
+      }
+      let batch = "";
+      const done: Array<() => void> = [];
+      while (this.queue.length > 0 && !this.queue[0]!.large && batch.length < SLICE) {
+        const next = this.queue.shift()!;
+        batch += JSON.stringify(next.message) + "\n";
+        done.push(next.resolve);
+      }
+      if (this.stdout.write(batch)) {
+        for (const r of done) r();
+      } else {
+        this.blocked = true;
+        this.stdout.once("drain", () => this.unblock(done));
+      }
+    }
+  }
+
+  private unblock(done: Array<() => void>): void {
+    this.blocked = false;
+    for (const r of done) r();
+    this.flush();
+  }
+
+  private async write(text: string): Promise<void> {
+    if (!this.stdout.write(text)) await new Promise<void>((r) => this.stdout.once("drain", () => r()));
+  }
+
+  /** Writes JSON text with each large string emitted in escaped slices. */
+  private async writeLarge(message: JSONRPCMessage, large: Set<string>): Promise<void> {
+    const holes: string[] = [];
+    const json = JSON.stringify(message, (_k, v: unknown) => {
+      if (typeof v === "string" && large.has(v)) {
+        holes.push(v);
+        return `${PLACEHOLDER}${holes.length - 1}`;
+      }
+      return v;
+    });
+    const parts = json.split(PLACEHOLDER_RE);
+    for (let i = 0; i < parts.length; i++) {
+      if (i % 2 === 0) {
+        if (parts[i]) await this.write(parts[i]!);
+        continue;
+      }
+      const s = holes[Number(parts[i])]!;
+      await this.write('"');
+      for (let at = 0; at < s.length; ) {
+        let end = Math.min(s.length, at + SLICE);
+        // Never split a surrogate pair: JSON.stringify would escape each half on its own.
+        const last = s.charCodeAt(end - 1);
+        if (end < s.length && last >= 0xd800 && last <= 0xdbff) end++;
+        await this.write(JSON.stringify(s.slice(at, end)).slice(1, -1));
+        at = end;
+      }
+      await this.write('"');
+    }
+    await this.write("\n");
+  }
+}
