@@ -106,6 +106,9 @@ export interface CatalogOptions extends DiscoverOptions {
 
 export const ANY_OBJECT: MethodSchema = { type: "object" };
 
+/** Stall of the confirming discovery passes (see Catalog.discoverOnce). */
+export const PATIENT_STALL_MS = 250;
+
 export function methodKey(tool: string, method: string): string {
   return `${tool}.${method}`;
 }
@@ -151,6 +154,7 @@ export class Catalog {
   private debounce?: NodeJS.Timeout;
   private running?: Promise<void>;
   private again = false;
+  private patientNext = false;
   private loadedOnce = false;
   private closed = false;
   /** Duration of the last discovery, for metrics and `doctor`. */
@@ -170,6 +174,9 @@ export class Catalog {
       this.timer.unref();
     }
     await this.refresh();
+    // The first pass answers fast; a patient one right after catches any responder it missed.
+    this.patientNext = true;
+    this.scheduleRefresh();
   }
 
   /** True once the first discovery has completed. */
@@ -210,7 +217,18 @@ export class Catalog {
   private async discoverOnce(): Promise<void> {
     if (this.closed || this.nc.isClosed()) return;
     const t0 = performance.now();
-    const services = await listServices(this.nc, this.opts, (e) => this.warn(`ignored a discovery answer: ${e.message}`));
+    const onBad = (e: Error) => this.warn(`ignored a discovery answer: ${e.message}`);
+    const patient = { ...this.opts, stallMs: Math.max(PATIENT_STALL_MS, this.opts.stallMs ?? 0) };
+    const confirmAll = this.patientNext;
+    this.patientNext = false;
+    let services = await listServices(this.nc, confirmAll ? patient : this.opts, onBad);
+    // A responder that paused longer than the stall (GC, a busy node) is missed by a quick
+    // pass. Before dropping an instance we knew, look again patiently and keep every
+    // instance either pass heard, so a hiccup never removes tools (and renames nothing).
+    if (!confirmAll && this.losesInstances(services)) {
+      const seen = new Set(services.map((x) => x.id));
+      for (const x of await listServices(this.nc, patient, onBad)) if (!seen.has(x.id)) services.push(x);
+    }
     const next = await this.build(services);
     this.lastDiscoveryMs = performance.now() - t0;
     this.lastRefreshAt = new Date();
@@ -221,6 +239,11 @@ export class Catalog {
     if (change.added.length || change.removed.length || change.changed.length) {
       for (const l of this.listeners) l(change);
     }
+  }
+
+  private losesInstances(services: ServiceInfo[]): boolean {
+    const ids = new Set(services.map((x) => x.id));
+    return this.servicesList.some((x) => !ids.has(x.id));
   }
 
   private async build(services: ServiceInfo[]): Promise<Map<string, MethodEntry>> {

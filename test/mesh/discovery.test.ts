@@ -224,3 +224,27 @@ test("discovers 100 services (10 nodes × 10 tools)", async (t) => {
     }
   }
 });
+
+test("a responder slower than the quick stall is found by the patient pass and never dropped by a later quick one", async (t) => {
+  const env = await meshEnv(t);
+  const node = await env.node("fast");
+  await node.registerTool(calc());
+  // A foreign node that answers $SRV.INFO 150 ms late (a paused process): quick passes miss it.
+  const slow = await env.mesh();
+  const info = {
+    type: "io.nats.micro.v1.info_response", name: "sleepy", id: "SLEEPY1", version: "1.0.0", description: "slow to answer",
+    metadata: { node: "slowpoke" }, endpoints: [{ name: "nap", subject: "tools.sleepy.nap", queue_group: "q" }],
+  };
+  slow.nc.subscribe("$SRV.INFO", { callback: (_e, m) => setTimeout(() => m.respond(JSON.stringify(info)), 150) });
+  await slow.nc.flush();
+
+  const c = await client(env);
+  const cat = await c.catalog();
+  const changes: CatalogChange[] = [];
+  cat.onChange((ch) => changes.push(ch));
+  await waitFor(() => cat.get("sleepy", "nap"), "the slow responder in the catalog (patient pass after the first)");
+  await cat.refresh(); // a quick pass misses it again; the confirming pass must keep it
+  await cat.refresh();
+  assert.ok(cat.get("sleepy", "nap"), "the slow responder was dropped by a quick pass");
+  assert.deepEqual(changes.flatMap((ch) => ch.removed.map((e) => `${e.tool}.${e.method}`)), []);
+});
