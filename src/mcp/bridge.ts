@@ -45,6 +45,8 @@ export class Bridge {
   catalog?: Catalog;
   state: BridgeState = "connecting";
   lastError?: string;
+  /** A problem no retry can fix (bad options); set once, reported on every call. */
+  private fatal?: string;
   readonly names = new ToolNameTable(BUILTIN_TOOL_NAMES);
   /** Every in-flight call's controller: shutdown aborts them (which publishes their cancels). */
   readonly inflight = new Set<AbortController>();
@@ -95,12 +97,14 @@ export class Bridge {
         this.lastError = (err as Error).message;
         // Whoever waits for the first catalog learns now that NATS is not there (no point waiting longer).
         for (const w of this.readyWaiters.splice(0)) w(false);
-        if (attempt++ === 0) this.log.warn(`${this.lastError} — retrying every 2 s`);
-        else this.log.debug(`connect attempt ${attempt} to ${urls} failed: ${this.lastError}`);
         if (err instanceof Error && err.name === "MeshConfigError") {
-          this.log.error(`NATS configuration error: ${err.message}`);
+          // Retrying cannot fix contradictory options: say so on every call instead.
+          this.fatal = `the NATS options are invalid: ${err.message}. Fix them and restart mesh-mcp.`;
+          this.log.error(this.fatal);
           return;
         }
+        if (attempt++ === 0) this.log.warn(`${this.lastError} — retrying every 2 s`);
+        else this.log.debug(`connect attempt ${attempt} to ${urls} failed: ${this.lastError}`);
         await new Promise((r) => setTimeout(r, 2000));
       }
     }
@@ -230,6 +234,7 @@ export class Bridge {
   /** What is wrong right now, phrased for an agent, or undefined when the mesh is usable. */
   unavailableReason(): string | undefined {
     if (this.closed) return "mesh-mcp is shutting down.";
+    if (this.fatal) return this.fatal;
     if (!this.mesh) {
       const detail = this.lastError?.replace(/^not connected to NATS:\s*/i, "").replace(/[.\s]+$/, "");
       return `not connected to NATS yet${detail ? ` (${detail})` : ""}. ` +
