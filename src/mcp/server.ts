@@ -110,10 +110,10 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
       if (!server.getClientCapabilities()?.roots) return [];
       try {
         roots = rootsToDirs((await server.listRoots(undefined, { timeout: 5000 })).roots.map((r) => r.uri));
+        return roots;
       } catch {
-        roots = [];
+        return []; // not cached: ask again on the next upload
       }
-      return roots;
     },
   };
 
