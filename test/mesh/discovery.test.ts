@@ -235,7 +235,7 @@ test("a responder slower than the quick stall is found by the patient pass and n
     type: "io.nats.micro.v1.info_response", name: "sleepy", id: "SLEEPY1", version: "1.0.0", description: "slow to answer",
     metadata: { node: "slowpoke" }, endpoints: [{ name: "nap", subject: "tools.sleepy.nap", queue_group: "q" }],
   };
-  slow.nc.subscribe("$SRV.INFO", { callback: (_e, m) => setTimeout(() => m.respond(JSON.stringify(info)), 150) });
+  slow.nc.subscribe("$SRV.INFO", { callback: (_e, m) => void setTimeout(() => m.respond(JSON.stringify(info)), 150) });
   await slow.nc.flush();
 
   const c = await client(env);
