@@ -20,9 +20,9 @@ import {
   type Progress,
   type Tool,
 } from "@modelcontextprotocol/sdk/types.js";
-import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { Mesh, type MeshOptions } from "../../src/mesh/index.js";
 import { NatsServer, type NatsServerOptions } from "./nats-server.js";
+import { sleep, waitFor, within } from "./mesh.js";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const CLI = join(ROOT, "dist", "cli.js");
@@ -93,85 +93,7 @@ export function ensureBuilt(): Promise<void> {
 
 // ---------------------------------------------------------------- small utilities
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Polls `probe` until it returns something truthy and returns it. */
-export async function waitFor<T>(
-  probe: () => T | Promise<T>,
-  what: string,
-  { timeoutMs = 5000, intervalMs = 25 } = {},
-): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v) return v as NonNullable<T>;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      const why = last instanceof Error ? ` (last error: ${last.message})` : "";
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${why}`);
-    }
-    await sleep(intervalMs);
-  }
-}
-
-export interface Deferred<T> {
-  promise: Promise<T>;
-  resolve(v: T): void;
-  reject(e: unknown): void;
-}
-
-export function deferred<T = void>(): Deferred<T> {
-  let resolve!: (v: T) => void;
-  let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
-  return { promise, resolve, reject };
-}
-
-/** Rejects when `p` has not settled within `ms`, so a hang fails fast with a message. */
-export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
-/** Records every message on `subject` (wildcards allowed), with arrival times. */
-export class SubjectLog {
-  readonly messages: Array<{ subject: string; data: string; at: number }> = [];
-  private readonly sub: Subscription;
-
-  private constructor(nc: NatsConnection, subject: string) {
-    this.sub = nc.subscribe(subject, {
-      callback: (err, msg) => {
-        if (!err) this.messages.push({ subject: msg.subject, data: msg.string(), at: performance.now() });
-      },
-    });
-  }
-
-  /** Subscribes and flushes, so the server has the interest before the test goes on. */
-  static async open(nc: NatsConnection, subject: string): Promise<SubjectLog> {
-    const log = new SubjectLog(nc, subject);
-    await nc.flush();
-    return log;
-  }
-
-  get subjects(): string[] {
-    return this.messages.map((m) => m.subject);
-  }
-
-  waitFor(subject: string, timeoutMs = 5000): Promise<{ subject: string; data: string; at: number }> {
-    return waitFor(() => this.messages.find((m) => m.subject === subject), `a message on ${subject}`, { timeoutMs });
-  }
-
-  stop(): void {
-    this.sub.unsubscribe();
-  }
-}
+export { deferred, sleep, SubjectLog, waitFor, within, type Deferred } from "./mesh.js";
 
 /** All text content of a tool result, joined by newlines. */
 export function textOf(r: { content?: unknown }): string {

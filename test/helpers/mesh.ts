@@ -49,6 +49,8 @@ export async function meshEnv(t: TestContext, serverOpts: NatsServerOptions = {}
   return env;
 }
 
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
 /** Polls `probe` until it returns a truthy value (or resolves to one) and returns it. */
 export async function waitFor<T>(
   probe: () => T | Promise<T>,
@@ -68,7 +70,7 @@ export async function waitFor<T>(
       const why = last instanceof Error ? ` (last error: ${last.message})` : "";
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${why}`);
     }
-    await new Promise((r) => setTimeout(r, intervalMs));
+    await sleep(intervalMs);
   }
 }
 
@@ -96,15 +98,22 @@ export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 
 /** Records every message on `subject` (wildcards allowed) seen by `nc`. */
 export class SubjectLog {
-  readonly messages: Array<{ subject: string; data: string }> = [];
+  readonly messages: Array<{ subject: string; data: string; at: number }> = [];
   private readonly sub: Subscription;
 
   constructor(nc: NatsConnection, subject: string) {
     this.sub = nc.subscribe(subject, {
       callback: (err, msg) => {
-        if (!err) this.messages.push({ subject: msg.subject, data: msg.string() });
+        if (!err) this.messages.push({ subject: msg.subject, data: msg.string(), at: performance.now() });
       },
     });
+  }
+
+  /** Subscribes and flushes, so the server has the interest before the test goes on. */
+  static async open(nc: NatsConnection, subject: string): Promise<SubjectLog> {
+    const log = new SubjectLog(nc, subject);
+    await nc.flush();
+    return log;
   }
 
   get subjects(): string[] {
@@ -112,7 +121,7 @@ export class SubjectLog {
   }
 
   /** Waits until a message on exactly `subject` has been seen. */
-  waitFor(subject: string, timeoutMs = 5000): Promise<{ subject: string; data: string }> {
+  waitFor(subject: string, timeoutMs = 5000): Promise<{ subject: string; data: string; at: number }> {
     return waitFor(() => this.messages.find((m) => m.subject === subject), `a message on ${subject}`, { timeoutMs });
   }
 
