@@ -100,7 +100,8 @@ export function prepareWsUrl(raw: string, ws: WebSocketOptions | undefined): str
 function authenticator(opts: ConnectOptions): Authenticator | undefined {
   if (opts.credsFile) return credsAuthenticator(readFileSync(opts.credsFile));
   if (opts.nkeySeed) {
-    const seed = opts.nkeySeed.trim().startsWith("S") ? opts.nkeySeed.trim() : readFileSync(opts.nkeySeed, "utf8").trim();
+    const given = opts.nkeySeed.trim();
+    const seed = /^S[A-Z2-7]{50,}$/.test(given) ? given : readFileSync(given, "utf8").trim();
     return nkeyAuthenticator(new TextEncoder().encode(seed));
   }
   return undefined;
