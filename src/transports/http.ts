@@ -3,21 +3,21 @@
  * `/readyz` and `/metrics`. One MCP server per session (`Mcp-Session-Id`) over the
  * one shared Bridge; with --stateless, one per request. Knows nothing of tools.
  *
- * The SDK's web-standard transport does the protocol; this file routes sessions
- * (unknown or ended → 404, so clients start over), enforces access (http-security.ts)
- * and limits, and writes answers through http-io.ts, which picks JSON or SSE per request.
+ * http-transport.ts does the protocol (our node:http Streamable HTTP transport, JSON
+ * or SSE per request); this file routes sessions (unknown or ended → 404, so clients
+ * start over), enforces access (http-security.ts) and limits.
  */
 import { randomUUID } from "node:crypto";
 import { createServer as createHttpServer, type IncomingMessage, type Server as NodeServer, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { ConfigError, type Config } from "../config.js";
 import type { Bridge } from "../mcp/bridge.js";
 import type { Logger } from "../mcp/log.js";
 import { createServer, type Session } from "../mcp/server.js";
 import { OriginPolicy, TokenCheck, startupProblem } from "./http-security.js";
-import { readBody, sendJson, sendRpcError, toWebRequest, writeWebResponse } from "./http-io.js";
+import { readBody, sendJson, sendRpcError } from "./http-io.js";
+import { StreamableHttpTransport } from "./http-transport.js";
 import { HttpMetrics } from "./metrics.js";
 
 export const MCP_PATH = "/mcp";
@@ -25,7 +25,7 @@ export const MCP_PATH = "/mcp";
 /**
  * How a POST is answered. `auto` (default): JSON when the response is the only
  * message, SSE as soon as there is anything else (progress, keep-alive). `sse`
- * and `json` force the SDK's two fixed modes (`json` loses per-request progress).
+ * and `json` force one format for every answer (`json` loses per-request progress).
  */
 export type ResponseMode = "auto" | "sse" | "json";
 
@@ -48,13 +48,15 @@ type HttpConfig = Pick<
 interface HttpSession {
   id?: string;
   mcp: Session;
-  transport: WebStandardStreamableHTTPServerTransport;
+  transport: StreamableHttpTransport;
   open: number;
   idle?: NodeJS.Timeout;
   closed: boolean;
 }
 
 const RETRY_AFTER_S = "5";
+/** How long after listening prom-client is loaded (see metrics.ts). */
+const METRICS_LOAD_DELAY_MS = 1000;
 const CORS_ALLOW_HEADERS = "Content-Type, Accept, Authorization, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID";
 const CORS_EXPOSE_HEADERS = "Mcp-Session-Id, WWW-Authenticate";
 
@@ -78,6 +80,7 @@ class McpHttpServer {
   private readonly token?: TokenCheck;
   private readonly metrics: HttpMetrics;
   private policy!: OriginPolicy;
+  private metricsTimer?: NodeJS.Timeout;
   private closing = false;
 
   constructor(
@@ -114,6 +117,9 @@ class McpHttpServer {
           allowedHosts: this.config.allowedHost,
           allowedOrigins: this.config.allowedOrigin,
         });
+        // prom-client (40–60 ms to load) comes once start-up traffic is over; a scrape before loads it at once.
+        this.metricsTimer = setTimeout(() => void this.metrics.load().catch((err: Error) => this.log.warn(`metrics: ${err.message}`)), METRICS_LOAD_DELAY_MS);
+        this.metricsTimer.unref();
         const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
         resolve(`http://${host}:${addr.port}${MCP_PATH}`);
       });
@@ -232,14 +238,14 @@ class McpHttpServer {
 
   // ---------------- sessions ----------------
 
-  private sessionTransport(): WebStandardStreamableHTTPServerTransport {
-    return new WebStandardStreamableHTTPServerTransport({
+  private sessionTransport(): StreamableHttpTransport {
+    return new StreamableHttpTransport({
       sessionIdGenerator: this.config.stateless ? undefined : () => randomUUID(),
-      enableJsonResponse: this.mode === "json",
+      mode: this.mode,
     });
   }
 
-  private async open(transport: WebStandardStreamableHTTPServerTransport): Promise<HttpSession> {
+  private async open(transport: StreamableHttpTransport): Promise<HttpSession> {
     const session: HttpSession = { mcp: createServer(this.bridge, { maxInflight: this.config.maxInflight, progressBarrier: !this.config.stateless }), transport, open: 0, closed: false };
     this.loose.add(session);
     transport.onclose = () => void this.dispose(session);
@@ -255,15 +261,13 @@ class McpHttpServer {
     res.once("close", () => {
       if (--session.open === 0) this.armIdle(session);
     });
-    const web = await session.transport.handleRequest(toWebRequest(req), { parsedBody: body });
+    session.transport.handleRequest(req, res, body);
     if (session.id === undefined && session.transport.sessionId !== undefined) {
       session.id = session.transport.sessionId;
       this.loose.delete(session);
       this.sessions.set(session.id, session);
       this.log.debug(`MCP HTTP session ${session.id} opened (${this.sessions.size} open)`);
     }
-    const single = body !== undefined && !Array.isArray(body);
-    await writeWebResponse(res, web, this.mode === "auto" && single);
   }
 
   private armIdle(session: HttpSession): void {
@@ -293,8 +297,7 @@ class McpHttpServer {
   private async stateless(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
     const session = await this.open(this.sessionTransport());
     res.once("close", () => void this.dispose(session));
-    const web = await session.transport.handleRequest(toWebRequest(req), { parsedBody: body });
-    await writeWebResponse(res, web, this.mode === "auto" && !Array.isArray(body));
+    session.transport.handleRequest(req, res, body);
   }
 
   // ---------------- shutdown ----------------
@@ -315,6 +318,7 @@ class McpHttpServer {
     this.http.closeIdleConnections();
     await Promise.race([stopped, delay(1000)]);
     this.http.closeAllConnections();
+    clearTimeout(this.metricsTimer);
     this.metrics.close();
   }
 }

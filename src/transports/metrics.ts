@@ -2,22 +2,79 @@
  * Prometheus metrics for the HTTP transport (`/metrics`). A private registry (not
  * prom-client's global one), so several servers in one process never collide.
  * Gauges that mirror state (sessions, in-flight calls, NATS) are read at scrape time.
+ *
+ * prom-client takes 40–60 ms to load, more than the rest of the HTTP transport: it is
+ * imported after the server listens (`load()`, or the first scrape), so that start-up
+ * is not held up by it. Calls and requests that end before it is loaded are kept and
+ * counted when it is; the process metrics (`mesh_mcp_process_*`: GC, event-loop lag)
+ * observe from that moment.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Bridge, CallOutcome } from "../mcp/bridge.js";
 
 export interface MetricsSources {
   sessions(): number;
 }
 
+type Event = { call: true; key: string; outcome: CallOutcome; ms: number } | { call: false; method: string; status: number };
+
+/** Events kept while prom-client loads; past this many (it failed to load?) the rest are dropped. */
+const BACKLOG_MAX = 100_000;
+
 export class HttpMetrics {
-  readonly registry = new Registry();
-  private readonly calls: Counter<"tool" | "outcome">;
-  private readonly latency: Histogram<"tool" | "outcome">;
-  private readonly requests: Counter<"method" | "status">;
+  private impl?: PromMetrics;
+  private loading?: Promise<PromMetrics>;
+  private backlog: Event[] = [];
   private readonly dropObserver: () => void;
 
-  constructor(bridge: Bridge, sources: MetricsSources) {
+  constructor(private readonly bridge: Bridge, private readonly sources: MetricsSources) {
+    this.dropObserver = bridge.onCallDone((key, outcome, ms) => {
+      if (this.impl) this.impl.callDone(key, outcome, ms);
+      else this.keep({ call: true, key, outcome, ms });
+    });
+  }
+
+  private keep(e: Event): void {
+    if (this.backlog.length < BACKLOG_MAX) this.backlog.push(e);
+  }
+
+  /** Loads prom-client and builds the registry (once); counts what happened meanwhile. */
+  load(): Promise<PromMetrics> {
+    this.loading ??= import("prom-client").then((prom) => {
+      const impl = new PromMetrics(prom, this.bridge, this.sources);
+      for (const e of this.backlog) {
+        if (e.call) impl.callDone(e.key, e.outcome, e.ms);
+        else impl.request(e.method, e.status);
+      }
+      this.backlog = [];
+      this.impl = impl;
+      return impl;
+    });
+    return this.loading;
+  }
+
+  request(method: string, status: number): void {
+    if (this.impl) this.impl.request(method, status);
+    else this.keep({ call: false, method, status });
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    return (this.impl ?? (await this.load())).render();
+  }
+
+  close(): void {
+    this.dropObserver();
+  }
+}
+
+class PromMetrics {
+  readonly registry: import("prom-client").Registry;
+  private readonly calls: import("prom-client").Counter<"tool" | "outcome">;
+  private readonly latency: import("prom-client").Histogram<"tool" | "outcome">;
+  private readonly requests: import("prom-client").Counter<"method" | "status">;
+
+  constructor(prom: typeof import("prom-client"), bridge: Bridge, sources: MetricsSources) {
+    const { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } = prom;
+    this.registry = new Registry();
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: "mesh_mcp_process_" });
     this.calls = new Counter({
@@ -79,10 +136,9 @@ export class HttpMetrics {
         if (bridge.catalog) this.set(bridge.catalog.lastDiscoveryMs / 1000);
       },
     });
-    this.dropObserver = bridge.onCallDone((key, outcome, ms) => this.callDone(key, outcome, ms));
   }
 
-  private callDone(key: string, outcome: CallOutcome, ms: number): void {
+  callDone(key: string, outcome: CallOutcome, ms: number): void {
     this.calls.inc({ tool: key, outcome });
     this.latency.observe({ tool: key, outcome }, ms / 1000);
   }
@@ -93,9 +149,5 @@ export class HttpMetrics {
 
   async render(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
-  }
-
-  close(): void {
-    this.dropObserver();
   }
 }
