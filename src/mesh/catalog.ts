@@ -100,11 +100,16 @@ export interface CatalogOptions extends DiscoverOptions {
   debounceMs?: number;
   /** Timeout of one fallback schema request (default 1000 ms). */
   schemaTimeoutMs?: number;
+  /** How long after a reconnect missing instances are kept (default 5 s). */
+  reconnectGraceMs?: number;
   /** Called for recoverable problems (malformed info, schema fallbacks). */
   onWarning?: (message: string) => void;
 }
 
 export const ANY_OBJECT: MethodSchema = { type: "object" };
+
+/** After a reconnect, instances that went missing are kept this long (nodes re-register). */
+export const RECONNECT_GRACE_MS = 5000;
 
 /** Stall of the confirming discovery passes (see Catalog.discoverOnce). */
 export const PATIENT_STALL_MS = 250;
@@ -155,6 +160,8 @@ export class Catalog {
   private running?: Promise<void>;
   private again = false;
   private patientNext = false;
+  private graceUntil = 0;
+  private graceTimer?: NodeJS.Timeout;
   private loadedOnce = false;
   private closed = false;
   /** Duration of the last discovery, for metrics and `doctor`. */
@@ -182,6 +189,12 @@ export class Catalog {
   /** True once the first discovery has completed. */
   get loaded(): boolean {
     return this.loadedOnce;
+  }
+
+  /** The connection came back: refresh, and keep known instances through the re-registration grace. */
+  reconnected(): void {
+    this.graceUntil = Date.now() + (this.opts.reconnectGraceMs ?? RECONNECT_GRACE_MS);
+    this.scheduleRefresh();
   }
 
   /** Refresh soon (debounced); used on events and reconnects. */
@@ -228,6 +241,16 @@ export class Catalog {
     if (!confirmAll && this.losesInstances(services)) {
       const seen = new Set(services.map((x) => x.id));
       for (const x of await listServices(this.nc, patient, onBad)) if (!seen.has(x.id)) services.push(x);
+    }
+    // Right after a reconnect, nodes are re-registering (stop, then start: a moment with no
+    // responder). Keep what we knew of a (node, tool) until the grace ends, then look again,
+    // so tools do not flap out and back in (and names stay put).
+    const graceLeft = this.graceUntil - Date.now();
+    if (graceLeft > 0) {
+      const present = new Set(services.map((x) => `${nodeOf(x)}\u0000${x.name}`));
+      for (const old of this.servicesList) if (!present.has(`${nodeOf(old)}\u0000${old.name}`)) services.push(old);
+      clearTimeout(this.graceTimer);
+      this.graceTimer = setTimeout(() => void this.refresh().catch(() => {}), graceLeft + 50);
     }
     const next = await this.build(services);
     this.lastDiscoveryMs = performance.now() - t0;
@@ -372,6 +395,7 @@ export class Catalog {
     this.closed = true;
     clearInterval(this.timer);
     clearTimeout(this.debounce);
+    clearTimeout(this.graceTimer);
     for (const s of this.subs) s.unsubscribe();
     this.subs = [];
     this.listeners.clear();

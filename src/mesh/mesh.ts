@@ -69,7 +69,7 @@ export class Mesh {
       } else if (s.type === "reconnect") {
         this.setState("connected");
         this.log("info", `reconnected to NATS ${String(s.server ?? "")}`);
-        this.liveCatalog?.scheduleRefresh();
+        this.liveCatalog?.reconnected();
         void this.toolServer?.reRegister().catch((e) => this.log("error", `re-registration failed: ${(e as Error).message}`));
       }
     }

@@ -80,3 +80,24 @@ test("a call or stream sent just before the server dies fails fast instead of wa
   }
   assert.ok(performance.now() - t0 < 5000, "failed at the disconnect, not at the 30 s timeout");
 });
+
+test("tools do not flap out of the catalog while nodes re-register after a server restart", LIMIT, async (t) => {
+  const env = await meshEnv(t);
+  const nodes = await Promise.all(["n1", "n2", "n3"].map((n) => env.node(n)));
+  for (const node of nodes) {
+    await node.registerTool({ name: "echo", version: "1.0.0", methods: { say: { handler: (p) => p.text }, shout: { handler: (p) => String(p.text).toUpperCase() } } });
+  }
+  const client = await env.mesh({ catalog: { refreshIntervalMs: 0, debounceMs: 0, reconnectGraceMs: 3000 } });
+  const cat = await client.catalog();
+  await waitFor(() => cat.get("echo", "say")?.nodes.length === 3, "three nodes in the catalog");
+  const removed: string[] = [];
+  cat.onChange((ch) => removed.push(...ch.removed.map((e) => `${e.tool}.${e.method}`)));
+  const ids = new Set(cat.services().map((s) => s.id));
+
+  await env.server.restart();
+  await waitFor(() => cat.services().filter((s) => !ids.has(s.id)).length === 3, "the three re-registered services", RECOVERY);
+  await new Promise((r) => setTimeout(r, 3500)); // past the grace: the refresh that ends it must find them all
+  assert.deepEqual(removed, [], "a method left the catalog during re-registration");
+  assert.deepEqual(cat.get("echo", "say")?.nodes, ["n1", "n2", "n3"]);
+  assert.equal(cat.services().length, 3, "stale instances are gone once the grace ends");
+});
