@@ -127,8 +127,8 @@ export async function runDoctor(config: Config, meshOpts: MeshOptions): Promise<
     return 1;
   }
   try {
-    const info = mesh.nc.info;
-    ok(`NATS: connected to ${mesh.server} in ${(performance.now() - t0).toFixed(0)} ms (server ${info?.server_name ?? "?"} v${info?.version ?? "?"})`);
+    const info = mesh.serverInfo;
+    ok(`NATS: connected to ${mesh.server} in ${(performance.now() - t0).toFixed(0)} ms (server ${info?.name ?? "?"} v${info?.version ?? "?"})`);
     if (info?.jetstream) ok("JetStream: enabled on the server");
     else warn("JetStream: not enabled on this server; the file store needs a node serving files.* (start nats-server with -js for the Object Store)");
     try {

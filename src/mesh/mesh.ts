@@ -96,6 +96,12 @@ export class Mesh {
     return this.nc.getServer();
   }
 
+  /** What the connected server says of itself (name, version, JetStream on or off). */
+  get serverInfo(): { name: string; version: string; jetstream: boolean } | undefined {
+    const info = this.nc.info;
+    return info ? { name: info.server_name, version: info.version, jetstream: Boolean(info.jetstream) } : undefined;
+  }
+
   onConnectionState(listener: (s: ConnectionState) => void): () => void {
     this.stateListeners.add(listener);
     return () => this.stateListeners.delete(listener);
