@@ -18,7 +18,8 @@ export interface EmbeddedNats {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
+/** A free TCP port on loopback (also used by the tests). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once("error", reject);
@@ -29,7 +30,8 @@ async function freePort(): Promise<number> {
   });
 }
 
-function listening(port: number): Promise<boolean> {
+/** True when something accepts connections on 127.0.0.1:`port`. */
+export function listening(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect(port, "127.0.0.1");
     s.once("connect", () => (s.destroy(), resolve(true)));

@@ -1,8 +1,8 @@
 /** `npm run demo` as a user runs it: start, connect an MCP client over HTTP, use the tools, Ctrl-C. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { listening } from "../src/embedded-nats.js";
 import { spawn } from "node:child_process";
-import { connect } from "node:net";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
@@ -10,13 +10,6 @@ import { CLI, ensureBuilt } from "./helpers/mcp.js";
 
 const DEMO = CLI.replace(/cli\.js$/, "demo.js");
 
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, "127.0.0.1");
-    s.once("connect", () => (s.destroy(), resolve(true)));
-    s.once("error", () => resolve(false));
-  });
-}
 
 test("the demo serves the example tools over HTTP and Ctrl-C leaves nothing running", { timeout: 90_000 }, async () => {
   await ensureBuilt();

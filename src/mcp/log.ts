@@ -28,7 +28,3 @@ export class Logger {
   warn(m: string): void { this.log("warning", m); }
   error(m: string): void { this.log("error", m); }
 }
-
-export function levelAtLeast(level: Level, min: Level): boolean {
-  return ORDER[level] >= ORDER[min];
-}

@@ -39,8 +39,8 @@ function liftBooleanRequired(schema: Record<string, unknown>): void {
   if (req.size > 0) schema.required = [...req];
 }
 
-/** The method's input schema as MCP wants it: an object schema without `stream`. */
-export function inputSchemaOf(entry: MethodEntry): Tool["inputSchema"] {
+/** Builds the method's input schema as MCP wants it: an object schema without `stream`. */
+function buildInputSchema(entry: MethodEntry): Tool["inputSchema"] {
   const s = clone(entry.schema) as Record<string, unknown>;
   delete s.stream;
   delete s.description; // it becomes the tool's description
@@ -58,6 +58,19 @@ export function inputSchemaOf(entry: MethodEntry): Tool["inputSchema"] {
     };
   }
   return s as Tool["inputSchema"];
+}
+
+/** Input schemas per catalog entry: entries are immutable once published (a change brings new ones). */
+const inputSchemas = new WeakMap<MethodEntry, Tool["inputSchema"]>();
+
+/**
+ * The method's input schema as MCP wants it (an object schema without `stream`),
+ * built once per catalog entry: tools/list and every call's validation share it.
+ */
+export function inputSchemaOf(entry: MethodEntry): Tool["inputSchema"] {
+  let s = inputSchemas.get(entry);
+  if (!s) inputSchemas.set(entry, (s = buildInputSchema(entry)));
+  return s;
 }
 
 export function describe(entry: MethodEntry): string {
@@ -115,15 +128,6 @@ const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
 const validators = new Map<string, ValidateFunction | null>();
 /** The same validators by schema object, so a schema seen before costs no JSON.stringify. */
 const validatorsBySchema = new WeakMap<object, ValidateFunction | null>();
-/** inputSchemaOf per catalog entry: entries are immutable once published (a change brings new ones). */
-const inputSchemas = new WeakMap<MethodEntry, Tool["inputSchema"]>();
-
-/** inputSchemaOf(entry), computed once per entry instead of cloned on every call. */
-export function cachedInputSchema(entry: MethodEntry): Tool["inputSchema"] {
-  let s = inputSchemas.get(entry);
-  if (!s) inputSchemas.set(entry, (s = inputSchemaOf(entry)));
-  return s;
-}
 
 /** Validates args against the tool's input schema; returns error lines, or [] when valid. */
 export function validateArgs(schema: Tool["inputSchema"], args: JsonObject, warn: (m: string) => void): string[] {
@@ -208,7 +212,7 @@ export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: Jso
     node = entry.nodes[Math.floor(Math.random() * entry.nodes.length)];
   }
 
-  const problems = validateArgs(cachedInputSchema(entry), params, (m) => bridge.log.warn(`${key}: ${m}`));
+  const problems = validateArgs(inputSchemaOf(entry), params, (m) => bridge.log.warn(`${key}: ${m}`));
   if (problems.length) {
     return rejected("invalid", `${key}: invalid arguments:\n- ${problems.join("\n- ")}\nFix them and call again (see the tool's input schema).`);
   }

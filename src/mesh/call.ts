@@ -160,10 +160,6 @@ export class ReplyRouter {
     }
   }
 
-  get pending(): number {
-    return this.handlers.size;
-  }
-
   close(): void {
     this.handlers.clear();
     this.sub.unsubscribe();

@@ -166,7 +166,6 @@ export class Catalog {
   private closed = false;
   /** Duration of the last discovery, for metrics and `doctor`. */
   lastDiscoveryMs = 0;
-  lastRefreshAt?: Date;
 
   constructor(private readonly nc: NatsConnection, private readonly opts: CatalogOptions = {}) {}
 
@@ -254,7 +253,6 @@ export class Catalog {
     }
     const next = await this.build(services);
     this.lastDiscoveryMs = performance.now() - t0;
-    this.lastRefreshAt = new Date();
     this.servicesList = services;
     const change = diff(this.entries, next);
     this.entries = next;

@@ -1,18 +1,11 @@
 /** `--embedded-nats`: mesh-mcp starts (and stops) its own nats-server for single-machine use. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { listening } from "../../src/embedded-nats.js";
 import { spawn } from "node:child_process";
-import { connect } from "node:net";
 import { McpClient, ROOT, runCli, trackProcess, waitFor } from "../helpers/mcp.js";
 import { Mesh } from "../../src/mesh/index.js";
 
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, "127.0.0.1");
-    s.once("connect", () => (s.destroy(), resolve(true)));
-    s.once("error", () => resolve(false));
-  });
-}
 
 test("--embedded-nats serves a mesh of its own, and stops its nats-server on exit", { timeout: 30_000 }, async (t) => {
   const mc = await McpClient.start({ natsUrl: "nats://127.0.0.1:1", args: ["--embedded-nats"] });
