@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nuid"
+)
+
+// This file stands in for the Python side (jb-service on jumpboot's msgpack
+// queue), which cannot run here: what a tool method sees and what comes back.
+
+// pyNone is a method that returned None: jumpboot sends no response for it.
+var pyNone = &struct{ none bool }{true}
+
+// pyError is an exception raised in a tool method. jb-service re-raises it as
+// "<Type>: <message>\n<traceback>"; jumpboot answers {"error": str(e), "traceback": ...}.
+type pyError struct{ typ, msg, method, tool string }
+
+func (e *pyError) traceback() string {
+	return fmt.Sprintf("Traceback (most recent call last):\n  File \"/opt/jb-mesh/tools/%s/main.py\", line 42, in %s\n    raise %s(%q)\n%s: %s\n",
+		e.tool, e.method, e.typ, e.msg, e.typ, e.msg)
+}
+
+// text is str(e) of the re-raised exception.
+func (e *pyError) text() string  { return fmt.Sprintf("%s: %s\n%s", e.typ, e.msg, e.traceback()) }
+func (e *pyError) Error() string { return e.text() }
+
+type pyCtx struct {
+	tool, method string
+	params       map[string]interface{}
+	ctx          context.Context // fires when jumpboot forwards __cancel__
+	emit         func(chunk interface{})
+	node         *node
+}
+
+func (c *pyCtx) raise(typ, msg string) error {
+	return &pyError{typ: typ, msg: msg, method: c.method, tool: c.tool}
+}
+
+func (c *pyCtx) intParam(name string, def int) int {
+	if v, ok := c.params[name].(float64); ok {
+		return int(v)
+	}
+	return def
+}
+
+// sleep is a cooperative checkpoint (ctx.check_cancelled() between steps).
+func (c *pyCtx) sleep(d time.Duration) error {
+	select {
+	case <-time.After(d):
+		return nil
+	case <-c.ctx.Done():
+		return c.raise("CallCancelled", "call cancelled by caller")
+	}
+}
+
+type pyMethod func(c *pyCtx) (interface{}, error)
+
+var behaviours = map[string]map[string]pyMethod{
+	"calc": {
+		"add": func(c *pyCtx) (interface{}, error) {
+			a, okA := c.params["a"].(float64)
+			b, okB := c.params["b"].(float64)
+			if !okA || !okB {
+				return nil, c.raise("ValueError", "Invalid parameters for add: a and b must be integers")
+			}
+			return a + b, nil
+		},
+		"divide": func(c *pyCtx) (interface{}, error) {
+			a, _ := c.params["a"].(float64)
+			b := 1.0
+			if v, ok := c.params["b"].(float64); ok {
+				b = v
+			}
+			if b == 0 {
+				return nil, c.raise("ValueError", "Cannot divide by zero")
+			}
+			return a / b, nil
+		},
+		"whoami": func(c *pyCtx) (interface{}, error) {
+			return map[string]interface{}{"node": c.node.name, "pid": os.Getpid()}, nil
+		},
+		"health": func(c *pyCtx) (interface{}, error) { return map[string]interface{}{"status": "ok"}, nil },
+	},
+	"writer": {
+		"generate": func(c *pyCtx) (interface{}, error) {
+			prompt, _ := c.params["prompt"].(string)
+			n, delay := c.intParam("n", 3), c.intParam("delay_ms", 50)
+			for i := 0; i < n; i++ {
+				if err := c.sleep(time.Duration(delay) * time.Millisecond); err != nil {
+					return nil, err
+				}
+				c.emit(map[string]interface{}{"i": i, "text": fmt.Sprintf("%s #%d", prompt, i)})
+			}
+			return map[string]interface{}{"text": fmt.Sprintf("%s done", prompt), "chunks": n, "node": c.node.name}, nil
+		},
+		"explode": func(c *pyCtx) (interface{}, error) {
+			for i := 0; i < c.intParam("after", 2); i++ {
+				c.emit(map[string]interface{}{"i": i})
+				if err := c.sleep(20 * time.Millisecond); err != nil {
+					return nil, err
+				}
+			}
+			return nil, c.raise("RuntimeError", "the model ran out of memory")
+		},
+		"silent": func(c *pyCtx) (interface{}, error) {
+			c.emit(map[string]interface{}{"status": "working"})
+			return pyNone, nil
+		},
+	},
+	"slow": {
+		"sleep": func(c *pyCtx) (interface{}, error) {
+			secs, _ := c.params["seconds"].(float64)
+			deadline := time.Now().Add(time.Duration(secs * float64(time.Second)))
+			for time.Now().Before(deadline) {
+				if err := c.sleep(50 * time.Millisecond); err != nil {
+					return nil, err
+				}
+			}
+			return map[string]interface{}{"slept": secs, "node": c.node.name}, nil
+		},
+		"ticks": func(c *pyCtx) (interface{}, error) {
+			n, iv := c.intParam("n", 10), c.intParam("interval_ms", 200)
+			for i := 0; i < n; i++ {
+				c.emit(map[string]interface{}{"tick": i, "of": n})
+				if err := c.sleep(time.Duration(iv) * time.Millisecond); err != nil {
+					return nil, err
+				}
+			}
+			return map[string]interface{}{"ticks": n, "node": c.node.name}, nil
+		},
+	},
+	"images": {
+		"render": func(c *pyCtx) (interface{}, error) {
+			text, _ := c.params["text"].(string)
+			ref := c.node.attachFile(renderPNG(text), "outputs/"+nuid.Next()+".png", "image/png")
+			return injectMeshFiles(map[string]interface{}{"text": text, "width": 8, "height": 8}, ref), nil
+		},
+		"render_plain": func(c *pyCtx) (interface{}, error) {
+			text, _ := c.params["text"].(string)
+			ref := c.node.attachFile(renderPNG(text), "outputs/"+nuid.Next()+".png", "image/png")
+			return injectMeshFiles("rendered "+text, ref), nil
+		},
+		"describe":        describe,
+		"describe_stream": describe,
+	},
+}
+
+// describe opens its `image` param as a path, as a Python tool would: the node
+// resolved a store key to a temp file for request/reply calls, not for streams.
+func describe(c *pyCtx) (interface{}, error) {
+	p, _ := c.params["image"].(string)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, c.raise("FileNotFoundError", fmt.Sprintf("[Errno 2] No such file or directory: '%s'", p))
+	}
+	sum := sha256.Sum256(data)
+	return map[string]interface{}{"size": len(data), "sha256": hex.EncodeToString(sum[:]), "suffix": filepath.Ext(p)}, nil
+}
+
+func renderPNG(text string) []byte {
+	img := image.NewRGBA(image.Rect(0, 0, 8, 8))
+	shade := uint8(len(text) * 16)
+	for x := 0; x < 8; x++ {
+		for y := 0; y < 8; y++ {
+			img.Set(x, y, color.RGBA{shade, uint8(x * 32), uint8(y * 32), 255})
+		}
+	}
+	var buf bytes.Buffer
+	_ = png.Encode(&buf, img)
+	return buf.Bytes()
+}
+
+// attachFile: jb-service Service.attach_file — stores through nats-py (no
+// headers; "<content type>;etag=<hex>" as description) and returns the ref
+// that goes into __mesh_files__ (key, content_type, size, filename; no etag).
+func (n *node) attachFile(data []byte, key, contentType string) map[string]interface{} {
+	size := len(data)
+	if n.store != nil {
+		if s, err := n.store.PutLikePython(key, data, contentType); err == nil {
+			size = s
+		} else {
+			logf("attach_file: could not store in mesh file store: %v", err)
+		}
+	}
+	return map[string]interface{}{"key": key, "content_type": contentType, "size": size, "filename": filepath.Base(key)}
+}
+
+// injectMeshFiles: a dict gets __mesh_files__; anything else is wrapped in
+// {"value": ..., "__mesh_files__": [...]}.
+func injectMeshFiles(result interface{}, refs ...map[string]interface{}) interface{} {
+	list := make([]interface{}, len(refs))
+	for i, r := range refs {
+		list[i] = r
+	}
+	if m, ok := result.(map[string]interface{}); ok {
+		m["__mesh_files__"] = list
+		return m
+	}
+	return map[string]interface{}{"value": result, "__mesh_files__": list}
+}
