@@ -23,6 +23,8 @@ export interface NatsServerOptions {
   jetstream?: boolean;
   /** Extra command-line arguments (e.g. `--user`, `--pass`, a config file). */
   args?: string[];
+  /** The nats-server binary (default: $NATS_SERVER_BIN, else `nats-server` on PATH). */
+  bin?: string;
 }
 
 export class NatsServer {
@@ -48,7 +50,7 @@ export class NatsServer {
     const args = ["-a", "127.0.0.1", "-p", String(this.port)];
     if (this.opts.jetstream !== false) args.push("-js", "-sd", this.storeDir);
     args.push(...(this.opts.args ?? []));
-    const bin = process.env.NATS_SERVER_BIN ?? "nats-server";
+    const bin = this.opts.bin ?? process.env.NATS_SERVER_BIN ?? "nats-server";
     this.proc = spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"] });
     this.proc.stderr?.on("data", (d) => (this.stderr += String(d)));
     const failed = new Promise<never>((_, reject) =>
