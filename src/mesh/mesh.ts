@@ -19,7 +19,7 @@ export interface MeshOptions extends ConnectOptions {
   node?: string;
   catalog?: CatalogOptions;
   files?: FileStoreOptions;
-  /** Resolve file-store keys in file params before calling handlers (Go node with a store). */
+  /** Resolve file-store keys in file params before calling request/reply handlers (Go node with a store; streams get the key). */
   resolveFileParams?: boolean;
   /** Where the library logs (default: nowhere). Never stdout in a stdio MCP server. */
   log?: (level: LogLevel, message: string) => void;

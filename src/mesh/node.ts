@@ -74,7 +74,7 @@ export function publishedSchema(m: ToolMethodDefinition): MethodSchema | undefin
 }
 
 export interface ToolServerOptions {
-  /** Resolve file-store keys in known file params to temp files (like the Go node with a store). */
+  /** Resolve file-store keys in known file params to temp files on request/reply calls (like the Go node with a store; not on streams). */
   resolveFiles?: FileStore;
   log?: (message: string) => void;
 }
@@ -249,7 +249,9 @@ export class ToolServer {
     }
     let cleanup: (() => Promise<void>) | undefined;
     try {
-      if (this.opts.resolveFiles) {
+      // Request/reply only, like the Go node (pkg/mesh RegisterTool): its .stream
+      // handler hands the tool the raw key, so tools written for it fetch keys themselves.
+      if (this.opts.resolveFiles && !streaming) {
         cleanup = await resolveFileParams(req.params, this.opts.resolveFiles, (w) => this.log(w));
       }
       const ctx: ToolCallContext = { tool, method, node: this.node, request: req, signal: ac.signal, streaming, emit };
