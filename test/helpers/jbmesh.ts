@@ -62,6 +62,8 @@ export interface GoNodeOptions {
   /** Pause between `node.left` and stopping the services on SIGTERM (ms, default 300). */
   stopDelayMs?: number;
   reconnectWaitMs?: number;
+  /** No lifecycle events at all (a program on pkg/mesh alone). */
+  noEvents?: boolean;
 }
 
 /** One line the node printed on stdout: `{"ev": ..., ...}`. */
@@ -100,6 +102,7 @@ export class GoNode {
     if (o.tools) args.push("--tools", o.tools.join(","));
     if (o.notRunning?.length) args.push("--not-running", o.notRunning.join(","));
     if (o.noStore) args.push("--no-store");
+    if (o.noEvents) args.push("--no-events");
     if (o.registerDelayMs) args.push("--register-delay", `${o.registerDelayMs}ms`);
     if (o.stopDelayMs !== undefined) args.push("--stop-delay", `${o.stopDelayMs}ms`);
     args.push("--reconnect-wait", `${o.reconnectWaitMs ?? 250}ms`);

@@ -63,6 +63,7 @@ func main() {
 		regDelay   = flag.Duration("register-delay", 0, "pause between tool.started and the tool's registration")
 		startDelay = flag.Duration("start-delay", 0, "Python start-up time of each persistent tool")
 		stopDelay  = flag.Duration("stop-delay", 300*time.Millisecond, "pause between node.left and stopping the services (tool processes closing)")
+		noEvents   = flag.Bool("no-events", false, "publish no lifecycle events (a program on pkg/mesh alone)")
 		reconnect  = flag.Duration("reconnect-wait", 2*time.Second, "NATS reconnect wait")
 	)
 	flag.Parse()
@@ -77,6 +78,7 @@ func main() {
 		log.Fatalf("failed to join mesh: %v", err)
 	}
 	m.OnReRegistered = func() { report("reregistered", nil) }
+	m.Silent = *noEvents
 	n := &node{
 		name: *name, flavour: *flavour, mesh: m, notRunning: map[string]bool{},
 		regDelay: *regDelay, startDelay: *startDelay,

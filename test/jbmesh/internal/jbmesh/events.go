@@ -14,6 +14,9 @@ type Event struct {
 }
 
 func (m *Mesh) Emit(typ string, data map[string]interface{}) error {
+	if m.Silent {
+		return nil
+	}
 	b, err := json.Marshal(Event{Type: typ, Node: m.nodeName, Timestamp: time.Now(), Data: data})
 	if err != nil {
 		return err

@@ -24,6 +24,8 @@ type Mesh struct {
 	// OnReRegistered runs after a reconnect re-registration (the node fixture re-adds its
 	// stream subjects' bookkeeping and logs it).
 	OnReRegistered func()
+	// Silent: no lifecycle events, like a Go program on pkg/mesh alone (no pkg/node).
+	Silent bool
 }
 
 type registration struct {
@@ -168,7 +170,7 @@ func (m *Mesh) reRegister() {
 			log.Printf("[mesh] ERROR: re-register %s: %v", r.name, err)
 		}
 	}
-	// Not an Event envelope: jb-mesh formats this one by hand.
+	// Not an Event envelope: jb-mesh formats this one by hand (and pkg/mesh sends it too).
 	_ = m.nc.Publish("events.node.joined", []byte(fmt.Sprintf(`{"node":"%s","event":"reconnect"}`, m.nodeName)))
 	if m.OnReRegistered != nil {
 		m.OnReRegistered()
