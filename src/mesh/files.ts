@@ -56,13 +56,23 @@ function headerOf(h: MsgHdrs | Record<string, string[]> | undefined, name: strin
   return k ? (rec[k]?.[0] ?? "") : "";
 }
 
+/**
+ * Python tools (jb-service `attach_file`, through nats-py) store no headers: their
+ * object description is `"<content type>;etag=<hex>"`. Parsed only when it has that form.
+ */
+export function parseTypedDescription(description: string | undefined): { contentType: string; etag: string } | undefined {
+  const m = /^([\w.+-]+\/[\w.+-]+(?:\s*;\s*[\w.-]+=[^;]*)*?)\s*;\s*etag=([0-9a-f]*)\s*$/i.exec(description ?? "");
+  return m ? { contentType: m[1]!.trim(), etag: m[2]!.toLowerCase() } : undefined;
+}
+
 function infoFromObject(o: ObjectInfo): FileInfo {
   const h = o.headers as MsgHdrs | Record<string, string[]> | undefined;
+  const typed = parseTypedDescription(o.description);
   return {
     key: o.name,
     size: o.size,
-    contentType: headerOf(h, "Content-Type"),
-    etag: headerOf(h, "ETag"),
+    contentType: headerOf(h, "Content-Type") || typed?.contentType || "",
+    etag: headerOf(h, "ETag") || typed?.etag || "",
     created: o.mtime,
   };
 }
