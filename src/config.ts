@@ -48,7 +48,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: "keepalive-interval", env: "MESH_MCP_KEEPALIVE_INTERVAL", kind: "number", default: 15, group: "Calls", arg: "SECONDS", description: "Keep-alive progress for long calls when the client sent a progress token (0: off)." },
   { flag: "inline-image-max", env: "MESH_MCP_INLINE_IMAGE_MAX", kind: "number", default: 1048576, group: "Calls", arg: "BYTES", description: "Images in results up to this size are sent inline as well as linked." },
   { flag: "resource-max", env: "MESH_MCP_RESOURCE_MAX", kind: "number", default: 26214400, group: "Calls", arg: "BYTES", description: "Largest file resources/read returns." },
-  { flag: "refresh-interval", env: "MESH_MCP_REFRESH_INTERVAL", kind: "number", default: 30, group: "Calls", arg: "SECONDS", description: "Periodic rediscovery besides the event-driven one (0: off)." },
+  { flag: "refresh-interval", env: "MESH_MCP_REFRESH_INTERVAL", kind: "number", default: 5, group: "Calls", arg: "SECONDS", description: "How often to check for tools that came or went without an event: a $SRV.PING sweep, with a full rediscovery only when something changed (0: off)." },
   // HTTP transport
   { flag: "transport", env: "MESH_MCP_TRANSPORT", kind: "string", default: "stdio", group: "HTTP transport", arg: "stdio|http", description: "MCP transport." },
   { flag: "host", env: "MESH_MCP_HOST", kind: "string", default: "127.0.0.1", group: "HTTP transport", arg: "ADDR", description: "HTTP listen address (loopback by default)." },

@@ -73,43 +73,114 @@ export interface ResultOptions {
   inlineImageMax: number;
 }
 
-/** Links (and small images inline) for file-store keys found in a result. */
-async function fileContent(result: unknown, opts: ResultOptions): Promise<Content[]> {
-  const files = opts.files;
-  if (!files) return [];
-  const found = await Promise.all(
-    keyCandidates(result).map((k) => files.head(k).catch(() => undefined)),
-  );
-  const out: Content[] = [];
-  for (const info of found) {
-    if (!info) continue;
+/** A file a Python tool attached (jb-service `attach_file` → `__mesh_files__`). */
+interface MeshFileRef {
+  key: string;
+  contentType?: string;
+  size?: number;
+  filename?: string;
+}
+
+export const MESH_FILES = "__mesh_files__";
+
+/** The `__mesh_files__` list of a result, in either shape jb-service produces (bounded). */
+export function meshFileRefs(result: unknown): MeshFileRef[] {
+  if (!isPlainObject(result) || !Array.isArray(result[MESH_FILES])) return [];
+  const out: MeshFileRef[] = [];
+  for (const r of (result[MESH_FILES] as unknown[]).slice(0, 50)) {
+    if (!isPlainObject(r) || typeof r.key !== "string" || r.key === "" || r.key.length > 1024) continue;
     out.push({
-      type: "resource_link",
-      uri: fileUri(info.key),
-      name: info.key,
-      mimeType: info.contentType || undefined,
-      size: info.size,
-      description: `mesh file store object (${info.size} bytes)`,
-    } as Content);
-    if (info.contentType.startsWith("image/") && info.size <= opts.inlineImageMax) {
-      const got = await files.getBytes(info.key, opts.inlineImageMax).catch(() => undefined);
-      if (got) out.push({ type: "image", data: Buffer.from(got.data).toString("base64"), mimeType: info.contentType });
-    }
+      key: r.key,
+      contentType: typeof r.content_type === "string" && r.content_type ? r.content_type : undefined,
+      size: typeof r.size === "number" && Number.isFinite(r.size) ? r.size : undefined,
+      filename: typeof r.filename === "string" && r.filename ? r.filename : undefined,
+    });
   }
   return out;
 }
 
-/** An `ok:true` result: text (+ structuredContent for objects), file links, inline images. */
-export async function okResult(result: unknown, opts: ResultOptions): Promise<CallToolResult> {
-  const content: Content[] = [{ type: "text", text: textOf(result) }];
-  // A result that *is* an image (e.g. files.get of a PNG): show it.
-  if (isPlainObject(result) && typeof result.data === "string" && typeof result.content_type === "string" &&
-      result.content_type.startsWith("image/") && result.data.length * 0.75 <= opts.inlineImageMax) {
-    content.push({ type: "image", data: result.data, mimeType: result.content_type });
+/** What the agent reads: a `{value, __mesh_files__}` wrapper shows its value; the files come as links. */
+function shownValue(result: unknown): unknown {
+  if (!isPlainObject(result) || !(MESH_FILES in result)) return result;
+  const keys = Object.keys(result);
+  if (keys.length === 2 && "value" in result) return result.value;
+  const { [MESH_FILES]: _files, ...rest } = result;
+  return rest;
+}
+
+function linkOf(key: string, contentType: string | undefined, size: number | undefined, name?: string): Content {
+  return {
+    type: "resource_link",
+    uri: fileUri(key),
+    name: name && name !== key ? `${name} (${key})` : key,
+    mimeType: contentType || undefined,
+    ...(size !== undefined ? { size } : {}),
+    description: `mesh file store object${size !== undefined ? ` (${size} bytes)` : ""}; read it as a resource`,
+  } as Content;
+}
+
+async function inlineImage(files: FileStore, key: string, contentType: string, size: number | undefined, max: number): Promise<Content | undefined> {
+  if (!contentType.startsWith("image/") || (size !== undefined && size > max)) return undefined;
+  const got = await files.getBytes(key, max).catch(() => undefined);
+  if (!got) return undefined;
+  return { type: "image", data: Buffer.from(got.data).toString("base64"), mimeType: got.info.contentType || contentType };
+}
+
+/** Links (and small images inline) for attached files and file-store keys found in a result. */
+async function fileContent(result: unknown, opts: ResultOptions): Promise<Content[]> {
+  const files = opts.files;
+  const refs = meshFileRefs(result);
+  const out: Content[] = [];
+  const seen = new Set<string>();
+  for (const ref of refs) {
+    if (seen.has(ref.key)) continue;
+    seen.add(ref.key);
+    // The tool said what it stored; the store says it better when it can (size, type of a re-put key).
+    const info = files ? await files.head(ref.key).catch(() => undefined) : undefined;
+    const contentType = info?.contentType || ref.contentType;
+    const size = info?.size ?? ref.size;
+    out.push(linkOf(ref.key, contentType, size, ref.filename));
+    if (files && contentType) {
+      const img = await inlineImage(files, ref.key, contentType, size, opts.inlineImageMax);
+      if (img) out.push(img);
+    }
   }
+  if (!files) return out;
+  const found = await Promise.all(
+    keyCandidates(shownValue(result)).filter((k) => !seen.has(k)).map((k) => files.head(k).catch(() => undefined)),
+  );
+  for (const info of found) {
+    if (!info) continue;
+    out.push(linkOf(info.key, info.contentType, info.size));
+    const img = await inlineImage(files, info.key, info.contentType, info.size, opts.inlineImageMax);
+    if (img) out.push(img);
+  }
+  return out;
+}
+
+/** Above this many characters of text, the result is not repeated as structuredContent. */
+export const STRUCTURED_DUPLICATE_MAX = 64 * 1024;
+
+/**
+ * An `ok:true` result: text (+ structuredContent for objects), file links, inline images.
+ * No payload goes out twice: an image shown inline is left out of the text, and a large
+ * text is not repeated as structuredContent.
+ */
+export async function okResult(result: unknown, opts: ResultOptions): Promise<CallToolResult> {
+  const shown = shownValue(result);
+  let textValue: unknown = shown;
+  const extra: Content[] = [];
+  // A result that *is* an image (e.g. files.get of a PNG): show it, and not its base64 again as text.
+  if (isPlainObject(shown) && typeof shown.data === "string" && typeof shown.content_type === "string" &&
+      shown.content_type.startsWith("image/") && shown.data.length * 0.75 <= opts.inlineImageMax) {
+    extra.push({ type: "image", data: shown.data, mimeType: shown.content_type });
+    textValue = { ...shown, data: `(${Math.floor(shown.data.length * 0.75)} bytes of ${shown.content_type}, shown as an image below)` };
+  }
+  const text = textOf(textValue);
+  const content: Content[] = [{ type: "text", text }, ...extra];
   content.push(...(await fileContent(result, opts)));
   const out: CallToolResult = { content };
-  if (isPlainObject(result)) out.structuredContent = result;
+  if (isPlainObject(result) && extra.length === 0 && text.length <= STRUCTURED_DUPLICATE_MAX) out.structuredContent = result;
   return out;
 }
 

@@ -6,6 +6,7 @@ import { Ajv, type ValidateFunction } from "ajv";
 import type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js";
 import { MeshCancelledError, MeshTimeoutError, NoRespondersError, StreamInactivityError } from "../mesh/errors.js";
 import type { JsonObject, MethodEntry, StreamFrame } from "../mesh/index.js";
+import { isFileKeyParam } from "../mesh/params.js";
 import type { Bridge, CallOutcome } from "./bridge.js";
 import { errorResult, nodeErrorResult, okResult, textOf, thrownResult } from "./results.js";
 
@@ -202,14 +203,10 @@ export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: Jso
   const mesh = bridge.mesh!;
 
   const params = { ...args };
-  let node = (params[NODE_ARG] as string | undefined) ?? (ctx.meta?.[NODE_META] as string | undefined);
+  const node = (params[NODE_ARG] as string | undefined) ?? (ctx.meta?.[NODE_META] as string | undefined);
   delete params[NODE_ARG];
   if (node !== undefined && !entry.nodes.includes(node)) {
     return rejected("invalid", `${key}: node "${node}" does not offer this method; it is offered by ${entry.nodes.join(", ")}.`);
-  }
-  // --node restricts the nodes: pin the call when load-balancing could reach another node.
-  if (node === undefined && bridge.opts.nodes?.length) {
-    node = entry.nodes[Math.floor(Math.random() * entry.nodes.length)];
   }
 
   const problems = validateArgs(inputSchemaOf(entry), params, (m) => bridge.log.warn(`${key}: ${m}`));
@@ -225,9 +222,16 @@ export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: Jso
   const resultOpts = { files: mesh.files, inlineImageMax: bridge.opts.inlineImageMax ?? 1 << 20 };
   let outcome: CallOutcome = "error";
   try {
-    const result = entry.stream
+    // Go nodes fetch file-store keys into local files for request/reply calls only; a
+    // stream would hand the tool the bare key. The method's request/reply subject serves
+    // the same method, so a stream with file inputs goes there (without progress).
+    const fileInputs = entry.stream ? Object.keys(params).filter((k) => isFileKeyParam(k, params[k])) : [];
+    const result = entry.stream && fileInputs.length === 0
       ? await runStream(bridge, entry, params, node, ac, ctx, resultOpts)
       : await runCall(bridge, entry, params, node, ac.signal, ctx, resultOpts);
+    if (fileInputs.length) {
+      result.content.push({ type: "text", text: `(called without streaming so the node fetches ${fileInputs.join(", ")} from the file store: jb-mesh nodes do not resolve file keys for streams; no progress was sent)` });
+    }
     if (!result.isError) outcome = "ok";
     return result;
   } catch (err) {
@@ -258,6 +262,7 @@ async function runCall(
   try {
     const reply = await bridge.mesh!.call(entry.tool, entry.method, params, {
       node,
+      nodes: entry.nodes,
       signal,
       timeoutMs: bridge.opts.callTimeoutMs ?? 3_600_000,
     });
@@ -273,10 +278,19 @@ async function runStream(
   ac: AbortController, ctx: CallContext, resultOpts: Parameters<typeof okResult>[1],
 ): Promise<CallToolResult> {
   const key = `${entry.tool}.${entry.method}`;
+  const outages: number[] = [];
   const stream = bridge.mesh!.stream(entry.tool, entry.method, params, {
     node,
+    nodes: entry.nodes,
     signal: ac.signal,
     inactivityTimeoutMs: bridge.opts.streamIdleMs ?? 120_000,
+    onOutage: (ms) => {
+      // Said, not skipped: chunks the node sent while NATS was down are gone.
+      outages.push(ms);
+      const message = `NATS was down for ${(ms / 1000).toFixed(1)} s during ${key}: progress sent in that time is lost; the stream goes on`;
+      bridge.log.warn(message);
+      if (ctx.progressToken !== undefined) void ctx.sendProgress(last = last + 1, undefined, message).catch(() => {});
+    },
   });
   const kept: unknown[] = [];
   let dropped = 0;
@@ -288,7 +302,8 @@ async function runStream(
   let terminal: StreamFrame | undefined;
   try {
     for await (const frame of stream) {
-      if (frame.done) {
+      // A frame with `error` is final whatever `done` says (a Python tool that raised).
+      if (frame.done || frame.error !== undefined) {
         terminal = frame;
         break;
       }
@@ -308,13 +323,17 @@ async function runStream(
   }
   if (count > 0 && ctx.progressToken !== undefined) await ctx.flushProgress?.();
   if (!terminal) return errorResult(`${key}: the stream ended without a terminal frame`);
-  if (terminal.error !== undefined) return nodeErrorResult(terminal.error, terminal.node ?? "", key);
+  if (terminal.error !== undefined) {
+    const tb = terminal.traceback && !terminal.error.includes(terminal.traceback) ? `\n${terminal.traceback}` : "";
+    return nodeErrorResult(`${terminal.error}${tb}`, terminal.node ?? stream.node ?? "", key);
+  }
   // Chunks are part of the result when the terminal result lacks them (nothing is lost without progress).
   if (terminal.result === undefined || terminal.result === null) {
     const result = { chunks: kept, ...(dropped ? { chunks_dropped: dropped } : {}) };
     return okResult(result, resultOpts);
   }
   const out = await okResult(terminal.result, resultOpts);
+  if (outages.length) out.content.push({ type: "text", text: `(progress sent during ${outages.length} NATS outage(s) of ${outages.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(", ")} was lost)` });
   if (ctx.progressToken === undefined && kept.length > 0) {
     out.content.push({ type: "text", text: `(${count} progress chunks)\n${textOf(kept.length > 20 ? [...kept.slice(0, 20), `… ${kept.length - 20} more`] : kept)}` });
   }

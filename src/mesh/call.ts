@@ -36,7 +36,15 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Use this call id instead of a fresh NUID. */
   callId?: string;
+  /**
+   * Other reasons to end the call, watched while it runs (the serving node's liveness,
+   * a NATS outage): the hook calls `fail` to end it; it returns the function that stops watching.
+   */
+  watch?: CallWatch;
 }
+
+/** See CallOptions.watch. `stream` is set for streams only. */
+export type CallWatch = (ctl: { fail(err: Error): void; stream?: MeshStream }) => () => void;
 
 export interface StreamOptions {
   node?: string;
@@ -44,6 +52,7 @@ export interface StreamOptions {
   /** End with StreamInactivityError when no frame arrives for this long. Default 60 s. */
   inactivityTimeoutMs?: number;
   callId?: string;
+  watch?: CallWatch;
 }
 
 export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
@@ -208,46 +217,45 @@ export class Caller {
       if (opts.signal?.aborted) return reject(new MeshCancelledError(subject, callId, { cause: opts.signal.reason }));
       this.ensureConnected();
       let timer: NodeJS.Timeout | undefined;
-      const finish = () => {
+      let unwatch: (() => void) | undefined;
+      let settled = false;
+      // Every way out goes through here exactly once: forget the inbox, stop timers and watches.
+      const end = (outcome: () => void, cancel: boolean) => {
+        if (settled) return;
+        settled = true;
         reply.close();
         clearTimeout(timer);
+        unwatch?.();
         opts.signal?.removeEventListener("abort", onAbort);
+        if (cancel) this.cancel(callId);
+        outcome();
       };
-      const onAbort = () => {
-        finish();
-        this.cancel(callId);
-        reject(new MeshCancelledError(subject, callId, { cause: opts.signal?.reason }));
-      };
+      const onAbort = () => end(() => reject(new MeshCancelledError(subject, callId, { cause: opts.signal?.reason })), true);
       const reply = this.replies.open(
         (msg) => {
-          finish();
-          if (isNoResponders(msg)) return reject(new NoRespondersError(subject));
-          const svcErr = serviceError(msg);
-          if (svcErr) return resolve({ ok: false, error: svcErr, node: opts.node ?? "" });
-          try {
-            resolve(parseReply(subject, msg.data, CallResultWire));
-          } catch (err) {
-            reject(err);
-          }
+          end(() => {
+            if (isNoResponders(msg)) return reject(new NoRespondersError(subject));
+            const svcErr = serviceError(msg);
+            if (svcErr) return resolve({ ok: false, error: svcErr, node: opts.node ?? "" });
+            try {
+              resolve(parseReply(subject, msg.data, CallResultWire));
+            } catch (err) {
+              reject(err);
+            }
+          }, false);
         },
-        (sinceMs) => {
-          finish();
-          this.cancel(callId); // buffered by the client, sent on reconnect: no duplicate job if the caller retries
-          reject(lostError(subject, sinceMs));
-        },
+        // Buffered by the client, the cancel goes out on reconnect: no duplicate job if the caller retries.
+        (sinceMs) => end(() => reject(lostError(subject, sinceMs)), true),
       );
-      timer = setTimeout(() => {
-        finish();
-        this.cancel(callId);
-        reject(new MeshTimeoutError(subject, timeoutMs));
-      }, timeoutMs);
+      timer = setTimeout(() => end(() => reject(new MeshTimeoutError(subject, timeoutMs)), true), timeoutMs);
       opts.signal?.addEventListener("abort", onAbort, { once: true });
+      unwatch = opts.watch?.({ fail: (err) => end(() => reject(err), true) });
+      if (settled) unwatch?.();
       try {
         const body = encoder.encode(JSON.stringify(buildCallRequest(params, callId, opts.node)));
         this.nc.publish(subject, body, { reply: reply.inbox });
       } catch (err) {
-        finish();
-        reject(new NotConnectedError(`publish on ${subject} failed`, { cause: err }));
+        end(() => reject(new NotConnectedError(`publish on ${subject} failed`, { cause: err })), false);
       }
     });
   }
@@ -275,7 +283,11 @@ export class Caller {
 export class MeshStream implements AsyncIterable<StreamFrame> {
   readonly callId: string;
   readonly subject: string;
+  /** The node that sent the first frame (or the targeted node). */
+  node?: string;
   private started = false;
+  private push?: (item: StreamFrame | Error) => void;
+  private expectation?: { timer: NodeJS.Timeout; onArrive: () => void };
 
   constructor(
     private readonly caller: Caller,
@@ -288,6 +300,33 @@ export class MeshStream implements AsyncIterable<StreamFrame> {
   ) {
     this.callId = opts.callId ?? nuid.next();
     this.subject = opts.node ? nodeStreamSubject(opts.node, tool, method) : streamSubject(tool, method);
+    this.node = opts.node;
+  }
+
+  /** Ends the stream with `err` (a cancel is published), unless it has ended already. */
+  fail(err: Error): void {
+    this.push?.(err);
+  }
+
+  /**
+   * A frame should arrive within `withinMs` (after a NATS outage: a live stream keeps
+   * talking). `onArrive` runs when one does; otherwise the stream fails with `onMissing()`.
+   */
+  expectFrame(withinMs: number, onMissing: () => Error, onArrive: () => void): void {
+    clearTimeout(this.expectation?.timer);
+    const timer = setTimeout(() => {
+      this.expectation = undefined;
+      this.fail(onMissing());
+    }, withinMs);
+    this.expectation = { timer, onArrive };
+  }
+
+  private frameArrived(): void {
+    const e = this.expectation;
+    if (!e) return;
+    clearTimeout(e.timer);
+    this.expectation = undefined;
+    e.onArrive();
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<StreamFrame> {
@@ -302,10 +341,13 @@ export class MeshStream implements AsyncIterable<StreamFrame> {
     let wake: (() => void) | undefined;
     let firstNode: string | undefined;
     let timer: NodeJS.Timeout | undefined;
+    let closed = false;
     const push = (item: StreamFrame | Error) => {
+      if (closed) return;
       queue.push(item);
       wake?.();
     };
+    this.push = push;
     const armIdle = () => {
       clearTimeout(timer);
       timer = setTimeout(() => push(new StreamInactivityError(subject, idleMs)), idleMs);
@@ -326,20 +368,25 @@ export class MeshStream implements AsyncIterable<StreamFrame> {
       } catch (err) {
         return push(err as Error);
       }
-      // Several nodes may answer one stream: keep to the first node's frames.
+      // A stream sent to every node (the load-balanced subject) may be answered by several: keep the first.
       const node = frame.node ?? "";
-      if (firstNode === undefined) firstNode = node;
-      else if (node !== firstNode) return;
+      if (firstNode === undefined) {
+        firstNode = node;
+        this.node ??= node || undefined;
+      } else if (node !== firstNode) return;
       armIdle();
+      this.frameArrived();
       push(frame);
     }, (sinceMs) => {
       // Frames prove the node got the request; only a stream that heard nothing may be lost.
       if (firstNode === undefined) push(lostError(subject, sinceMs));
     });
     opts.signal?.addEventListener("abort", onAbort, { once: true });
+    let unwatch: (() => void) | undefined;
     let finished = false;
     try {
       armIdle();
+      unwatch = opts.watch?.({ fail: (err) => push(err), stream: this });
       const body = encoder.encode(JSON.stringify(buildCallRequest(this.params, callId, opts.node)));
       this.nc.publish(subject, body, { reply: reply.inbox });
       for (;;) {
@@ -353,13 +400,20 @@ export class MeshStream implements AsyncIterable<StreamFrame> {
           finished = true;
           throw item;
         }
-        if (item.done) finished = true;
+        // `error` ends a stream whatever `done` says (a Python tool that raised sends no `done`).
+        const last = item.done || item.error !== undefined;
+        if (last) finished = true;
         yield item;
-        if (item.done) return;
+        if (last) return;
       }
     } finally {
+      closed = true;
+      this.push = undefined;
+      clearTimeout(this.expectation?.timer);
+      this.expectation = undefined;
       reply.close();
       clearTimeout(timer);
+      unwatch?.();
       opts.signal?.removeEventListener("abort", onAbort);
       // The consumer stopped early (break/return): the node should stop too.
       if (!finished) this.caller.cancel(callId);

@@ -5,7 +5,7 @@
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { parseReply } from "./call.js";
 import { MalformedReplyError } from "./errors.js";
-import { NODE_EVENTS, SRV_INFO, TOOL_EVENTS, toolSchemaSubject } from "./subjects.js";
+import { isToken, NODE_EVENTS, SRV_INFO, SRV_PING, TOOL_EVENTS, toolSchemaSubject } from "./subjects.js";
 import {
   MethodSchemaWire,
   SchemaResultWire,
@@ -94,9 +94,12 @@ export interface CatalogChange {
 }
 
 export interface CatalogOptions extends DiscoverOptions {
-  /** Periodic refresh (default 30 s; 0 disables). */
+  /**
+   * Periodic check (default 5 s; 0 disables): a `$SRV.PING` sweep (a few bytes per
+   * instance), and a full `$SRV.INFO` rediscovery only when the set of instances changed.
+   */
   refreshIntervalMs?: number;
-  /** Debounce of event-driven refreshes (default 100 ms). */
+  /** Debounce of event-driven refreshes (default 150 ms); a second and third look follow. */
   debounceMs?: number;
   /** Timeout of one fallback schema request (default 1000 ms). */
   schemaTimeoutMs?: number;
@@ -107,6 +110,15 @@ export interface CatalogOptions extends DiscoverOptions {
 }
 
 export const ANY_OBJECT: MethodSchema = { type: "object" };
+
+export const DEFAULT_REFRESH_INTERVAL_MS = 5000;
+
+/**
+ * After a lifecycle event, look again after these delays (the first is the debounce):
+ * `tool.started` precedes the registration and `node.left` precedes the unregistration,
+ * by up to seconds, so the first look can come too early.
+ */
+export const EVENT_FOLLOW_UPS_MS = [1500, 4000];
 
 /** After a reconnect, instances that went missing are kept this long (nodes re-register). */
 export const RECONNECT_GRACE_MS = 5000;
@@ -157,6 +169,9 @@ export class Catalog {
   private subs: Subscription[] = [];
   private timer?: NodeJS.Timeout;
   private debounce?: NodeJS.Timeout;
+  private followUps: NodeJS.Timeout[] = [];
+  private eventListeners = new Set<(subject: string) => void>();
+  private warnedNames = new Set<string>();
   private running?: Promise<void>;
   private again = false;
   private patientNext = false;
@@ -171,12 +186,15 @@ export class Catalog {
 
   /** Discovers once, then follows events. Resolves when the first discovery is done. */
   async start(): Promise<void> {
-    const onEvent = () => this.scheduleRefresh();
+    const onEvent = (_err: unknown, msg: { subject: string }) => {
+      this.hint();
+      for (const l of this.eventListeners) l(msg.subject);
+    };
     this.subs.push(this.nc.subscribe(NODE_EVENTS, { callback: onEvent }));
     this.subs.push(this.nc.subscribe(TOOL_EVENTS, { callback: onEvent }));
-    const every = this.opts.refreshIntervalMs ?? 30_000;
+    const every = this.opts.refreshIntervalMs ?? DEFAULT_REFRESH_INTERVAL_MS;
     if (every > 0) {
-      this.timer = setInterval(() => void this.refresh().catch(() => {}), every);
+      this.timer = setInterval(() => void this.sweep().catch(() => {}), every);
       this.timer.unref();
     }
     await this.refresh();
@@ -196,11 +214,47 @@ export class Catalog {
     this.scheduleRefresh();
   }
 
+  /**
+   * A lifecycle event: the mesh is changing. Look soon, and again a little later, since
+   * events precede the (un)registrations they announce. A burst of events restarts the
+   * sequence, so it costs a few discoveries, not one per event.
+   */
+  hint(): void {
+    if (this.closed) return;
+    this.scheduleRefresh();
+    for (const t of this.followUps) clearTimeout(t);
+    this.followUps = EVENT_FOLLOW_UPS_MS.map((ms) => {
+      const t = setTimeout(() => void this.refresh().catch(() => {}), ms);
+      t.unref();
+      return t;
+    });
+  }
+
+  /** Listens to the lifecycle events (`events.node.*`, `events.tool.*`) by subject. */
+  onLifecycleEvent(listener: (subject: string) => void): () => void {
+    this.eventListeners.add(listener);
+    return () => this.eventListeners.delete(listener);
+  }
+
+  /**
+   * The periodic check: a `$SRV.PING` sweep costs a few bytes per instance (INFO carries
+   * every schema). Only when the instances it hears differ from the known ones does a full
+   * discovery follow (whose own patience keeps a slow responder from being dropped).
+   */
+  async sweep(): Promise<void> {
+    if (this.closed || this.nc.isClosed() || this.running) return;
+    const ids = await pingIds(this.nc, this.opts);
+    if (ids === undefined) return;
+    const known = new Set(this.servicesList.map((x) => x.id));
+    const same = ids.size === known.size && [...ids].every((id) => known.has(id));
+    if (!same) await this.refresh();
+  }
+
   /** Refresh soon (debounced); used on events and reconnects. */
   scheduleRefresh(): void {
     if (this.closed) return;
     clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => void this.refresh().catch(() => {}), this.opts.debounceMs ?? 100);
+    this.debounce = setTimeout(() => void this.refresh().catch(() => {}), this.opts.debounceMs ?? 150);
   }
 
   /** Rediscovers now. Concurrent calls coalesce into at most one extra pass. */
@@ -267,9 +321,31 @@ export class Catalog {
     return this.servicesList.some((x) => !ids.has(x.id));
   }
 
+  /**
+   * Tool, node and method names are subject tokens (`tools.<tool>.<method>`); a service
+   * whose names are not could never be called, so it is left out, with one warning.
+   */
+  private usableName(svc: ServiceInfo): boolean {
+    const bad = [svc.name, nodeOf(svc), ...(svc.endpoints ?? []).map((e) => e.name)].find((n) => !isToken(n) || /[\u0000-\u001f$]/.test(n));
+    if (bad === undefined) return true;
+    const k = `${svc.name}\u0000${nodeOf(svc)}`;
+    if (!this.warnedNames.has(k)) {
+      this.warnedNames.add(k);
+      if (this.warnedNames.size > 10_000) this.warnedNames.clear();
+      this.warn(`left out service ${JSON.stringify(svc.name.slice(0, 80))} of node ${JSON.stringify(nodeOf(svc).slice(0, 80))}: ` +
+        `${JSON.stringify(bad.slice(0, 80))} is not a valid NATS subject token (no dots, spaces or wildcards), so it cannot be called`);
+    }
+    return false;
+  }
+
+  /** The service instance id of `tool` on `node`, as last discovered. */
+  instanceOf(node: string, tool: string): string | undefined {
+    return this.servicesList.find((x) => x.name === tool && nodeOf(x) === node)?.id;
+  }
+
   private async build(services: ServiceInfo[]): Promise<Map<string, MethodEntry>> {
     // Stable order: by tool, then node, so "first node" is deterministic.
-    const sorted = [...services].sort(
+    const sorted = services.filter((x) => this.usableName(x)).sort(
       (a, b) => a.name.localeCompare(b.name) || nodeOf(a).localeCompare(nodeOf(b)) || a.id.localeCompare(b.id),
     );
     const live = new Set(sorted.map((s) => s.id));
@@ -394,10 +470,33 @@ export class Catalog {
     clearInterval(this.timer);
     clearTimeout(this.debounce);
     clearTimeout(this.graceTimer);
+    for (const t of this.followUps) clearTimeout(t);
+    this.eventListeners.clear();
     for (const s of this.subs) s.unsubscribe();
     this.subs = [];
     this.listeners.clear();
   }
+}
+
+/** The instance ids that answer `$SRV.PING` (undefined when the sweep itself failed). */
+async function pingIds(nc: NatsConnection, opts: DiscoverOptions): Promise<Set<string> | undefined> {
+  const ids = new Set<string>();
+  try {
+    const iter = await nc.requestMany(SRV_PING, "", { strategy: "stall", stall: opts.stallMs ?? 50, maxWait: opts.maxWaitMs ?? 2000 });
+    for await (const msg of iter) {
+      if (msg.headers?.code === 503) break;
+      try {
+        const id = (JSON.parse(new TextDecoder().decode(msg.data)) as { id?: unknown }).id;
+        if (typeof id === "string") ids.add(id);
+      } catch {
+        /* the full discovery reports malformed answers */
+      }
+    }
+  } catch (err) {
+    if (isNoResponders(err)) return ids;
+    return undefined;
+  }
+  return ids;
 }
 
 export function nodeOf(svc: ServiceInfo): string {

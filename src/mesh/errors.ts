@@ -89,3 +89,29 @@ export class FileNotFoundError extends MeshError {
 export function isMeshError(e: unknown): e is MeshError {
   return e instanceof MeshError;
 }
+
+/** The node serving a call or stream left the mesh (or crashed) before answering. */
+export class NodeGoneError extends MeshError {
+  override name = "NodeGoneError";
+  constructor(readonly subject: string, readonly node: string, readonly tool: string, detail = "") {
+    super(
+      `node ${node} stopped serving ${tool} while the call on ${subject} was running${detail ? ` (${detail})` : ""}; ` +
+        `its answer will never come. Call again: another node that offers ${tool} may serve it.`,
+    );
+  }
+}
+
+/**
+ * The NATS connection dropped while a call was in flight: an answer sent during the
+ * outage is gone for good, and jb-mesh cannot say whether the job is still running.
+ */
+export class ReplyLostError extends MeshError {
+  override name = "ReplyLostError";
+  constructor(readonly subject: string, readonly outageMs: number, readonly node: string) {
+    super(
+      `the NATS connection was down for ${(outageMs / 1000).toFixed(1)} s while the call on ${subject} ran` +
+        `${node ? ` on node ${node}` : ""}; an answer sent in that time is lost and jb-mesh cannot resend it, ` +
+        `so the call was cancelled on the node. Call again.`,
+    );
+  }
+}

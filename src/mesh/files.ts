@@ -56,13 +56,23 @@ function headerOf(h: MsgHdrs | Record<string, string[]> | undefined, name: strin
   return k ? (rec[k]?.[0] ?? "") : "";
 }
 
+/**
+ * Python tools (jb-service `attach_file`, through nats-py) store no headers: their
+ * object description is `"<content type>;etag=<hex>"`. Parsed only when it has that form.
+ */
+export function parseTypedDescription(description: string | undefined): { contentType: string; etag: string } | undefined {
+  const m = /^([\w.+-]+\/[\w.+-]+(?:\s*;\s*[\w.-]+=[^;]*)*?)\s*;\s*etag=([0-9a-f]*)\s*$/i.exec(description ?? "");
+  return m ? { contentType: m[1]!.trim(), etag: m[2]!.toLowerCase() } : undefined;
+}
+
 function infoFromObject(o: ObjectInfo): FileInfo {
   const h = o.headers as MsgHdrs | Record<string, string[]> | undefined;
+  const typed = parseTypedDescription(o.description);
   return {
     key: o.name,
     size: o.size,
-    contentType: headerOf(h, "Content-Type"),
-    etag: headerOf(h, "ETag"),
+    contentType: headerOf(h, "Content-Type") || typed?.contentType || "",
+    etag: headerOf(h, "ETag") || typed?.etag || "",
     created: o.mtime,
   };
 }
@@ -75,6 +85,10 @@ export class FileStore {
   private store?: ObjectStore;
   private resolved?: Promise<FileStoreMode>;
   readonly bucket: string;
+  /** Ends every watch (close). */
+  private readonly closing = new AbortController();
+  /** Watch setups in progress: close waits for them (see close()). */
+  private readonly setups = new Set<Promise<unknown>>();
 
   constructor(private readonly nc: NatsConnection, private readonly opts: FileStoreOptions = {}) {
     this.bucket = opts.bucket ?? FILES_BUCKET;
@@ -253,33 +267,55 @@ export class FileStore {
   }
 
   /**
+   * Ends every watch. A watch whose setup is under way is let finish first and then
+   * stopped: the JetStream client starts the consumer's heartbeat timer before it
+   * subscribes, and a subscribe on a closing connection throws and leaves that timer
+   * running for ever (the process never exits). Call before closing the connection.
+   */
+  async close(): Promise<void> {
+    this.closing.abort();
+    await Promise.allSettled([...this.setups]);
+  }
+
+  /**
    * Changes to the store as they happen (not the existing objects). Object Store
    * mode uses the bucket's watch; `files.*` mode polls `list`. Stop with the signal.
    */
-  async *watch(signal?: AbortSignal): AsyncGenerator<FileWatchEvent> {
+  async *watch(outer?: AbortSignal): AsyncGenerator<FileWatchEvent> {
+    const signal = outer ? AbortSignal.any([outer, this.closing.signal]) : this.closing.signal;
+    if (signal.aborted) return;
     const os = await this.os();
+    if (signal.aborted) return;
     if (os) {
-      const iter = await os.watch({ includeHistory: false });
+      const setup = os.watch({ includeHistory: false });
+      this.setups.add(setup);
+      let iter;
+      try {
+        iter = await setup;
+      } finally {
+        this.setups.delete(setup);
+      }
       const stop = () => iter.stop();
-      signal?.addEventListener("abort", stop, { once: true });
+      if (signal.aborted) return stop();
+      signal.addEventListener("abort", stop, { once: true });
       try {
         for await (const o of iter) {
           if (!o) continue;
           yield o.deleted ? { key: o.name, deleted: true } : { key: o.name, deleted: false, info: infoFromObject(o) };
         }
       } finally {
-        signal?.removeEventListener("abort", stop);
+        signal.removeEventListener("abort", stop);
         iter.stop();
       }
       return;
     }
     let known = new Map((await this.list()).map((f) => [f.key, f.etag + f.created]));
-    while (!signal?.aborted) {
+    while (!signal.aborted) {
       await new Promise<void>((r) => {
         const t = setTimeout(r, this.opts.pollMs ?? 5000);
-        signal?.addEventListener("abort", () => (clearTimeout(t), r()), { once: true });
+        signal.addEventListener("abort", () => (clearTimeout(t), r()), { once: true });
       });
-      if (signal?.aborted) return;
+      if (signal.aborted) return;
       const now = await this.list().catch(() => undefined);
       if (!now) continue;
       const next = new Map(now.map((f) => [f.key, f.etag + f.created]));

@@ -4,8 +4,12 @@
  */
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { AdminClient, subscribeAdmin, subscribeFileHandlers, subscribeToolSchema, type AdminHandlers } from "./admin.js";
-import { Caller, type CallOptions, type MeshStream, type StreamOptions } from "./call.js";
-import { Catalog, listServices, type CatalogOptions, type DiscoverOptions } from "./catalog.js";
+import { NodePicker, PickedStream, isSetupError } from "./balance.js";
+import { Caller, MeshStream, type CallOptions, type CallWatch, type StreamOptions } from "./call.js";
+import { Catalog, listServices, RECONNECT_GRACE_MS, type CatalogOptions, type DiscoverOptions } from "./catalog.js";
+import { NodeGoneError, NoRespondersError, ReplyLostError } from "./errors.js";
+import { Liveness, type LivenessOptions } from "./liveness.js";
+import { callSubject, nodeCallSubject } from "./subjects.js";
 import { connectNats, type ConnectOptions } from "./connect.js";
 import { FileStore, type FileStoreOptions } from "./files.js";
 import { fileToolDefinition } from "./filetool.js";
@@ -23,7 +27,31 @@ export interface MeshOptions extends ConnectOptions {
   resolveFileParams?: boolean;
   /** Where the library logs (default: nowhere). Never stdout in a stdio MCP server. */
   log?: (level: LogLevel, message: string) => void;
+  /** Probing of the nodes that serve in-flight calls (see liveness.ts). */
+  liveness?: LivenessOptions;
+  /**
+   * After a NATS outage, a stream must send a frame within this long to prove it is
+   * still alive (its final frame may have been lost); default 6000 ms.
+   */
+  outageRecheckMs?: number;
 }
+
+/** Options of a call or stream through `Mesh` (picking a node among `nodes`). */
+export interface MeshCallOptions extends CallOptions {
+  /**
+   * Without `node`: pick one of these nodes (default: the catalog's nodes for the
+   * method). Empty or unknown → the plain load-balanced subject.
+   */
+  nodes?: readonly string[];
+}
+
+export interface MeshStreamOptions extends StreamOptions {
+  nodes?: readonly string[];
+  /** The stream lived through a NATS outage of `ms`: frames sent in it are lost. */
+  onOutage?: (ms: number) => void;
+}
+
+export const OUTAGE_RECHECK_MS = 6000;
 
 export type ConnectionState = "connected" | "disconnected" | "closed";
 
@@ -37,11 +65,19 @@ export class Mesh {
   private subs: Subscription[] = [];
   private state: ConnectionState = "connected";
   private stateListeners = new Set<(s: ConnectionState) => void>();
+  private readonly picker = new NodePicker();
+  private readonly liveness: Liveness;
+  private disconnectedAt = 0;
+  private reconnectedAt = 0;
+  private outageListeners = new Set<(ms: number) => void>();
 
   private constructor(readonly nc: NatsConnection, private readonly opts: MeshOptions) {
     this.caller = new Caller(nc, () => this.state === "connected");
     this.admin = new AdminClient(nc);
     this.files = new FileStore(nc, opts.files);
+    // Right after a reconnect nodes re-register (and may still be reconnecting): no verdicts then.
+    const settled = () => this.state === "connected" && Date.now() - this.reconnectedAt > RECONNECT_GRACE_MS;
+    this.liveness = new Liveness(nc, (node, tool) => this.liveCatalog?.instanceOf(node, tool), settled, opts.liveness);
     void this.watchStatus();
   }
 
@@ -63,12 +99,16 @@ export class Mesh {
   private async watchStatus(): Promise<void> {
     for await (const s of this.nc.status()) {
       if (s.type === "disconnect") {
+        if (this.state === "connected") this.disconnectedAt = Date.now();
         this.setState("disconnected");
         this.caller.connectionLost();
         this.log("warning", `disconnected from NATS (${String(s.server ?? "")}); reconnecting`);
       } else if (s.type === "reconnect") {
         this.setState("connected");
-        this.log("info", `reconnected to NATS ${String(s.server ?? "")}`);
+        this.reconnectedAt = Date.now();
+        const outageMs = this.disconnectedAt ? this.reconnectedAt - this.disconnectedAt : 0;
+        this.log("info", `reconnected to NATS ${String(s.server ?? "")} after ${outageMs} ms`);
+        for (const l of [...this.outageListeners]) l(outageMs);
         this.liveCatalog?.reconnected();
         void this.toolServer?.reRegister().catch((e) => this.log("error", `re-registration failed: ${(e as Error).message}`));
       }
@@ -114,19 +154,102 @@ export class Mesh {
 
   // ---------------- calling ----------------
 
-  /** Request/reply call (load-balanced, or to `opts.node`). See Caller.call. */
-  call(tool: string, method: string, params: JsonObject = {}, opts: CallOptions = {}): Promise<CallResult> {
-    return this.caller.call(tool, method, params, opts);
+  /**
+   * Request/reply call. With `opts.node`, on that node; else on one node picked from the
+   * catalog (least recently used, not one that just failed), moving on to the next when a
+   * node has no responder or answers a setup error ("tool X is not running"); with no
+   * catalog, on the load-balanced subject. The serving node is watched: if it leaves the
+   * mesh, or a NATS outage may have lost the reply, the call fails within seconds.
+   */
+  async call(tool: string, method: string, params: JsonObject = {}, opts: MeshCallOptions = {}): Promise<CallResult> {
+    const nodes = opts.node ? [] : this.candidates(tool, method, opts.nodes);
+    let node = opts.node ?? this.picker.pick(tool, nodes);
+    const tried = new Set<string>();
+    for (;;) {
+      const subjectNode = node;
+      const run = () => this.caller.call(tool, method, params, { ...opts, node: subjectNode, watch: this.watchCall(tool, method, subjectNode, opts.watch) });
+      if (subjectNode === undefined || opts.node) return run();
+      tried.add(subjectNode);
+      let next: string | undefined;
+      try {
+        const r = await run();
+        if (r.ok || !isSetupError(r.error) || !(next = this.picker.pick(tool, nodes, tried))) return r;
+        this.log("info", `${tool}.${method}: node ${subjectNode} cannot serve it (${r.error}); trying node ${next}`);
+      } catch (err) {
+        if (!(err instanceof NoRespondersError) || !(next = this.picker.pick(tool, nodes, tried))) throw err;
+        this.log("info", `${tool}.${method}: node ${subjectNode} no longer answers; trying node ${next}`);
+      }
+      this.picker.failedOn(subjectNode, tool);
+      node = next;
+    }
   }
 
   /** Go's CallWithContext: abort publishes `cancel.<call_id>` and rejects at once. */
-  callWithSignal(tool: string, method: string, params: JsonObject, signal: AbortSignal, opts: Omit<CallOptions, "signal"> = {}): Promise<CallResult> {
-    return this.caller.call(tool, method, params, { timeoutMs: 2 ** 31 - 1, ...opts, signal });
+  callWithSignal(tool: string, method: string, params: JsonObject, signal: AbortSignal, opts: Omit<MeshCallOptions, "signal"> = {}): Promise<CallResult> {
+    return this.call(tool, method, params, { timeoutMs: 2 ** 31 - 1, ...opts, signal });
   }
 
-  /** Streaming call: an async iterable of frames ending after the terminal frame. */
-  stream(tool: string, method: string, params: JsonObject = {}, opts: StreamOptions = {}): MeshStream {
-    return this.caller.stream(tool, method, params, opts);
+  /**
+   * Streaming call: an async iterable of frames ending after the final frame (`done`, or
+   * any frame with `error`). It runs on one node: `opts.node`, or one picked like `call`
+   * picks (a `.stream` subject has no queue group: every node would run the job), moving
+   * on while a node answers a setup error. Watched like `call`.
+   */
+  stream(tool: string, method: string, params: JsonObject = {}, opts: MeshStreamOptions = {}): PickedStream {
+    const nodes = opts.node ? [] : this.candidates(tool, method, opts.nodes);
+    const open = (node: string | undefined) => {
+      const o: StreamOptions = { ...opts, node };
+      o.watch = this.watchStream(tool, node, opts.onOutage, opts.watch);
+      return this.caller.stream(tool, method, params, o);
+    };
+    const first = open(opts.node ?? this.picker.pick(tool, nodes));
+    return new PickedStream(
+      (node) => open(node),
+      (tried) => (nodes.length ? this.picker.pick(tool, nodes, tried) : undefined),
+      (node) => this.picker.failedOn(node, tool),
+      first,
+    );
+  }
+
+  private candidates(tool: string, method: string, given?: readonly string[]): readonly string[] {
+    if (given) return given;
+    return this.liveCatalog?.get(tool, method)?.nodes ?? [];
+  }
+
+  /** Watches a request/reply call: its node's liveness, and NATS outages (which may have eaten the reply). */
+  private watchCall(tool: string, method: string, node: string | undefined, extra?: CallWatch): CallWatch {
+    return (ctl) => {
+      const stops: Array<() => void> = [];
+      if (extra) stops.push(extra(ctl));
+      const subject = node ? nodeCallSubject(node, tool, method) : callSubject(tool, method);
+      if (node && this.liveCatalog?.instanceOf(node, tool)) {
+        stops.push(this.liveness.watch(node, tool, (detail) => ctl.fail(new NodeGoneError(subject, node, tool, detail))));
+      }
+      // jb-mesh cannot resend a reply nor say whether a job still runs: cancel and say so.
+      const onOutage = (ms: number) => ctl.fail(new ReplyLostError(subject, ms, node ?? ""));
+      this.outageListeners.add(onOutage);
+      stops.push(() => this.outageListeners.delete(onOutage));
+      return () => stops.forEach((f) => f());
+    };
+  }
+
+  /** Watches a stream: its node's liveness; after an outage a live stream must show a frame soon. */
+  private watchStream(tool: string, node: string | undefined, onOutage?: (ms: number) => void, extra?: CallWatch): CallWatch {
+    return (ctl) => {
+      const stops: Array<() => void> = [];
+      if (extra) stops.push(extra(ctl));
+      const subject = ctl.stream?.subject ?? tool;
+      if (node && this.liveCatalog?.instanceOf(node, tool)) {
+        stops.push(this.liveness.watch(node, tool, (detail) => ctl.fail(new NodeGoneError(subject, node, tool, detail))));
+      }
+      const outage = (ms: number) => {
+        const within = this.opts.outageRecheckMs ?? OUTAGE_RECHECK_MS;
+        ctl.stream?.expectFrame(within, () => new ReplyLostError(subject, ms, node ?? ctl.stream?.node ?? ""), () => onOutage?.(ms));
+      };
+      this.outageListeners.add(outage);
+      stops.push(() => this.outageListeners.delete(outage));
+      return () => stops.forEach((f) => f());
+    };
   }
 
   /** Publishes `cancel.<callId>`. */
@@ -153,6 +276,11 @@ export class Mesh {
         },
       });
       this.liveCatalog = cat;
+      // A node that leaves (or a tool that stops) may be serving a call: look now, not at the next probe.
+      cat.onLifecycleEvent((subject) => {
+        if (/\.(left|stopped|crashed|removed)$/.test(subject)) this.liveness.checkNow();
+      });
+      cat.onChange((c) => c.removed.length + c.changed.length > 0 && this.liveness.checkNow());
       await cat.start();
       return cat;
     })();
@@ -215,6 +343,9 @@ export class Mesh {
 
   /** Stops serving, drains the connection and closes it. */
   async close(): Promise<void> {
+    this.liveness.close();
+    this.outageListeners.clear();
+    await this.files.close();
     this.liveCatalog?.close();
     await this.toolServer?.close();
     for (const s of this.subs) s.unsubscribe();

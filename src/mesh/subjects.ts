@@ -54,6 +54,8 @@ export function filesSubject(op: FileOp): string {
 
 /** Discovery. */
 export const SRV_INFO = "$SRV.INFO";
+/** Liveness of micro services: `$SRV.PING.<name>.<id>` reaches one instance. */
+export const SRV_PING = "$SRV.PING";
 /** Lifecycle events that make the catalog refresh. */
 export const NODE_EVENTS = "events.node.*";
 export const TOOL_EVENTS = "events.tool.*";

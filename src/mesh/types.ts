@@ -56,16 +56,34 @@ export const CallResultWire = z
 /** Reply of a tool call: `ok:true` with `result`, or `ok:false` with `error`. */
 export type CallResult = z.infer<typeof CallResultWire>;
 
+/** An error field as text: strings as they are, objects as `type: message` (+ traceback), null as absent. */
+function errorText(v: unknown): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v === "string") return v;
+  if (typeof v === "object" && !Array.isArray(v)) {
+    const o = v as Record<string, unknown>;
+    const msg = [o.type, o.message].filter((x) => typeof x === "string" && x).join(": ");
+    const tb = typeof o.traceback === "string" ? `\n${o.traceback}` : "";
+    if (msg || tb) return `${msg || "error"}${tb}`;
+  }
+  return JSON.stringify(v);
+}
+
 export const StreamFrameWire = z
   .object({
     chunk: z.unknown().optional(),
     result: z.unknown().optional(),
     done: z.boolean().optional().default(false),
-    error: z.string().optional(),
+    // Normally a string; a Python-side failure may bring `{message|type, traceback}` instead.
+    error: z.preprocess(errorText, z.string().optional()),
+    traceback: z.string().optional(),
     node: z.string().optional(),
   })
   .loose();
-/** One frame of a streaming call; exactly one frame has `done: true`. */
+/**
+ * One frame of a streaming call. The normal end is one frame with `done: true`; a frame
+ * with `error` is final whatever its `done` says, and some streams have no final frame.
+ */
 export type StreamFrame = z.infer<typeof StreamFrameWire>;
 
 export const SchemaResultWire = z
