@@ -92,7 +92,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`mesh-mcp: ${(err as Error).message}\n`);
     return 2;
   }
-  const { config, positionals } = parsed;
+  const { positionals } = parsed;
+  let config = parsed.config;
   if (config.help) {
     process.stdout.write(helpText(SERVER_VERSION) + "\n");
     return 0;
@@ -103,7 +104,13 @@ export async function main(argv: string[]): Promise<number> {
   }
   const [command = "serve", ...rest] = positionals;
   const log = new Logger(config.logLevel);
+  let embedded: EmbeddedNats | undefined;
   try {
+    if (config.embeddedNats && command !== "serve") {
+      // One-shot commands against a private server: quiet unless asked (stdout is their output).
+      embedded = await startEmbeddedNats({ log: (m) => log.debug(m) });
+      config = { ...config, nats: embedded.url };
+    }
     switch (command) {
       case "serve":
         await serve(config, log);
@@ -121,6 +128,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     process.stderr.write(`mesh-mcp: ${err instanceof ConfigError ? "" : "error: "}${(err as Error).message}\n`);
     return 1;
+  } finally {
+    await embedded?.stop();
   }
 }
 

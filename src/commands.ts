@@ -4,20 +4,21 @@ import { Bridge, type BridgeOptions } from "./mcp/bridge.js";
 import { builtinsFor } from "./mcp/builtins.js";
 import { Logger } from "./mcp/log.js";
 import { inputSchemaOf, ToolList, validateArgs } from "./mcp/tools.js";
-import { FILES_TOOL, Mesh, parseKeyValuePairs, type JsonObject, type MeshOptions } from "./mesh/index.js";
+import { FILES_TOOL, Mesh, NatsAuthError, parseKeyValuePairs, type JsonObject, type MeshOptions } from "./mesh/index.js";
 
 const out = (s: string) => process.stdout.write(s + "\n");
 const err = (s: string) => process.stderr.write(s + "\n");
 
+/** One connection attempt, no retry loop: a one-shot command says what failed and exits at once. */
 async function connectedBridge(opts: BridgeOptions, config: Config): Promise<Bridge> {
-  const bridge = new Bridge(opts, new Logger(config.logLevel === "info" ? "warning" : config.logLevel));
-  bridge.start();
-  if (!(await bridge.ready(5000))) {
-    const why = bridge.unavailableReason() ?? "NATS did not answer";
-    await bridge.shutdown();
-    throw new Error(`${why} (try: mesh-mcp doctor)`);
+  let mesh: Mesh;
+  try {
+    mesh = await Mesh.connect({ ...opts.mesh, connectTimeoutMs: 5000 });
+  } catch (e) {
+    throw new Error(`${(e as Error).message.replace(/^not connected to NATS: /, "")} (try: mesh-mcp doctor)`);
   }
-  return bridge;
+  const { mesh: _ignored, ...rest } = opts;
+  return Bridge.withMesh(mesh, rest, new Logger(config.logLevel === "info" ? "warning" : config.logLevel));
 }
 
 /** `mesh-mcp tools`: what an agent would see. */
@@ -54,18 +55,38 @@ export function paramsFromPairs(pairs: string[]): JsonObject {
   return params;
 }
 
+const CALL_USAGE = "usage: mesh-mcp call TOOL.METHOD|MCP_TOOL_NAME [key=value ...]   e.g. mesh-mcp call calculator.add a=2 b=3, or mesh-mcp call calculator__add a=2 b=3";
+
+/**
+ * `tool.method`, or an MCP tool name as `mesh-mcp tools` prints it (`calculator__add`,
+ * looked up in the bridge's name table, never parsed: names may be shortened or hashed).
+ */
+function resolveTarget(target: string, bridge: Bridge): { tool: string; method: string } | string {
+  const key = bridge.names.keyOf(target);
+  const dotted = key ?? (target.includes(".") ? target : undefined);
+  const dot = dotted?.indexOf(".") ?? -1;
+  if (!dotted || dot <= 0 || dot === dotted.length - 1) {
+    return `${JSON.stringify(target)} is neither TOOL.METHOD nor an MCP tool name of this mesh (see mesh-mcp tools).\n${CALL_USAGE}`;
+  }
+  return { tool: dotted.slice(0, dot), method: dotted.slice(dot + 1) };
+}
+
 /** `mesh-mcp call tool.method k=v …`: result JSON on stdout; stream chunks on stderr. */
 export async function runCall(config: Config, opts: BridgeOptions, args: string[]): Promise<number> {
   const [target, ...pairs] = args;
-  const dot = target?.indexOf(".") ?? -1;
-  if (!target || dot <= 0 || dot === target.length - 1) {
-    err('usage: mesh-mcp call TOOL.METHOD [key=value ...]   e.g. mesh-mcp call calculator.add a=2 b=3');
+  if (!target || target.startsWith(".") || target.endsWith(".") || target.includes("=")) {
+    err(CALL_USAGE);
     return 2;
   }
-  const tool = target.slice(0, dot);
-  const method = target.slice(dot + 1);
   const params = paramsFromPairs(pairs);
   const bridge = await connectedBridge({ ...opts, include: [], exclude: [] }, config);
+  const resolved = resolveTarget(target, bridge);
+  if (typeof resolved === "string") {
+    err(resolved);
+    await bridge.shutdown();
+    return 2;
+  }
+  const { tool, method } = resolved;
   const ac = new AbortController();
   const onSig = () => ac.abort();
   process.once("SIGINT", onSig);
@@ -122,8 +143,9 @@ export async function runDoctor(config: Config, meshOpts: MeshOptions): Promise<
   try {
     mesh = await Mesh.connect({ ...meshOpts, connectTimeoutMs: 3000 });
   } catch (e) {
-    bad(`NATS: ${(e as Error).message}`);
-    out(`      fix: start nats-server (e.g. \`nats-server -js\`), or point --nats / NATS_URL at your mesh (now ${config.nats}).`);
+    bad(`NATS: ${(e as Error).message.replace(/^not connected to NATS: /, "")}`);
+    if (e instanceof NatsAuthError) out(`      fix: give mesh-mcp the credentials of a NATS user allowed on ${config.nats} (see "NATS permissions" in the README).`);
+    else out(`      fix: start nats-server (e.g. \`nats-server -js\`), or point --nats / NATS_URL at your mesh (now ${config.nats}).`);
     return 1;
   }
   try {

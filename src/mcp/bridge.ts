@@ -45,6 +45,8 @@ export class Bridge {
   catalog?: Catalog;
   state: BridgeState = "connecting";
   lastError?: string;
+  /** The last attempt failed on credentials: "start nats-server" would mislead. */
+  private authFailed = false;
   /** A problem no retry can fix (bad options); set once, reported on every call. */
   private fatal?: string;
   readonly names = new ToolNameTable(BUILTIN_TOOL_NAMES);
@@ -95,6 +97,7 @@ export class Bridge {
         return;
       } catch (err) {
         this.lastError = (err as Error).message;
+        this.authFailed = err instanceof Error && err.name === "NatsAuthError";
         // Whoever waits for the first catalog learns now that NATS is not there (no point waiting longer).
         for (const w of this.readyWaiters.splice(0)) w(false);
         if (err instanceof Error && err.name === "MeshConfigError") {
@@ -235,6 +238,9 @@ export class Bridge {
   unavailableReason(): string | undefined {
     if (this.closed) return "mesh-mcp is shutting down.";
     if (this.fatal) return this.fatal;
+    if (!this.mesh && this.authFailed) {
+      return `${this.lastError?.replace(/^not connected to NATS:\s*/i, "")} mesh-mcp retries every 2 s; restart it with the right credentials.`;
+    }
     if (!this.mesh) {
       const detail = this.lastError?.replace(/^not connected to NATS:\s*/i, "").replace(/[.\s]+$/, "");
       return `not connected to NATS yet${detail ? ` (${detail})` : ""}. ` +

@@ -13,7 +13,7 @@ import {
   type NatsConnection,
 } from "@nats-io/transport-node";
 import { WebSocket as NodeWebSocket } from "ws";
-import { MeshConfigError, NotConnectedError } from "./errors.js";
+import { MeshConfigError, NatsAuthError, NotConnectedError } from "./errors.js";
 
 export const DEFAULT_NATS_URL = "nats://localhost:4222";
 
@@ -159,6 +159,24 @@ function wsFactory(opts: ConnectOptions) {
   };
 }
 
+/** Which credential option is in use, never its secret (for error messages). */
+export function describeCredentials(opts: ConnectOptions): string {
+  const set: string[] = [];
+  if (opts.token) set.push("a token (--nats-token / NATS_TOKEN)");
+  if (opts.user || opts.password) set.push(`user/password (user "${opts.user ?? ""}")`);
+  if (opts.credsFile) set.push(`the creds file ${opts.credsFile}`);
+  if (opts.nkeySeed) set.push(/^S[A-Z2-7]{50,}$/.test(opts.nkeySeed.trim()) ? "an nkey seed" : `the nkey seed file ${opts.nkeySeed}`);
+  if (opts.ws?.bearerToken) set.push("a WebSocket bearer token");
+  return set.length ? set.join(" and ") : "none (no credential option is set)";
+}
+
+function isAuthFailure(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (e.name === "AuthorizationError" || /authorization violation|authentication (expired|timeout)/i.test(e.message)) return true;
+  }
+  return false;
+}
+
 /**
  * Opens a NATS connection with reconnect forever. When nothing answers, the error
  * names the URL(s) and what to do.
@@ -169,6 +187,7 @@ export async function connectNats(opts: ConnectOptions = {}): Promise<NatsConnec
     if (ws) return await wsconnect({ ...options, wsFactory: wsFactory(opts) } as ConnectionOptions);
     return await tcpConnect(options);
   } catch (err) {
+    if (isAuthFailure(err)) throw new NatsAuthError(servers, describeCredentials(opts), { cause: err });
     const why = err instanceof Error ? err.message : String(err);
     throw new NotConnectedError(
       `could not connect to NATS at ${servers.join(",")} (${why}). ` +

@@ -115,3 +115,21 @@ export class ReplyLostError extends MeshError {
     );
   }
 }
+
+/**
+ * The server refused the credentials (NATS "Authorization Violation"). Retrying with the
+ * same options cannot help, and "start nats-server" would mislead: name what was sent.
+ */
+export class NatsAuthError extends NotConnectedError {
+  override name = "NatsAuthError";
+  constructor(readonly servers: string[], readonly credentials: string, options?: { cause?: unknown }) {
+    super(
+      `NATS at ${servers.join(",")} refused the connection: Authorization Violation. ` +
+        `Credentials in use: ${credentials}. ` +
+        `Set the ones your NATS account expects: a token (--nats-token / NATS_TOKEN), ` +
+        `user and password (--nats-user + --nats-password / NATS_USER + NATS_PASSWORD), ` +
+        `a creds file (--nats-creds / NATS_CREDS) or an nkey seed (--nats-nkey / NATS_NKEY).`,
+      options,
+    );
+  }
+}
