@@ -39,6 +39,25 @@ export function startupProblem(host: string, authToken: string | undefined, inse
   );
 }
 
+/**
+ * mesh-mcp has one static bearer token and no authorization server, so it publishes no
+ * OAuth metadata (RFC 9728 requires `authorization_servers`; there is none to name).
+ * Clients that guess OAuth anyway (mcp-remote, SDK clients after a 401) probe these paths
+ * and then try dynamic client registration: they get this text instead of a bare 404,
+ * and most show it to the user.
+ */
+export const NO_OAUTH =
+  "mesh-mcp does not use OAuth: configure your MCP client to send the header " +
+  "'Authorization: Bearer <token>' with the server's MESH_MCP_AUTH_TOKEN " +
+  "(mcp-remote: --header \"Authorization:${AUTH_HEADER}\" with AUTH_HEADER=\"Bearer <token>\"; " +
+  "Claude Code: --header \"Authorization: Bearer <token>\"; VS Code: \"headers\" in mcp.json)";
+
+/** Paths where OAuth clients look for metadata or registration (RFC 8414, 9728, 7591, OIDC). */
+export function isOAuthProbe(path: string): boolean {
+  return path.startsWith("/.well-known/oauth-") || path.startsWith("/.well-known/openid-configuration") ||
+    path === "/register" || path === "/authorize" || path === "/token";
+}
+
 /** Splits a Host header value into hostname and port (`undefined` when absent). */
 export function splitHost(value: string): { hostname: string; port?: number } {
   const v = value.trim().toLowerCase();

@@ -15,7 +15,7 @@ import { ConfigError, type Config } from "../config.js";
 import type { Bridge } from "../mcp/bridge.js";
 import type { Logger } from "../mcp/log.js";
 import { createServer, type Session } from "../mcp/server.js";
-import { OriginPolicy, TokenCheck, startupProblem } from "./http-security.js";
+import { NO_OAUTH, OriginPolicy, TokenCheck, isOAuthProbe, startupProblem } from "./http-security.js";
 import { readBody, sendJson, sendRpcError } from "./http-io.js";
 import { StreamableHttpTransport } from "./http-transport.js";
 import { HttpMetrics } from "./metrics.js";
@@ -133,6 +133,7 @@ class McpHttpServer {
     // Probes come from orchestrators that use the pod address as Host: no Host/auth checks; they reveal only status.
     if (path === "/healthz") return sendJson(res, 200, { status: "ok" });
     if (path === "/readyz") return this.ready(res);
+    if (isOAuthProbe(path)) return sendJson(res, 404, { error: "not_found", error_description: NO_OAUTH });
     if (path !== MCP_PATH && path !== "/metrics") return sendJson(res, 404, { error: `not found; MCP is served at ${MCP_PATH}` });
 
     if (path === MCP_PATH) res.once("finish", () => this.metrics.request(req.method ?? "?", res.statusCode));
@@ -163,7 +164,7 @@ class McpHttpServer {
       const verdict = this.token.check(req.headers.authorization);
       if (verdict !== "ok") {
         const challenge = verdict === "missing" ? 'Bearer realm="mesh-mcp"' : 'Bearer realm="mesh-mcp", error="invalid_token"';
-        return sendRpcError(res, 401, -32001, verdict === "missing" ? "Unauthorized: send Authorization: Bearer <token>" : "Unauthorized: invalid token", {
+        return sendRpcError(res, 401, -32001, verdict === "missing" ? `Unauthorized: no bearer token. ${NO_OAUTH}` : "Unauthorized: invalid token (not the server's MESH_MCP_AUTH_TOKEN)", {
           "www-authenticate": challenge,
         });
       }
