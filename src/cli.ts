@@ -46,6 +46,7 @@ export function bridgeOptionsFrom(c: Config): BridgeOptions {
     streamIdleMs: c.streamIdleTimeout * 1000,
     keepaliveMs: c.keepaliveInterval * 1000,
     inlineImageMax: c.inlineImageMax,
+    resourceLinks: c.resourceLinks,
     resourceMax: c.resourceMax,
   };
 }

@@ -46,7 +46,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: "call-timeout", env: "MESH_MCP_CALL_TIMEOUT", kind: "number", default: 3600, group: "Calls", arg: "SECONDS", description: "Per-call timeout; on expiry the call is cancelled on the mesh." },
   { flag: "stream-idle-timeout", env: "MESH_MCP_STREAM_IDLE_TIMEOUT", kind: "number", default: 120, group: "Calls", arg: "SECONDS", description: "A stream that sends nothing for this long ends with an error." },
   { flag: "keepalive-interval", env: "MESH_MCP_KEEPALIVE_INTERVAL", kind: "number", default: 15, group: "Calls", arg: "SECONDS", description: "Keep-alive progress for long calls when the client sent a progress token (0: off)." },
-  { flag: "inline-image-max", env: "MESH_MCP_INLINE_IMAGE_MAX", kind: "number", default: 1048576, group: "Calls", arg: "BYTES", description: "Images in results up to this size are sent inline as well as linked." },
+  { flag: "inline-image-max", env: "MESH_MCP_INLINE_IMAGE_MAX", kind: "number", default: 1048576, group: "Calls", arg: "BYTES", description: "Images in results (files named by store key) up to this size are sent inline, with a text line naming the file." },
+  { flag: "resource-links", env: "MESH_MCP_RESOURCE_LINKS", kind: "boolean", default: false, group: "Calls", description: "Also add resource_link content for files named in results (for clients that open them; LangChain's OpenAI/Anthropic classes reject it)." },
   { flag: "resource-max", env: "MESH_MCP_RESOURCE_MAX", kind: "number", default: 26214400, group: "Calls", arg: "BYTES", description: "Largest file resources/read returns." },
   { flag: "refresh-interval", env: "MESH_MCP_REFRESH_INTERVAL", kind: "number", default: 5, group: "Calls", arg: "SECONDS", description: "How often to check for tools that came or went without an event: a $SRV.PING sweep, with a full rediscovery only when something changed (0: off)." },
   // HTTP transport
@@ -92,6 +93,7 @@ export const ConfigSchema = z.object({
   streamIdleTimeout: seconds,
   keepaliveInterval: seconds,
   inlineImageMax: z.number().int().min(0),
+  resourceLinks: z.boolean(),
   resourceMax: z.number().int().min(0),
   refreshInterval: seconds,
   transport: z.enum(["stdio", "http"]),

@@ -23,6 +23,8 @@ export interface BridgeOptions {
   streamIdleMs?: number;
   keepaliveMs?: number;
   inlineImageMax?: number;
+  /** Add resource_link content for files in results (off: model providers reject links they cannot fetch). */
+  resourceLinks?: boolean;
   resourceMax?: number;
   /** Debounce of tools/list_changed after catalog changes. */
   listChangedDebounceMs?: number;

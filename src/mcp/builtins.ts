@@ -96,9 +96,12 @@ export const BUILTINS: Builtin[] = [
         const info = await ctx.bridge.mesh!.files.putFile(key, real, contentType);
         const result = { key: info.key, size: info.size, content_type: info.contentType, etag: info.etag, uri: fileUri(info.key) };
         return {
+          // The uri is in the text; a resource_link only on request (see fileContent in results.ts).
           content: [
             { type: "text", text: textOf(result) },
-            { type: "resource_link", uri: result.uri, name: info.key, mimeType: info.contentType, size: info.size },
+            ...(ctx.bridge.opts.resourceLinks
+              ? [{ type: "resource_link" as const, uri: result.uri, name: info.key, mimeType: info.contentType, size: info.size }]
+              : []),
           ],
           structuredContent: result,
         };

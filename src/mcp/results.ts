@@ -71,6 +71,8 @@ export function keyCandidates(value: unknown, limit = 8): string[] {
 export interface ResultOptions {
   files?: FileStore;
   inlineImageMax: number;
+  /** Also add `resource_link` blocks (off by default: see fileNote). */
+  resourceLinks?: boolean;
 }
 
 /** A file a Python tool attached (jb-service `attach_file` → `__mesh_files__`). */
@@ -108,15 +110,35 @@ function shownValue(result: unknown): unknown {
   return rest;
 }
 
-function linkOf(key: string, contentType: string | undefined, size: number | undefined, name?: string): Content {
-  return {
-    type: "resource_link",
-    uri: fileUri(key),
-    name: name && name !== key ? `${name} (${key})` : key,
-    mimeType: contentType || undefined,
-    ...(size !== undefined ? { size } : {}),
-    description: `mesh file store object${size !== undefined ? ` (${size} bytes)` : ""}; read it as a resource`,
-  } as Content;
+/**
+ * What a result says about one file. Agents run on model providers, and a `resource_link`
+ * reaches them as a file URL they cannot fetch (`mesh://…`): LangChain's OpenAI and
+ * Anthropic classes throw on it, the AI SDK passes it on as JSON text. So each file gets
+ * a text line (key, type, size, the resource URI to read it) that every client and
+ * provider accepts, a small image also goes inline as `image` content (the one binary
+ * block all of them take), and a `resource_link` only with --resource-links.
+ */
+function fileNote(key: string, contentType: string | undefined, size: number | undefined, name: string | undefined,
+  image: Content | undefined, opts: ResultOptions): Content[] {
+  const label = name && name !== key ? `${name} (${key})` : key;
+  const facts = [contentType, size !== undefined ? `${size} bytes` : undefined].filter(Boolean).join(", ");
+  const out: Content[] = [{
+    type: "text",
+    text: `mesh file ${label}${facts ? ` (${facts})` : ""}${image ? ", the image follows" : ""}; ` +
+      `pass the key to a tool, or read ${fileUri(key)} as an MCP resource.`,
+  }];
+  if (image) out.push(image);
+  if (opts.resourceLinks) {
+    out.push({
+      type: "resource_link",
+      uri: fileUri(key),
+      name: label,
+      mimeType: contentType || undefined,
+      ...(size !== undefined ? { size } : {}),
+      description: `mesh file store object${size !== undefined ? ` (${size} bytes)` : ""}; read it as a resource`,
+    } as Content);
+  }
+  return out;
 }
 
 async function inlineImage(files: FileStore, key: string, contentType: string, size: number | undefined, max: number): Promise<Content | undefined> {
@@ -126,7 +148,7 @@ async function inlineImage(files: FileStore, key: string, contentType: string, s
   return { type: "image", data: Buffer.from(got.data).toString("base64"), mimeType: got.info.contentType || contentType };
 }
 
-/** Links (and small images inline) for attached files and file-store keys found in a result. */
+/** A note per attached file and file-store key found in a result (small images inline). */
 async function fileContent(result: unknown, opts: ResultOptions): Promise<Content[]> {
   const files = opts.files;
   const refs = meshFileRefs(result);
@@ -139,11 +161,8 @@ async function fileContent(result: unknown, opts: ResultOptions): Promise<Conten
     const info = files ? await files.head(ref.key).catch(() => undefined) : undefined;
     const contentType = info?.contentType || ref.contentType;
     const size = info?.size ?? ref.size;
-    out.push(linkOf(ref.key, contentType, size, ref.filename));
-    if (files && contentType) {
-      const img = await inlineImage(files, ref.key, contentType, size, opts.inlineImageMax);
-      if (img) out.push(img);
-    }
+    const img = files && contentType ? await inlineImage(files, ref.key, contentType, size, opts.inlineImageMax) : undefined;
+    out.push(...fileNote(ref.key, contentType, size, ref.filename, img, opts));
   }
   if (!files) return out;
   const found = await Promise.all(
@@ -151,9 +170,8 @@ async function fileContent(result: unknown, opts: ResultOptions): Promise<Conten
   );
   for (const info of found) {
     if (!info) continue;
-    out.push(linkOf(info.key, info.contentType, info.size));
     const img = await inlineImage(files, info.key, info.contentType, info.size, opts.inlineImageMax);
-    if (img) out.push(img);
+    out.push(...fileNote(info.key, info.contentType, info.size, undefined, img, opts));
   }
   return out;
 }
@@ -162,7 +180,7 @@ async function fileContent(result: unknown, opts: ResultOptions): Promise<Conten
 export const STRUCTURED_DUPLICATE_MAX = 64 * 1024;
 
 /**
- * An `ok:true` result: text (+ structuredContent for objects), file links, inline images.
+ * An `ok:true` result: text (+ structuredContent for objects), file notes, inline images.
  * No payload goes out twice: an image shown inline is left out of the text, and a large
  * text is not repeated as structuredContent.
  */

@@ -219,7 +219,7 @@ export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: Jso
   if (ctx.signal.aborted) ac.abort(ctx.signal.reason);
   ctx.signal.addEventListener("abort", onAbort, { once: true });
   bridge.inflight.add(ac);
-  const resultOpts = { files: mesh.files, inlineImageMax: bridge.opts.inlineImageMax ?? 1 << 20 };
+  const resultOpts = { files: mesh.files, inlineImageMax: bridge.opts.inlineImageMax ?? 1 << 20, resourceLinks: bridge.opts.resourceLinks };
   let outcome: CallOutcome = "error";
   try {
     // Go nodes fetch file-store keys into local files for request/reply calls only; a

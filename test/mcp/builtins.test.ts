@@ -30,7 +30,7 @@ function folders(t: TestContext) {
   return { allowed, outside, photo, secret, link };
 }
 
-test("mesh_upload_file under --allow-dir: stored, with key, link and bytes intact", T, async (t) => {
+test("mesh_upload_file under --allow-dir: stored, with key, URI and bytes intact", T, async (t) => {
   const f = folders(t);
   const env = await mcpEnv(t);
   const mesh = await env.mesh();
@@ -44,8 +44,8 @@ test("mesh_upload_file under --allow-dir: stored, with key, link and bytes intac
   assert.match(out.key, /^uploads\/[0-9a-f]{8}\/My Photo\.png$/);
   assert.equal(out.size, 9);
   assert.equal(out.content_type, "image/png");
-  const link = r.content.find((c) => c.type === "resource_link");
-  assert.ok(link && link.type === "resource_link" && link.uri === out.uri && out.uri.startsWith("mesh://files/uploads/"));
+  assert.ok(out.uri.startsWith("mesh://files/uploads/") && textOf(r).includes(out.uri), "the resource URI is in the text");
+  assert.equal(r.content.some((c) => c.type === "resource_link"), false, "no resource_link unless --resource-links");
   const stored = await mesh.files.getBytes(out.key);
   assert.deepEqual([...stored.data], [0x89, 0x50, 0x4e, 0x47, 1, 2, 3, 0, 255]);
 

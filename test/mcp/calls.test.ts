@@ -177,7 +177,7 @@ test("a node that disappears: the call is a no-responders isError (request/reply
 // A 1×1 PNG.
 const PNG = Buffer.from("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==", "base64");
 
-test("a result naming a file-store key gets a resource_link to mesh://files/<key> and the image inline", T, async (t) => {
+test("a result naming a file-store key: a text line with key and resource URI, the image inline, a resource_link only on request", T, async (t) => {
   const env = await mcpEnv(t);
   const node = await env.node("n1");
   await node.registerTool({
@@ -195,14 +195,19 @@ test("a result naming a file-store key gets a resource_link to mesh://files/<key
   const r = await client.call("painter__draw");
   assert.equal(r.isError, undefined, textOf(r));
   assert.deepEqual(r.structuredContent, { key: "outputs/run 1/dot.png", width: 1 });
-  const link = r.content.find((c) => c.type === "resource_link");
-  assert.ok(link && link.type === "resource_link", "a resource_link");
-  assert.equal(link.uri, "mesh://files/outputs/run%201/dot.png");
-  assert.equal(link.mimeType, "image/png");
+  assert.deepEqual(r.content.map((c) => c.type), ["text", "text", "image"], "no resource_link by default: providers reject links they cannot fetch");
+  assert.match(textOf(r), /mesh file outputs\/run 1\/dot\.png \(image\/png, \d+ bytes\), the image follows; .*mesh:\/\/files\/outputs\/run%201\/dot\.png/);
   const image = r.content.find((c) => c.type === "image");
   assert.ok(image && image.type === "image", "an inline image");
   assert.equal(image.mimeType, "image/png");
   assert.deepEqual(Buffer.from(image.data, "base64"), PNG);
+
+  const linking = await env.client({ args: ["--resource-links"] });
+  const linked = await linking.call("painter__draw");
+  const link = linked.content.find((c) => c.type === "resource_link");
+  assert.ok(link && link.type === "resource_link", "a resource_link with --resource-links");
+  assert.equal(link.uri, "mesh://files/outputs/run%201/dot.png");
+  assert.equal(link.mimeType, "image/png");
   // The link resolves.
   const read = await client.client.readResource({ uri: link.uri });
   const c0 = read.contents[0] as { blob?: string };
