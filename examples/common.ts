@@ -172,7 +172,8 @@ export async function runNode(label: string, register: (mesh: Mesh) => Promise<v
   process.on("SIGTERM", shutdown);
 
   try {
-    mesh = await Mesh.connect({ servers: natsUrl, node, log });
+    // MESH_LOG_CALLS=1: a line per call, cancel and failure (the demo shows them).
+    mesh = await Mesh.connect({ servers: natsUrl, node, log, logCalls: Boolean(process.env.MESH_LOG_CALLS) });
   } catch (err) {
     log("error", `cannot connect to NATS at ${natsUrl}: ${(err as Error).message} (set NATS_URL to your server)`);
     process.exit(1);

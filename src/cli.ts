@@ -47,6 +47,7 @@ export function bridgeOptionsFrom(c: Config): BridgeOptions {
     keepaliveMs: c.keepaliveInterval * 1000,
     inlineImageMax: c.inlineImageMax,
     resourceLinks: c.resourceLinks,
+    logCalls: c.logCalls,
     resourceMax: c.resourceMax,
   };
 }

@@ -64,6 +64,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: "max-inflight", env: "MESH_MCP_MAX_INFLIGHT", kind: "number", default: 32, group: "HTTP transport", arg: "N", description: "Concurrent tool calls per session." },
   // General
   { flag: "log-level", env: "MESH_MCP_LOG_LEVEL", kind: "string", default: "info", group: "General", arg: "LEVEL", description: "stderr log level: debug, info, warning, error." },
+  { flag: "log-calls", env: "MESH_MCP_LOG_CALLS", kind: "boolean", default: false, group: "General", description: "Log every tool call (start, outcome, duration) to stderr; never sent to MCP clients." },
   { flag: "help", kind: "boolean", group: "General", description: "Show this help." },
   { flag: "version", kind: "boolean", group: "General", description: "Print the version." },
 ];
@@ -94,6 +95,7 @@ export const ConfigSchema = z.object({
   keepaliveInterval: seconds,
   inlineImageMax: z.number().int().min(0),
   resourceLinks: z.boolean(),
+  logCalls: z.boolean(),
   resourceMax: z.number().int().min(0),
   refreshInterval: seconds,
   transport: z.enum(["stdio", "http"]),

@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
+import { createInterface } from "node:readline";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startEmbeddedNats, type EmbeddedNats } from "./embedded-nats.js";
@@ -34,6 +35,20 @@ function waitForLine(child: ChildProcess, re: RegExp, timeoutMs: number): Promis
     };
     child.stderr?.on("data", onData);
     child.once("exit", (code) => reject(new Error(`exited with code ${code} before it was ready: ${buf.slice(-500)}`)));
+  });
+}
+
+/**
+ * The children's stderr, as one readable live log on the demo's stderr: `12:00:01 [server] call
+ * calculator.add ok in 3 ms`. Levels other than info are kept; the ISO date is shortened.
+ */
+function forwardLog(child: ChildProcess, label: string): void {
+  if (!child.stderr) return;
+  createInterface({ input: child.stderr }).on("line", (line) => {
+    // mesh-mcp: `<iso> LEVEL   message`; example nodes: `<iso> [label] level: message`.
+    const m = /^\d{4}-\d\d-\d\dT(\d\d:\d\d:\d\d)\.\d+Z\s+(?:\[[^\]]*\]\s+)?(\w+):?\s+(.*)$/.exec(line);
+    const [time, level, text] = m ? [m[1]!, m[2]!.toLowerCase(), m[3]!] : [new Date().toISOString().slice(11, 19), "info", line];
+    process.stderr.write(`${time} [${label}] ${level === "info" ? "" : `${level}: `}${text}\n`);
   });
 }
 
@@ -71,14 +86,16 @@ async function main(): Promise<void> {
   }
   const env = { ...process.env, NATS_URL: nats.url, MESH_NODE: "demo-node" };
 
-  const nodes = spawn(process.execPath, [join(here, "examples", "all.js")], { env, stdio: ["ignore", "ignore", "pipe"] });
+  const nodes = spawn(process.execPath, [join(here, "examples", "all.js")], { env: { ...env, MESH_LOG_CALLS: "1" }, stdio: ["ignore", "ignore", "pipe"] });
+  forwardLog(nodes, "node");
   children.push(nodes);
   const port = (await portFree(3000)) ? 3000 : 0;
   const server = spawn(
     process.execPath,
-    [join(here, "cli.js"), "--transport", "http", "--host", "127.0.0.1", "--port", String(port), "--nats", nats.url, "--allow-dir", process.cwd()],
+    [join(here, "cli.js"), "--transport", "http", "--host", "127.0.0.1", "--port", String(port), "--nats", nats.url, "--allow-dir", process.cwd(), "--log-calls"],
     { env, stdio: ["ignore", "ignore", "pipe"] },
   );
+  forwardLog(server, "server");
   children.push(server);
   for (const c of children) {
     c.once("exit", (code, signal) => {
@@ -112,7 +129,7 @@ async function main(): Promise<void> {
     say("Claude Desktop (claude_desktop_config.json), stdio against the demo's NATS:");
     say(JSON.stringify({ mcpServers: { mesh: { command: process.execPath, args: [cli], env: { NATS_URL: nats.url } } } }, null, 2).replace(/^/gm, "  "));
     say("");
-    say("Ctrl-C stops everything.");
+    say("Ctrl-C stops everything. The live log of calls, cancels and errors (server and node) follows:");
   } catch (err) {
     process.stderr.write(`demo: ${(err as Error).message}\n`);
     await stop(1);

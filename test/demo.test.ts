@@ -47,6 +47,28 @@ test("the demo serves the example tools over HTTP and Ctrl-C leaves nothing runn
     const img = (await client.callTool({ name: "image__render", arguments: { text: "hello mesh" } })) as CallToolResult;
     assert.ok(img.content.some((c) => c.type === "text" && /mesh:\/\/files\/outputs\//.test(c.text)), JSON.stringify(img.content));
     assert.ok(img.content.some((c) => c.type === "image" && c.mimeType === "image/png"));
+    // A cancelled call: the client gives up after 500 ms, the cancel reaches the node.
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 500);
+    await assert.rejects(client.callTool({ name: "slow__sleep", arguments: { seconds: 10 } }, undefined, { signal: ac.signal }));
+
+    // The live log on the demo's stderr shows each call from both sides, the failure and the cancel.
+    const logged = async (re: RegExp) => {
+      const deadline = Date.now() + 10_000;
+      while (!re.test(err)) {
+        assert.ok(Date.now() < deadline, `the demo's log lacks ${re}:\n${err}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    await logged(/^\d\d:\d\d:\d\d \[server\] call calculator\.add → any node$/m);
+    await logged(/^\d\d:\d\d:\d\d \[node\] call calculator\.add \(\w+\) ok in \d+ ms$/m);
+    await logged(/^\d\d:\d\d:\d\d \[server\] call calculator\.add ok in \d+ ms$/m);
+    await logged(/\[node\] call calculator\.divide \(\w+\) failed in \d+ ms: division by zero/);
+    await logged(/\[server\] warning: call calculator\.divide error in \d+ ms: .*division by zero/);
+    await logged(/\[server\] call slow\.sleep cancelled in \d+ ms/);
+    await logged(/\[node\] cancel\.\w+ received: stopping the call/);
+    await logged(/\[node\] call slow\.sleep \(\w+\) cancelled by the caller after \d+ ms/);
+    // (Closing first could drop the client's notifications/cancelled, which goes out after the abort.)
     await client.close();
 
     demo.kill("SIGINT");

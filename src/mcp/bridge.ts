@@ -26,6 +26,8 @@ export interface BridgeOptions {
   /** Add resource_link content for files in results (off: model providers reject links they cannot fetch). */
   resourceLinks?: boolean;
   resourceMax?: number;
+  /** One stderr line per call start and end (the demo's live log); off by default. */
+  logCalls?: boolean;
   /** Debounce of tools/list_changed after catalog changes. */
   listChangedDebounceMs?: number;
 }
@@ -220,8 +222,18 @@ export class Bridge {
     return () => this.callObservers.delete(observer);
   }
 
-  /** Reported by the call path (mcp/tools.ts) when a call ends. */
-  callDone(key: string, outcome: CallOutcome, ms: number): void {
+  /** Reported by the call path (mcp/tools.ts) when a call goes out to the mesh. */
+  callStarted(key: string, node: string | undefined): void {
+    if (this.opts.logCalls) this.log.local("info", `call ${key} → ${node ? `node ${node}` : "any node"}`);
+  }
+
+  /** Reported by the call path (mcp/tools.ts) when a call ends; `detail` is the error text of a failure. */
+  callDone(key: string, outcome: CallOutcome, ms: number, detail?: string): void {
+    if (this.opts.logCalls) {
+      const took = ms < 1000 ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(1)} s`;
+      const line = `call ${key} ${outcome === "ok" ? "ok" : outcome.replace("_", " ")} in ${took}${detail ? `: ${detail.split("\n")[0]}` : ""}`;
+      this.log.local(outcome === "ok" || outcome === "cancelled" ? "info" : "warning", line);
+    }
     for (const o of this.callObservers) {
       try {
         o(key, outcome, ms);

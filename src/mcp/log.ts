@@ -17,10 +17,15 @@ export class Logger {
   }
 
   log(level: Level, message: string): void {
+    this.local(level, message);
+    for (const s of this.sinks) s(level, message);
+  }
+
+  /** stderr only: for what one session must not see of another (the call log). */
+  local(level: Level, message: string): void {
     if (this.stderr && ORDER[level] >= ORDER[this.level]) {
       process.stderr.write(`${new Date().toISOString()} ${level.toUpperCase().padEnd(7)} ${message}\n`);
     }
-    for (const s of this.sinks) s(level, message);
   }
 
   debug(m: string): void { this.log("debug", m); }

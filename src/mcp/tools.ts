@@ -197,7 +197,7 @@ function outcomeOf(err: unknown): CallOutcome {
 export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: JsonObject, ctx: CallContext): Promise<CallToolResult> {
   const key = `${entry.tool}.${entry.method}`;
   const started = performance.now();
-  const rejected = (outcome: CallOutcome, text: string) => (bridge.callDone(key, outcome, 0), errorResult(text));
+  const rejected = (outcome: CallOutcome, text: string) => (bridge.callDone(key, outcome, 0, text), errorResult(text));
   const why = bridge.unavailableReason();
   if (why) return rejected("unavailable", `${key}: ${why}`);
   const mesh = bridge.mesh!;
@@ -221,12 +221,14 @@ export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: Jso
   bridge.inflight.add(ac);
   const resultOpts = { files: mesh.files, inlineImageMax: bridge.opts.inlineImageMax ?? 1 << 20, resourceLinks: bridge.opts.resourceLinks };
   let outcome: CallOutcome = "error";
+  let result: CallToolResult | undefined;
+  bridge.callStarted(key, node);
   try {
     // Go nodes fetch file-store keys into local files for request/reply calls only; a
     // stream would hand the tool the bare key. The method's request/reply subject serves
     // the same method, so a stream with file inputs goes there (without progress).
     const fileInputs = entry.stream ? Object.keys(params).filter((k) => isFileKeyParam(k, params[k])) : [];
-    const result = entry.stream && fileInputs.length === 0
+    result = entry.stream && fileInputs.length === 0
       ? await runStream(bridge, entry, params, node, ac, ctx, resultOpts)
       : await runCall(bridge, entry, params, node, ac.signal, ctx, resultOpts);
     if (fileInputs.length) {
@@ -236,11 +238,13 @@ export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: Jso
     return result;
   } catch (err) {
     outcome = outcomeOf(err);
-    return thrownResult(err, key);
+    result = thrownResult(err, key);
+    return result;
   } finally {
     ctx.signal.removeEventListener("abort", onAbort);
     bridge.inflight.delete(ac);
-    bridge.callDone(key, outcome, performance.now() - started);
+    const detail = result?.isError ? textOf(result.content.find((c) => c.type === "text")?.text ?? "") : undefined;
+    bridge.callDone(key, outcome, performance.now() - started, detail);
   }
 }
 

@@ -25,6 +25,8 @@ export interface MeshOptions extends ConnectOptions {
   files?: FileStoreOptions;
   /** Resolve file-store keys in file params before calling request/reply handlers (Go node with a store; streams get the key). */
   resolveFileParams?: boolean;
+  /** Log each served call (start, outcome, cancel) at info level through `log`. */
+  logCalls?: boolean;
   /** Where the library logs (default: nowhere). Never stdout in a stdio MCP server. */
   log?: (level: LogLevel, message: string) => void;
   /** Probing of the nodes that serve in-flight calls (see liveness.ts). */
@@ -300,6 +302,7 @@ export class Mesh {
       this.toolServer = new ToolServer(this.nc, this.opts.node, {
         resolveFiles: this.opts.resolveFileParams ? this.files : undefined,
         log: (m) => this.log("info", m),
+        logCalls: this.opts.logCalls,
       });
     }
     return this.toolServer;

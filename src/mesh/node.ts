@@ -77,6 +77,8 @@ export interface ToolServerOptions {
   /** Resolve file-store keys in known file params to temp files on request/reply calls (like the Go node with a store; not on streams). */
   resolveFiles?: FileStore;
   log?: (message: string) => void;
+  /** Log each call's start, end and cancel through `log` (a node's live call log). */
+  logCalls?: boolean;
 }
 
 /** Registers and serves tools for one node over one connection. */
@@ -108,7 +110,9 @@ export class ToolServer {
       callback: (err, msg) => {
         if (err) return;
         const callId = msg.subject.slice(cancelSubject("").length);
-        for (const ac of this.inflight.get(callId) ?? []) ac.abort(new Error("cancelled by caller"));
+        const calls = this.inflight.get(callId);
+        if (calls && this.opts.logCalls) this.log(`cancel.${callId} received: stopping the call`);
+        for (const ac of calls ?? []) ac.abort(new Error("cancelled by caller"));
       },
     });
   }
@@ -255,7 +259,19 @@ export class ToolServer {
         cleanup = await resolveFileParams(req.params, this.opts.resolveFiles, (w) => this.log(w));
       }
       const ctx: ToolCallContext = { tool, method, node: this.node, request: req, signal: ac.signal, streaming, emit };
-      return await m.handler(req.params, ctx);
+      if (!this.opts.logCalls) return await m.handler(req.params, ctx);
+      const label = `call ${tool}.${method}${callId ? ` (${callId})` : ""}`;
+      const started = performance.now();
+      const took = () => `${Math.round(performance.now() - started)} ms`;
+      this.log(`${label} started`);
+      try {
+        const result = await m.handler(req.params, ctx);
+        this.log(ac.signal.aborted ? `${label} cancelled by the caller after ${took()}` : `${label} ok in ${took()}`);
+        return result;
+      } catch (err) {
+        this.log(ac.signal.aborted ? `${label} cancelled by the caller after ${took()}` : `${label} failed in ${took()}: ${errorText(err)}`);
+        throw err;
+      }
     } finally {
       if (callId) {
         const calls = this.inflight.get(callId);
