@@ -77,6 +77,11 @@ test("the demo serves the example tools over HTTP and Ctrl-C leaves nothing runn
     assert.equal(await listening(natsPort), false, "nats-server still listens after Ctrl-C");
     assert.equal(await listening(Number(new URL(url).port)), false, "mesh-mcp still listens after Ctrl-C");
   } finally {
-    if (demo.exitCode === null) demo.kill("SIGKILL");
+    // A failed assertion must not orphan the demo's nats-server and children: Ctrl-C first.
+    if (demo.exitCode === null) {
+      demo.kill("SIGINT");
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 8000))]);
+      if (demo.exitCode === null) demo.kill("SIGKILL");
+    }
   }
 });
