@@ -1,7 +1,8 @@
 /**
  * The jb-mesh fixtures (test/jbmesh: a Go node serving tools the way a deployed
- * jb-mesh node does, a Go caller on jb-mesh's client paths, and nats-server
- * 2.12 built from the Go module proxy) started as processes, like
+ * jb-mesh node does, a Go caller on jb-mesh's client paths, nats-server 2.12
+ * built from the Go module proxy, jb-service's attach_file write on nats-py)
+ * started as processes, like
  * nats-server.ts starts nats-server. `.ci/run` builds them; `ensureFixtures()`
  * builds them when missing (Go required).
  */
@@ -17,6 +18,8 @@ const BIN = join(FIXTURES, "bin");
 export const NODE_BIN = join(BIN, "node");
 export const CALLER_BIN = join(BIN, "caller");
 export const NATS_212_BIN = join(BIN, "nats-server");
+const PYTHON_BIN = join(BIN, "py", "bin", "python");
+const ATTACH_PY = join(FIXTURES, "python", "attach_file.py");
 
 let building: Promise<void> | undefined;
 
@@ -64,6 +67,8 @@ export interface GoNodeOptions {
   reconnectWaitMs?: number;
   /** No lifecycle events at all (a program on pkg/mesh alone). */
   noEvents?: boolean;
+  /** Write attached files with jb-service's own code path: nats-py in a Python process. */
+  pythonAttach?: boolean;
 }
 
 /** One line the node printed on stdout: `{"ev": ..., ...}`. */
@@ -103,6 +108,7 @@ export class GoNode {
     if (o.notRunning?.length) args.push("--not-running", o.notRunning.join(","));
     if (o.noStore) args.push("--no-store");
     if (o.noEvents) args.push("--no-events");
+    if (o.pythonAttach) args.push("--python", PYTHON_BIN, "--python-attach", ATTACH_PY);
     if (o.registerDelayMs) args.push("--register-delay", `${o.registerDelayMs}ms`);
     if (o.stopDelayMs !== undefined) args.push("--stop-delay", `${o.stopDelayMs}ms`);
     args.push("--reconnect-wait", `${o.reconnectWaitMs ?? 250}ms`);

@@ -49,7 +49,8 @@ for (const flavour of NATS_FLAVOURS) {
     before(async () => {
       dir = mkdtempSync(join(tmpdir(), "mesh-mcp-jbmesh-"));
       nats = await startNats(flavour);
-      alpha = await start({ name: "alpha" });
+      // alpha attaches files with jb-service's own write (nats-py).
+      alpha = await start({ name: "alpha", pythonAttach: true });
       beta = await start({ name: "beta", tools: ["calc", "writer"] });
       // A long idle timeout: nothing here may pass by waiting for it.
       client = await McpClient.start({ natsUrl: nats.url, args: ["--allow-dir", dir, "--stream-idle-timeout", "60"] });

@@ -161,6 +161,29 @@ for (const flavour of NATS_FLAVOURS) {
       assert.equal(c.text, "written by Go");
     });
 
+    test("a file attached through nats-py (jb-service attach_file) reads back intact, also via the Go node's files.get", T, async () => {
+      await start({ name: "pyimg", tools: ["images"], pythonAttach: true });
+      await waitFor(async () => {
+        const render = await client.tool("images__render");
+        return render && props(render)._node.enum.includes("pyimg");
+      }, "pyimg offers images__render", { timeoutMs: 5000, intervalMs: 100 });
+      const r = await client.call("images__render", { text: "py", _node: "pyimg" });
+      assert.equal(r.isError, undefined, textOf(r));
+      const ref = ((r.structuredContent as Json).__mesh_files__ as Json[])[0]!;
+      assert.match(ref.key, /^outputs\/.+\.png$/);
+      assert.equal(ref.content_type, "image/png");
+      const read = await client.client.readResource({ uri: `mesh://files/${ref.key}` });
+      const c = read.contents[0] as Json;
+      const bytes = c.blob ? Buffer.from(c.blob, "base64") : Buffer.from(c.text ?? "");
+      assert.equal(bytes.length, ref.size);
+      assert.deepEqual([...bytes.subarray(1, 4)], [...Buffer.from("PNG")]);
+      // The real Go store reads headers only: no content type for a Python-written object.
+      const got = await goCaller(nats.url, ["files", "get"], { params: { key: ref.key } });
+      assert.equal(got.out.ok, true);
+      assert.equal(got.out.content_type, undefined);
+      assert.deepEqual(Buffer.from(String(got.out.data), "base64"), bytes);
+    });
+
     test("the files tool of a v0.0.9 node works through the bridge", T, async () => {
       const put = await client.call("files__put", { key: "notes/via-tool.txt", data: Buffer.from("hi").toString("base64"), content_type: "text/plain" });
       assert.equal(put.isError, undefined, textOf(put));

@@ -29,6 +29,9 @@ type node struct {
 	notRunning map[string]bool
 	regDelay   time.Duration
 	startDelay time.Duration
+	natsURL    string
+	// python + pythonAttach: write attached files with jb-service's nats-py code path.
+	python, pythonAttach string
 
 	mu          sync.Mutex
 	installed   map[string]*manifest
@@ -63,6 +66,8 @@ func main() {
 		regDelay   = flag.Duration("register-delay", 0, "pause between tool.started and the tool's registration")
 		startDelay = flag.Duration("start-delay", 0, "Python start-up time of each persistent tool")
 		stopDelay  = flag.Duration("stop-delay", 300*time.Millisecond, "pause between node.left and stopping the services (tool processes closing)")
+		python     = flag.String("python", "python3", "Python interpreter with nats-py, for --python-attach")
+		pyAttach   = flag.String("python-attach", "", "path of python/attach_file.py: attach files through nats-py like jb-service")
 		noEvents   = flag.Bool("no-events", false, "publish no lifecycle events (a program on pkg/mesh alone)")
 		reconnect  = flag.Duration("reconnect-wait", 2*time.Second, "NATS reconnect wait")
 	)
@@ -81,7 +86,7 @@ func main() {
 	m.Silent = *noEvents
 	n := &node{
 		name: *name, flavour: *flavour, mesh: m, notRunning: map[string]bool{},
-		regDelay: *regDelay, startDelay: *startDelay,
+		regDelay: *regDelay, startDelay: *startDelay, natsURL: *url, python: *python, pythonAttach: *pyAttach,
 		installed: map[string]*manifest{}, streamSubs: map[string][]*nats.Subscription{},
 		toolConfigs: map[string]map[string]interface{}{},
 	}

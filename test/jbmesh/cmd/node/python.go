@@ -5,11 +5,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"image"
 	"image/color"
 	"image/png"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -186,7 +188,14 @@ func renderPNG(text string) []byte {
 // that goes into __mesh_files__ (key, content_type, size, filename; no etag).
 func (n *node) attachFile(data []byte, key, contentType string) map[string]interface{} {
 	size := len(data)
-	if n.store != nil {
+	if n.pythonAttach != "" {
+		// The real thing: jb-service's write through nats-py, in a Python process.
+		if ref, err := n.attachWithPython(data, key, contentType); err == nil {
+			return ref
+		} else {
+			logf("attach_file: could not store in mesh file store: %v", err)
+		}
+	} else if n.store != nil {
 		if s, err := n.store.PutLikePython(key, data, contentType); err == nil {
 			size = s
 		} else {
@@ -208,4 +217,20 @@ func injectMeshFiles(result interface{}, refs ...map[string]interface{}) interfa
 		return m
 	}
 	return map[string]interface{}{"value": result, "__mesh_files__": list}
+}
+
+// attachWithPython runs python/attach_file.py (nats-py) and returns its ref.
+func (n *node) attachWithPython(data []byte, key, contentType string) (map[string]interface{}, error) {
+	cmd := exec.Command(n.python, n.pythonAttach, n.natsURL, key, contentType)
+	cmd.Stdin = bytes.NewReader(data)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, err
+	}
+	var ref map[string]interface{}
+	if err := json.Unmarshal(out, &ref); err != nil {
+		return nil, err
+	}
+	return ref, nil
 }
