@@ -215,5 +215,18 @@ for (const flavour of NATS_FLAVOURS) {
       assert.equal((again.structuredContent as Json).node, "gamma");
       await gamma.stop();
     });
+
+    test("after a NATS restart the nodes re-register (new ids, node.joined reconnect) and calls go on", T, async () => {
+      const since = alpha.events.length;
+      await nats.restart();
+      await alpha.waitForEvent("reregistered", undefined, { since, timeoutMs: 10_000 });
+      const r = await waitFor(async () => {
+        const res = await client.call("calc__whoami", { _node: "alpha" });
+        return res.isError ? undefined : res;
+      }, "alpha answers after the restart", { timeoutMs: 10_000, intervalMs: 200 });
+      assert.equal((r.structuredContent as Json).node, "alpha");
+      const names = (await client.listTools()).map((t) => t.name);
+      for (const n of ["calc__add", "writer__generate", "images__render"]) assert.ok(names.includes(n), `${n} still listed`);
+    });
   });
 }
