@@ -9,6 +9,7 @@ import type { JsonObject, MethodEntry, StreamFrame } from "../mesh/index.js";
 import { isFileKeyParam } from "../mesh/params.js";
 import type { Bridge, CallOutcome } from "./bridge.js";
 import { errorResult, nodeErrorResult, okResult, textOf, thrownResult } from "./results.js";
+import { normalizeManifestTypes } from "./schema-types.js";
 
 /** The argument an agent uses to pin a call to one node. */
 export const NODE_ARG = "_node";
@@ -45,6 +46,7 @@ function buildInputSchema(entry: MethodEntry): Tool["inputSchema"] {
   const s = clone(entry.schema) as Record<string, unknown>;
   delete s.stream;
   delete s.description; // it becomes the tool's description
+  normalizeManifestTypes(s);
   if (s.type !== "object") s.type = "object";
   liftBooleanRequired(s);
   const props = (s.properties ?? {}) as Record<string, unknown>;
