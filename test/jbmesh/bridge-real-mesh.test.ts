@@ -12,7 +12,8 @@
  * - a call or stream whose node dies ends with isError within seconds;
  * - uploads reach streaming methods of Go-served tools;
  * - manifest types (`int`, `str`, …) become JSON Schema types.
- * These are being fixed on the `bridge` branch; on main they fail.
+ * They failed before the `bridge` branch's fixes (and, for the types, this
+ * branch's); they guard those fixes now.
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
