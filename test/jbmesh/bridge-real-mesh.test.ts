@@ -54,7 +54,8 @@ for (const flavour of NATS_FLAVOURS) {
       alpha = await start({ name: "alpha", pythonAttach: true });
       beta = await start({ name: "beta", tools: ["calc", "writer"] });
       // A long idle timeout: nothing here may pass by waiting for it.
-      client = await McpClient.start({ natsUrl: nats.url, args: ["--allow-dir", dir, "--stream-idle-timeout", "60"] });
+      // --resource-links: the attached files' links (with their MIME type) are checked too.
+      client = await McpClient.start({ natsUrl: nats.url, args: ["--allow-dir", dir, "--stream-idle-timeout", "60", "--resource-links"] });
       await client.waitForTools(["calc__add", "writer__generate", "slow__sleep", "images__render"], 10_000);
       await waitFor(async () => (await offeredOn("writer__generate")).length === 2, "writer on alpha and beta", { timeoutMs: 5000 });
     });
