@@ -185,7 +185,8 @@ export interface CallerRun<T = Record<string, unknown>> {
 
 export interface CallerOptions {
   node?: string;
-  params?: Record<string, unknown>;
+  /** The params (or admin body); null sends `"params": null`, as a Go caller passing nil does. */
+  params?: Record<string, unknown> | null;
   /** Go duration (e.g. "5s"). */
   timeout?: string;
   cancelAfter?: string;
@@ -197,7 +198,7 @@ export async function goCaller<T = Record<string, unknown>>(natsUrl: string, com
   await ensureFixtures();
   const args = ["--nats", natsUrl];
   if (o.node) args.push("--node", o.node);
-  if (o.params) args.push("--params", JSON.stringify(o.params));
+  if (o.params !== undefined) args.push("--params", JSON.stringify(o.params));
   if (o.timeout) args.push("--timeout", o.timeout);
   if (o.cancelAfter) args.push("--cancel-after", o.cancelAfter);
   if (o.cancelAfterFrames) args.push("--cancel-after-frames", String(o.cancelAfterFrames));

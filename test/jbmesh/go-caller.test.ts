@@ -136,6 +136,8 @@ for (const flavour of NATS_FLAVOURS) {
       assert.equal(seen.at(-1)?.callId, undefined, "Call sends no call_id");
       assert.deepEqual(await go(["call", "tsc", "add"], { node: "ts-node", params: { a: 1, b: 1 } }), { ok: true, result: 2, node: "ts-node" });
       assert.deepEqual(await go(["call", "tsc", "fail"]), { ok: false, error: "ValueError: nope", node: "ts-node" });
+      // Go callers that pass nil params send "params": null; the Go node treats it as {}.
+      assert.deepEqual(await go(["call", "tsc", "fail"], { params: null }), { ok: false, error: "ValueError: nope", node: "ts-node" });
       const missing = await go(["call", "tsc", "add"], { node: "elsewhere", timeout: "1s" });
       assert.match(String(missing.error), /no responders/);
     });
