@@ -192,10 +192,14 @@ for (const flavour of NATS_FLAVOURS) {
     });
 
     test("a stream whose tool returns None (no terminal frame) ends with isError at the idle timeout", T, async () => {
+      const since = alpha.events.length;
       const t0 = Date.now();
       const r = await client.call("writer__silent", { _node: "alpha" });
       assert.equal(r.isError, true);
       assert.ok(Date.now() - t0 < 10_000, "ended by --stream-idle-timeout 3");
+      // The node's stream subscription stays blocked on such a call until it is cancelled.
+      const stream = await alpha.waitForEvent("stream", (e) => e.method === "silent", { since });
+      await alpha.waitForEvent("cancel", (e) => e.call_id === stream.call_id, { since, timeoutMs: 5000 });
     });
 
     test("a node joining is offered within seconds; one restarting after a crash comes back", T, async () => {
