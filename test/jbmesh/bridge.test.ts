@@ -220,6 +220,40 @@ for (const flavour of NATS_FLAVOURS) {
       await gamma.stop();
     });
 
+    test("node administration through the bridge (--admin): install, config, inspect, uninstall on a Go node", T, async () => {
+      const adm = await start({ name: "adm", tools: ["calc"] });
+      const admin = await McpClient.start({ natsUrl: nats.url, args: ["--admin"] });
+      try {
+        await admin.waitForTools(["calc__add", "mesh_admin_install"], 10_000);
+        const offered = async (tool: string) => {
+          const t = await admin.tool(tool);
+          return t ? (props(t)._node?.enum as string[]) ?? [] : [];
+        };
+        const bad = await admin.call("mesh_admin_install", { node: "adm", source: "https://example.com/x.git" });
+        assert.equal(bad.isError, true);
+        assert.match(textOf(bad), /not a fixture:\/\/ source/);
+        const ok = await admin.call("mesh_admin_install", { node: "adm", source: "fixture://slow" });
+        assert.equal(ok.isError, undefined, textOf(ok));
+        assert.match(textOf(ok), /slow/);
+        await waitFor(async () => (await offered("slow__sleep")).includes("adm"), "adm offers slow after install", { timeoutMs: 5000, intervalMs: 100 });
+        const set = await admin.call("mesh_admin_config", { node: "adm", tool_name: "slow", action: "set", values: { speed: 2 } });
+        assert.equal(set.isError, undefined, textOf(set));
+        const get = await admin.call("mesh_admin_config", { node: "adm", tool_name: "slow", action: "get" });
+        assert.match(textOf(get), /"speed": 2/);
+        const inspect = await admin.call("mesh_admin_release_inspect", { node: "adm", tool_name: "slow" });
+        assert.match(textOf(inspect), /\/opt\/jb-mesh\/tools\/slow/);
+        const un = await admin.call("mesh_admin_uninstall", { node: "adm", tool_name: "slow" });
+        assert.equal(un.isError, undefined, textOf(un));
+        await waitFor(async () => !(await offered("slow__sleep")).includes("adm"), "adm no longer offers slow", { timeoutMs: 5000, intervalMs: 100 });
+        const missing = await admin.call("mesh_admin_uninstall", { node: "adm", tool_name: "slow" });
+        assert.equal(missing.isError, true);
+        assert.match(textOf(missing), /tool not found: slow/);
+      } finally {
+        await admin.close();
+        await adm.stop();
+      }
+    });
+
     test("after a NATS restart the nodes re-register (new ids, node.joined reconnect) and calls go on", T, async () => {
       const since = alpha.events.length;
       await nats.restart();
