@@ -83,6 +83,10 @@ for (const flavour of NATS_FLAVOURS) {
         assert.equal(r.isError, undefined, `call ${i}: ${textOf(r)}`);
         assert.match(textOf(r), new RegExp(`p${i} done`));
       }
+      // Pinned to it, the node's setup error is the answer, at once.
+      const pinned = await within(client.call("writer__generate", { prompt: "x", _node: "sick" }), 5000, "pinned stream");
+      assert.equal(pinned.isError, true);
+      assert.match(textOf(pinned), /tool writer is not running, start it first/);
       await sick.stop();
     });
 
