@@ -19,6 +19,11 @@ export { FileStore, sha256Hex, DEFAULT_CONTENT_TYPE } from "./files.js";
 export type { FileStoreMode, FileStoreOptions, FileWatchEvent } from "./files.js";
 export { FILE_TOOL_SCHEMAS, fileToolDefinition } from "./filetool.js";
 
+export { TaskStore, DEFAULT_TASK_TTL_MS } from "./tasks.js";
+export type { TaskStoreOptions, StartTaskRequest } from "./tasks.js";
+export { isTerminalStatus, ownerHash } from "./task-records.js";
+export type { TaskStatus, TaskView, TaskOutcome } from "./task-records.js";
+
 export { ToolServer } from "./node.js";
 export type { ToolCallContext, ToolDefinition, ToolHandler, ToolMethodDefinition } from "./node.js";
 export { AdminClient } from "./admin.js";
@@ -38,6 +43,10 @@ export {
   isToken,
   FILES_BUCKET,
   FILES_TOOL,
+  TASKS_BUCKET,
+  TASK_FRAMES_STREAM,
+  TASK_SUBJECT_PREFIX,
+  taskFramesSubject,
 } from "./subjects.js";
 
 export * from "./errors.js";

@@ -14,6 +14,7 @@ import { connectNats, type ConnectOptions } from "./connect.js";
 import { FileStore, type FileStoreOptions } from "./files.js";
 import { fileToolDefinition } from "./filetool.js";
 import { ToolServer, type ToolDefinition } from "./node.js";
+import { TaskStore, type TaskStoreOptions } from "./tasks.js";
 import type { CallResult, JsonObject, SchemaResult, ServiceInfo } from "./types.js";
 
 export type LogLevel = "debug" | "info" | "warning" | "error";
@@ -27,6 +28,8 @@ export interface MeshOptions extends ConnectOptions {
   resolveFileParams?: boolean;
   /** Log each served call (start, outcome, cancel) at info level through `log`. */
   logCalls?: boolean;
+  /** Durable tasks: where records and captured replies live, and for how long. */
+  tasks?: TaskStoreOptions;
   /** Where the library logs (default: nowhere). Never stdout in a stdio MCP server. */
   log?: (level: LogLevel, message: string) => void;
   /** Probing of the nodes that serve in-flight calls (see liveness.ts). */
@@ -64,6 +67,7 @@ export class Mesh {
   private toolServer?: ToolServer;
   private liveCatalog?: Catalog;
   private catalogStarting?: Promise<Catalog>;
+  private taskStore?: Promise<TaskStore>;
   private subs: Subscription[] = [];
   private state: ConnectionState = "connected";
   private stateListeners = new Set<(s: ConnectionState) => void>();
@@ -259,6 +263,21 @@ export class Mesh {
     this.caller.cancel(callId);
   }
 
+  /**
+   * Durable tasks on this mesh's JetStream (opened on first use, then shared).
+   * Rejects with a MeshError naming the fix when JetStream is not there.
+   */
+  tasks(): Promise<TaskStore> {
+    this.taskStore ??= TaskStore.open(this.nc, this.caller, {
+      log: (m) => this.log("warning", m),
+      ...this.opts.tasks,
+    }).catch((err: unknown) => {
+      this.taskStore = undefined; // try again on the next use
+      throw err;
+    });
+    return this.taskStore;
+  }
+
   // ---------------- discovery ----------------
 
   /** One discovery pass over `$SRV.INFO`: every service instance that answers. */
@@ -350,6 +369,7 @@ export class Mesh {
     this.outageListeners.clear();
     await this.files.close();
     this.liveCatalog?.close();
+    await this.taskStore?.then((t) => t.close(), () => {});
     await this.toolServer?.close();
     for (const s of this.subs) s.unsubscribe();
     this.caller.close();

@@ -69,3 +69,23 @@ export const FILES_TOOL = "files";
 export function isToken(s: string): boolean {
   return s.length > 0 && !/[.\s*>]/.test(s);
 }
+
+/** Durable tasks (mesh-mcp's own, not jb-mesh's): the KV bucket of task records. */
+export const TASKS_BUCKET = "mesh-mcp-tasks";
+/** The stream that captures the nodes' replies and frames for tasks. */
+export const TASK_FRAMES_STREAM = "mesh-mcp-task-frames";
+/** First token of a task's reply subject. */
+export const TASK_SUBJECT_PREFIX = "mesh-mcp-tasks";
+
+/**
+ * Reply subject of task `id`: the node answers here instead of a process inbox, so
+ * JetStream keeps the reply even when the process that started the call is gone.
+ */
+export function taskFramesSubject(id: string, prefix = TASK_SUBJECT_PREFIX): string {
+  return `${prefix}.${id}.frames`;
+}
+
+/** Micro-service ping of every instance of a tool (`$SRV.PING.<tool>`). */
+export function servicePingSubject(tool: string): string {
+  return `$SRV.PING.${tool}`;
+}

@@ -1,0 +1,354 @@
+/**
+ * Durable tasks: a mesh call whose reply outlives the process that made it.
+ *
+ * - The call's reply subject is `mesh-mcp-tasks.<id>.frames`, captured by the
+ *   JetStream stream `mesh-mcp-task-frames`: the node's reply (or every stream frame)
+ *   is stored by the server, whoever is still listening.
+ * - The task record (owner hash, call id, node, status, deadline) is a key of the KV
+ *   bucket `mesh-mcp-tasks`, named `<owner hash>.<task id>`.
+ * - State = record + captured frames. Any process on the same NATS rebuilds it; the
+ *   first one to see the end writes the terminal status (compare-and-set on the KV
+ *   revision, so a cancel and a completion cannot both win).
+ * Works on nats-server 2.9 (no per-key TTL, no multi-filter consumers): retention is
+ * the bucket's and the stream's max age.
+ */
+import { nuid, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager, type JetStreamManager, type JetStreamClient } from "@nats-io/jetstream";
+import { Kvm, type KV } from "@nats-io/kv";
+import type { Caller } from "./call.js";
+import { buildCallRequest } from "./call.js";
+import { MeshError } from "./errors.js";
+import { callSubject, nodeCallSubject, nodeStreamSubject, servicePingSubject, streamSubject, TASK_FRAMES_STREAM, TASK_SUBJECT_PREFIX, TASKS_BUCKET, taskFramesSubject } from "./subjects.js";
+import {
+  boundedChunk, decodeCaptured, foldOutcome, isTaskId, isTerminalStatus, newTaskId, ownerHash, recordKey, TaskRecordWire, viewOf,
+  type CapturedMsg, type TaskOutcome, type TaskRecord, type TaskStatus, type TaskView,
+} from "./task-records.js";
+import type { JsonObject } from "./types.js";
+
+export interface TaskStoreOptions {
+  bucket?: string;
+  stream?: string;
+  subjectPrefix?: string;
+  /** How long records and captured frames are kept after their last write (default 24 h). */
+  ttlMs?: number;
+  /** A working task silent this long gets its node pinged (default 3 s). */
+  livenessAfterMs?: number;
+  /** A stream task with no frame for this long fails (default 120 s). */
+  inactivityMs?: number;
+  log?: (message: string) => void;
+}
+
+export interface StartTaskRequest {
+  tool: string;
+  method: string;
+  params: JsonObject;
+  /** The node that runs it: needed to tell a dead node from a slow job. */
+  node: string;
+  stream: boolean;
+  /** The client identity; stored hashed only. */
+  owner: string;
+  /** Fail (and cancel on the node) after this long (default 1 h). */
+  maxRunMs?: number;
+}
+
+export const DEFAULT_TASK_TTL_MS = 24 * 3600_000;
+const SETTLE_TRIES = 40;
+const SETTLE_PAUSE_MS = 50;
+
+const encoder = new TextEncoder();
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Located {
+  key: string;
+  rec: TaskRecord;
+  revision: number;
+}
+
+export class TaskStore {
+  private readonly live = new Map<string, { sub: Subscription; deadline: NodeJS.Timeout }>();
+  private readonly pinged = new Map<string, number>();
+  private readonly listeners = new Set<(id: string) => void>();
+  readonly ttlMs: number;
+
+  private constructor(
+    private readonly nc: NatsConnection,
+    private readonly caller: Caller,
+    private readonly kv: KV,
+    private readonly jsm: JetStreamManager,
+    private readonly js: JetStreamClient,
+    private readonly opts: TaskStoreOptions,
+  ) {
+    this.ttlMs = opts.ttlMs ?? DEFAULT_TASK_TTL_MS;
+  }
+
+  /** Opens (or creates) the bucket and the capture stream; a clear error when JetStream is off. */
+  static async open(nc: NatsConnection, caller: Caller, opts: TaskStoreOptions = {}): Promise<TaskStore> {
+    const ttl = opts.ttlMs ?? DEFAULT_TASK_TTL_MS;
+    const bucket = opts.bucket ?? TASKS_BUCKET;
+    const stream = opts.stream ?? TASK_FRAMES_STREAM;
+    const prefix = opts.subjectPrefix ?? TASK_SUBJECT_PREFIX;
+    let jsm: JetStreamManager;
+    try {
+      jsm = await jetstreamManager(nc, { timeout: 5000 });
+    } catch (err) {
+      throw new MeshError(`durable tasks need JetStream on the mesh's NATS (start nats-server with -js): ${(err as Error).message}`, { cause: err });
+    }
+    const kvm = new Kvm(nc);
+    let kv: KV;
+    try {
+      kv = await kvm.open(bucket);
+      await kv.status();
+    } catch {
+      kv = await kvm.create(bucket, { history: 1, ttl, description: "mesh-mcp durable task records" });
+    }
+    try {
+      await jsm.streams.info(stream);
+    } catch {
+      try {
+        await jsm.streams.add({ name: stream, subjects: [`${prefix}.*.frames`], max_age: ttl * 1_000_000, description: "mesh-mcp: nodes' replies to task calls" });
+      } catch (err) {
+        if (!/already in use|exists/i.test((err as Error).message)) throw err;
+      }
+    }
+    return new TaskStore(nc, caller, kv, jsm, jetstream(nc), opts);
+  }
+
+  private get stream(): string {
+    return this.opts.stream ?? TASK_FRAMES_STREAM;
+  }
+
+  private subject(id: string): string {
+    return taskFramesSubject(id, this.opts.subjectPrefix);
+  }
+
+  /** Called with a task id whenever this process sees it change (frames or status). */
+  onChange(listener: (id: string) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private changed(id: string): void {
+    for (const l of this.listeners) l(id);
+  }
+
+  /** Records the task, then sends the call with the captured reply subject. */
+  async startTask(req: StartTaskRequest): Promise<TaskView> {
+    const id = newTaskId();
+    const owner = ownerHash(req.owner);
+    const now = Date.now();
+    const rec: TaskRecord = {
+      v: 1, id, owner, callId: nuid.next(), tool: req.tool, method: req.method, node: req.node,
+      kind: req.stream ? "stream" : "call", status: "working", createdAt: now, updatedAt: now,
+      deadline: now + (req.maxRunMs ?? 3_600_000), ttlMs: this.ttlMs,
+    };
+    const key = recordKey(owner, id);
+    await this.kv.create(key, JSON.stringify(rec));
+    const subject = req.stream
+      ? (req.node ? nodeStreamSubject(req.node, req.tool, req.method) : streamSubject(req.tool, req.method))
+      : (req.node ? nodeCallSubject(req.node, req.tool, req.method) : callSubject(req.tool, req.method));
+    // While this process lives it follows the task: the no-responders status only comes
+    // to a subscriber of the reply subject, and the end is written at once.
+    const sub = this.nc.subscribe(this.subject(id), {
+      callback: (err, msg) => {
+        if (err) return;
+        if (msg.headers?.code === 503) {
+          void this.finish(key, "failed", `no node answers ${subject}: the node is gone or does not offer ${req.tool}.${req.method}`);
+          return this.unfollow(id);
+        }
+        const d = decodeCaptured(rec.kind, { data: msg.data, serviceError: msg.headers?.get("Nats-Service-Error") || undefined }, rec.node);
+        if (d.kind === "end") {
+          this.unfollow(id);
+          void this.settle(key);
+        } else this.changed(id);
+      },
+    });
+    const deadline = setTimeout(() => void this.getTask(id, req.owner).catch(() => {}), rec.deadline - now + 10);
+    this.live.set(id, { sub, deadline });
+    this.nc.publish(subject, encoder.encode(JSON.stringify(buildCallRequest(req.params, rec.callId, req.node))), { reply: this.subject(id) });
+    return viewOf(rec, { chunks: 0 });
+  }
+
+  private unfollow(id: string): void {
+    const l = this.live.get(id);
+    if (!l) return;
+    l.sub.unsubscribe();
+    clearTimeout(l.deadline);
+    this.live.delete(id);
+  }
+
+  private async locate(id: string, owner: string): Promise<Located | undefined> {
+    if (!isTaskId(id)) return undefined;
+    const key = recordKey(ownerHash(owner), id);
+    const e = await this.kv.get(key);
+    if (!e || e.operation !== "PUT" || e.length === 0) return undefined;
+    const parsed = TaskRecordWire.safeParse(e.json());
+    return parsed.success ? { key, rec: parsed.data, revision: e.revision } : undefined;
+  }
+
+  /** The task's state now, or undefined when `owner` has no such task (another owner's task included). */
+  async getTask(id: string, owner: string): Promise<TaskView | undefined> {
+    const at = await this.locate(id, owner);
+    if (!at) return undefined;
+    return this.refresh(at);
+  }
+
+  /** Brings a working task up to date from its captured frames and its node's liveness. */
+  private async refresh(at: Located): Promise<TaskView> {
+    const { rec } = at;
+    if (isTerminalStatus(rec.status)) return viewOf(rec);
+    const last = await this.lastFrame(rec.id);
+    if (last && decodeCaptured(rec.kind, last.msg, rec.node).kind === "end") return viewOf(await this.settle(at.key));
+    const now = Date.now();
+    if (now >= rec.deadline) {
+      this.caller.cancel(rec.callId);
+      return viewOf(await this.finish(at.key, "failed", `timed out after ${Math.round((rec.deadline - rec.createdAt) / 1000)} s; the node was told to cancel`));
+    }
+    const quietSince = last?.time ?? rec.createdAt;
+    const inactivity = this.opts.inactivityMs ?? 120_000;
+    if (rec.kind === "stream" && now - quietSince > inactivity) {
+      this.caller.cancel(rec.callId);
+      return viewOf(await this.finish(at.key, "failed", `no frame from node ${rec.node} for ${Math.round(inactivity / 1000)} s`));
+    }
+    if (now - quietSince > (this.opts.livenessAfterMs ?? 3000) && (await this.nodeGone(rec)) === true) {
+      return viewOf(await this.finish(at.key, "failed", `node ${rec.node} is gone (it no longer answers ${servicePingSubject(rec.tool)}); the job is lost. Start it again.`));
+    }
+    const chunks = last ? await this.frameCount(rec.id) : 0;
+    const lastChunk = last ? decodeCaptured(rec.kind, last.msg, rec.node) : undefined;
+    return viewOf(rec, { chunks, lastChunk: lastChunk?.kind === "chunk" ? boundedChunk(lastChunk.chunk) : undefined });
+  }
+
+  /** True when the task's node answers no ping; undefined when unsure (pings are rate-limited). */
+  private async nodeGone(rec: TaskRecord): Promise<boolean | undefined> {
+    const lastPing = this.pinged.get(rec.id) ?? 0;
+    if (Date.now() - lastPing < 1000) return undefined;
+    this.pinged.set(rec.id, Date.now());
+    if (this.pinged.size > 10_000) this.pinged.clear();
+    try {
+      const replies = await this.nc.requestMany(servicePingSubject(rec.tool), "", { strategy: "stall", stall: 100, maxWait: 1000 });
+      for await (const m of replies) {
+        if (m.headers?.code === 503) return true;
+        try {
+          const info = m.json<{ metadata?: Record<string, string> }>();
+          if (!rec.node || info.metadata?.node === rec.node) return false;
+        } catch {
+          /* not a ping reply */
+        }
+      }
+      return true;
+    } catch (err) {
+      const e = err as { isNoResponders?: () => boolean; code?: unknown; name?: string; message?: string };
+      if (e.isNoResponders?.() || e.code === 503 || e.name === "NoRespondersError" || /no responders/i.test(e.message ?? "")) return true;
+      return undefined;
+    }
+  }
+
+  private async lastFrame(id: string): Promise<{ msg: CapturedMsg; time: number; seq: number } | undefined> {
+    try {
+      const m = await this.jsm.streams.getMessage(this.stream, { last_by_subj: this.subject(id) });
+      if (!m) return undefined;
+      return { msg: { data: m.data, serviceError: m.header?.get("Nats-Service-Error") || undefined }, time: m.time.getTime(), seq: m.seq };
+    } catch (err) {
+      if (/no message found|not found/i.test((err as Error).message)) return undefined;
+      throw err;
+    }
+  }
+
+  private async frameCount(id: string): Promise<number> {
+    const info = await this.jsm.streams.info(this.stream, { subjects_filter: this.subject(id) });
+    return info.state.subjects?.[this.subject(id)] ?? 0;
+  }
+
+  /** Every captured message of a task, in order. Works on 2.9: a single filter subject. */
+  private async readAll(id: string): Promise<CapturedMsg[]> {
+    const last = await this.lastFrame(id);
+    if (!last) return [];
+    const consumer = await this.js.consumers.get(this.stream, { filter_subjects: this.subject(id) });
+    const out: CapturedMsg[] = [];
+    const msgs = await consumer.consume();
+    try {
+      for await (const m of msgs) {
+        out.push({ data: m.data, serviceError: m.headers?.get("Nats-Service-Error") || undefined });
+        if (m.seq >= last.seq) break;
+      }
+    } finally {
+      await msgs.close().catch(() => {});
+    }
+    return out;
+  }
+
+  /**
+   * The terminal frame was seen: fold the frames and write the end. JetStream may
+   * store the frame a moment after a live subscriber saw it, hence the short retry.
+   */
+  private async settle(key: string): Promise<TaskRecord> {
+    for (let i = 0; ; i++) {
+      const e = await this.kv.get(key);
+      const rec = TaskRecordWire.parse(e!.json());
+      if (isTerminalStatus(rec.status)) return rec;
+      const { outcome, chunks } = foldOutcome(rec.kind, await this.readAll(rec.id), rec.node);
+      if (outcome || i >= SETTLE_TRIES) {
+        const status: TaskStatus = outcome?.ok ? "completed" : "failed";
+        const message = outcome ? outcome.error : "the end of the reply was seen but not stored";
+        return this.finish(key, status, message, { chunks: chunks.length, lastChunk: boundedChunk(chunks.at(-1)) });
+      }
+      await pause(SETTLE_PAUSE_MS);
+    }
+  }
+
+  /** Writes a terminal status unless another one got there first (then that one stands). */
+  private async finish(key: string, status: TaskStatus, message: string | undefined, extra: Partial<TaskRecord> = {}): Promise<TaskRecord> {
+    for (;;) {
+      const e = await this.kv.get(key);
+      if (!e || e.operation !== "PUT") throw new MeshError(`task record ${key} vanished (expired?)`);
+      const rec = TaskRecordWire.parse(e.json());
+      if (isTerminalStatus(rec.status)) return rec;
+      const next: TaskRecord = { ...rec, ...extra, status, message, updatedAt: Date.now() };
+      try {
+        await this.kv.update(key, JSON.stringify(next), e.revision);
+        this.unfollow(rec.id);
+        this.changed(rec.id);
+        return next;
+      } catch (err) {
+        if (!/wrong last sequence/i.test((err as Error).message)) throw err;
+      }
+    }
+  }
+
+  /** The outcome of a finished task (undefined while it works, or when not this owner's). */
+  async taskResult(id: string, owner: string): Promise<{ view: TaskView; outcome?: TaskOutcome } | undefined> {
+    const at = await this.locate(id, owner);
+    if (!at) return undefined;
+    const view = await this.refresh(at);
+    if (!isTerminalStatus(view.status)) return { view };
+    const { outcome, chunks } = foldOutcome(at.rec.kind, await this.readAll(id), at.rec.node);
+    if (view.status === "completed" && outcome) return { view, outcome };
+    return { view, outcome: { ok: false, error: view.message ?? outcome?.error ?? view.status, node: view.node, chunks } };
+  }
+
+  /** Tells the node to stop (`cancel.<call_id>`) and records the cancel; a finished task stays as it ended. */
+  async cancelTask(id: string, owner: string): Promise<TaskView | undefined> {
+    const at = await this.locate(id, owner);
+    if (!at) return undefined;
+    if (isTerminalStatus(at.rec.status)) return viewOf(at.rec);
+    this.caller.cancel(at.rec.callId);
+    return viewOf(await this.finish(at.key, "cancelled", "cancelled by the client"));
+  }
+
+  /** This owner's tasks, newest first. */
+  async listTasks(owner: string): Promise<TaskView[]> {
+    const keys: string[] = [];
+    for await (const k of await this.kv.keys(`${ownerHash(owner)}.*`)) keys.push(k);
+    const views: TaskView[] = [];
+    for (const k of keys) {
+      const view = await this.getTask(k.slice(k.indexOf(".") + 1), owner).catch(() => undefined);
+      if (view) views.push(view);
+    }
+    return views.sort((a, b) => b.createdAt - a.createdAt);
+  }
+
+  /** Stops following tasks (they go on: any process can pick them up). */
+  close(): void {
+    for (const id of [...this.live.keys()]) this.unfollow(id);
+    this.listeners.clear();
+  }
+}
