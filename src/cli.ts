@@ -31,6 +31,7 @@ export function meshOptionsFrom(c: Config): MeshOptions {
       query: kvMap(c.natsWsQuery),
     },
     catalog: { refreshIntervalMs: c.refreshInterval * 1000 },
+    tasks: { ttlMs: c.taskTtl * 1000 },
   };
 }
 
@@ -49,6 +50,13 @@ export function bridgeOptionsFrom(c: Config): BridgeOptions {
     resourceLinks: c.resourceLinks,
     logCalls: c.logCalls,
     resourceMax: c.resourceMax,
+    tasks: {
+      disabled: c.disableTasks,
+      tools: c.taskTools,
+      pollMs: Math.round(c.taskPollInterval * 1000),
+      // stdio: one identity per process unless a shared secret is configured.
+      owner: c.taskOwner,
+    },
   };
 }
 

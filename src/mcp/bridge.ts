@@ -28,6 +28,16 @@ export interface BridgeOptions {
   resourceMax?: number;
   /** One stderr line per call start and end (the demo's live log); off by default. */
   logCalls?: boolean;
+  /** MCP tasks over durable mesh tasks. */
+  tasks?: {
+    disabled?: boolean;
+    /** `<tool>.<method>` globs that may run as tasks besides streaming methods. */
+    tools?: string[];
+    /** pollInterval hint for clients (ms). */
+    pollMs?: number;
+    /** The task owner identity where the transport has none (stdio; HTTP without a token). */
+    owner?: string;
+  };
   /** Debounce of tools/list_changed after catalog changes. */
   listChangedDebounceMs?: number;
 }

@@ -3,6 +3,7 @@
  * `{ server, close }`. Called once for stdio, once per session over HTTP.
  * Uses the SDK's low-level Server so raw JSON Schema passes through untouched.
  */
+import { randomUUID } from "node:crypto";
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import {
   CallToolRequestSchema,
@@ -17,6 +18,7 @@ import {
   SubscribeRequestSchema,
   UnsubscribeRequestSchema,
   type CallToolResult,
+  type CreateTaskResult,
   type LoggingLevel,
 } from "@modelcontextprotocol/sdk/types.js";
 import type { Bridge } from "./bridge.js";
@@ -25,7 +27,8 @@ import type { Level } from "./log.js";
 import { rootsToDirs } from "./paths.js";
 import { complete, listResources, readResource, ResourceError, TEMPLATES } from "./resources.js";
 import { errorResult, fileUri } from "./results.js";
-import { callMeshTool, ToolList } from "./tools.js";
+import { callMeshTool, progressOf, ToolList } from "./tools.js";
+import { DEFAULT_TASK_POLL_MS, SessionTaskStore, startToolTask, taskSupportOf, TASKS_CAPABILITY, toMcpTask, withTaskSupport } from "./tasks.js";
 
 export const SERVER_NAME = "mesh-mcp";
 export const SERVER_VERSION = "0.1.0";
@@ -40,6 +43,11 @@ export interface SessionOptions {
    * not stateless HTTP, where the ping would go unanswered until its timeout.
    */
   progressBarrier?: boolean;
+  /**
+   * Whose tasks this session sees (stored hashed in NATS): the bearer token over
+   * HTTP, else the configured owner, else something unique to this session.
+   */
+  taskOwner?: string;
 }
 
 const PROGRESS_BARRIER_TIMEOUT_MS = 2000;
@@ -65,6 +73,8 @@ function resourceError(err: unknown): Error {
 }
 
 export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session {
+  const tasksOn = !bridge.opts.tasks?.disabled;
+  const taskOwner = opts.taskOwner ?? bridge.opts.tasks?.owner ?? `session:${randomUUID()}`;
   const server = new Server(
     { name: SERVER_NAME, version: SERVER_VERSION, title: "jb-mesh tools" },
     {
@@ -73,14 +83,16 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
         resources: { subscribe: true, listChanged: true },
         completions: {},
         logging: {},
+        ...(tasksOn ? { tasks: TASKS_CAPABILITY } : {}),
       },
+      ...(tasksOn ? { taskStore: new SessionTaskStore(bridge, taskOwner), defaultTaskPollInterval: bridge.opts.tasks?.pollMs ?? DEFAULT_TASK_POLL_MS } : {}),
       instructions:
         "Tools named <tool>__<method> are methods of a jb-mesh tool mesh; each description names the nodes that offer it. " +
         "Pass files to tools as file-store keys: upload local files with mesh_upload_file, read results via mesh://files/<key> resources. " +
         "Read mesh://nodes to see which node offers what; set _node to pin a call to one node.",
     },
   );
-  const tools = new ToolList(bridge);
+  const tools = new ToolList(bridge, tasksOn ? (tool, entry) => withTaskSupport(tool, taskSupportOf(bridge, entry)) : undefined);
   const builtins = builtinsFor(bridge.opts.admin ?? false);
   const subscriptions = new Set<string>();
   let inflight = 0;
@@ -117,7 +129,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
     },
   };
 
-  server.setRequestHandler(CallToolRequestSchema, async (req, extra): Promise<CallToolResult> => {
+  server.setRequestHandler(CallToolRequestSchema, async (req, extra): Promise<CallToolResult | CreateTaskResult> => {
     const { name } = req.params;
     const args = (req.params.arguments ?? {}) as Record<string, unknown>;
     const builtin = builtins.find((b) => b.tool.name === name);
@@ -127,6 +139,25 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
       const why = bridge.unavailableReason();
       if (why) return errorResult(`${name}: ${why}`);
       return errorResult(`unknown tool "${name}": it is not (or no longer) in the mesh. List the tools again; read mesh://tools for what the mesh offers now.`);
+    }
+    if (req.params.task) {
+      // A task-augmented call: the job runs durably on the mesh; this returns its handle at once.
+      if (!tasksOn || !entry || !taskSupportOf(bridge, entry)) {
+        throw Object.assign(new Error(`${name} does not run as a task (its execution.taskSupport is forbidden); call it without "task"`), { code: -32601 });
+      }
+      const progressToken = req.params._meta?.progressToken;
+      return startToolTask(bridge, entry, args, {
+        owner: taskOwner,
+        meta: req.params._meta as Record<string, unknown> | undefined,
+        onChunk: progressToken === undefined ? undefined : (chunk, count) => {
+          if (closed) return;
+          const p = progressOf(chunk);
+          safe(extra.sendNotification({ method: "notifications/progress", params: { progressToken, progress: Math.max(count, p.progress ?? 0), total: p.total, message: p.message } }));
+        },
+        onEnd: (view) => {
+          if (!closed) safe(server.notification({ method: "notifications/tasks/status", params: toMcpTask(view, bridge.opts.tasks?.pollMs ?? DEFAULT_TASK_POLL_MS) }));
+        },
+      });
     }
     if (opts.maxInflight !== undefined && inflight >= opts.maxInflight) {
       return errorResult(`too many concurrent calls in this session (limit ${opts.maxInflight}); wait for one to finish and retry.`);

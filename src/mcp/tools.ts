@@ -109,7 +109,8 @@ export function toMcpTool(entry: MethodEntry, name: string): Tool {
 export class ToolList {
   private cache?: { visible: MethodEntry[]; tools: Tool[] };
 
-  constructor(private readonly bridge: Bridge) {}
+  /** `decorate`: adds what a session knows and the catalog does not (e.g. task support). */
+  constructor(private readonly bridge: Bridge, private readonly decorate?: (tool: Tool, entry: MethodEntry) => Tool) {}
 
   meshTools(): Tool[] {
     const visible = this.bridge.methods();
@@ -117,7 +118,7 @@ export class ToolList {
       const tools: Tool[] = [];
       for (const e of visible) {
         const name = this.bridge.names.nameOf(e.tool, e.method);
-        if (name) tools.push(toMcpTool(e, name));
+        if (name) tools.push(this.decorate ? this.decorate(toMcpTool(e, name), e) : toMcpTool(e, name));
       }
       this.cache = { visible, tools };
     }
@@ -175,7 +176,7 @@ export interface CallContext {
 }
 
 /** Progress fields a chunk may carry: `progress`, `total`, `message`. */
-function progressOf(chunk: unknown): { progress?: number; total?: number; message?: string } {
+export function progressOf(chunk: unknown): { progress?: number; total?: number; message?: string } {
   if (typeof chunk !== "object" || chunk === null) {
     return { message: typeof chunk === "string" ? chunk : chunk === undefined ? undefined : JSON.stringify(chunk) };
   }
@@ -195,6 +196,28 @@ function outcomeOf(err: unknown): CallOutcome {
   return "error";
 }
 
+/**
+ * The node and the validated params of a call. `pin`: choose a node when none was
+ * asked for (tasks: their liveness is watched on one node).
+ */
+export function prepareCall(
+  bridge: Bridge, entry: MethodEntry, args: JsonObject, meta: Record<string, unknown> | undefined, pin: boolean,
+): { params: JsonObject; node: string | undefined } | { problem: string } {
+  const key = `${entry.tool}.${entry.method}`;
+  const params = { ...args };
+  let node = (params[NODE_ARG] as string | undefined) ?? (meta?.[NODE_META] as string | undefined);
+  delete params[NODE_ARG];
+  if (node !== undefined && !entry.nodes.includes(node)) {
+    return { problem: `${key}: node "${node}" does not offer this method; it is offered by ${entry.nodes.join(", ")}.` };
+  }
+  if (node === undefined && pin) node = entry.nodes[Math.floor(Math.random() * entry.nodes.length)];
+  const problems = validateArgs(inputSchemaOf(entry), params, (m) => bridge.log.warn(`${key}: ${m}`));
+  if (problems.length) {
+    return { problem: `${key}: invalid arguments:\n- ${problems.join("\n- ")}\nFix them and call again (see the tool's input schema).` };
+  }
+  return { params, node };
+}
+
 /** Calls a visible mesh method for an MCP client. Never throws: every failure is an isError result. */
 export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: JsonObject, ctx: CallContext): Promise<CallToolResult> {
   const key = `${entry.tool}.${entry.method}`;
@@ -204,17 +227,9 @@ export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: Jso
   if (why) return rejected("unavailable", `${key}: ${why}`);
   const mesh = bridge.mesh!;
 
-  const params = { ...args };
-  const node = (params[NODE_ARG] as string | undefined) ?? (ctx.meta?.[NODE_META] as string | undefined);
-  delete params[NODE_ARG];
-  if (node !== undefined && !entry.nodes.includes(node)) {
-    return rejected("invalid", `${key}: node "${node}" does not offer this method; it is offered by ${entry.nodes.join(", ")}.`);
-  }
-
-  const problems = validateArgs(inputSchemaOf(entry), params, (m) => bridge.log.warn(`${key}: ${m}`));
-  if (problems.length) {
-    return rejected("invalid", `${key}: invalid arguments:\n- ${problems.join("\n- ")}\nFix them and call again (see the tool's input schema).`);
-  }
+  const prepared = prepareCall(bridge, entry, args, ctx.meta, false);
+  if ("problem" in prepared) return rejected("invalid", prepared.problem);
+  const { params, node } = prepared;
 
   const ac = new AbortController();
   const onAbort = () => ac.abort(ctx.signal.reason);

@@ -67,7 +67,7 @@ interface Located {
 export class TaskStore {
   private readonly live = new Map<string, { sub: Subscription; deadline: NodeJS.Timeout }>();
   private readonly pinged = new Map<string, number>();
-  private readonly listeners = new Set<(id: string) => void>();
+  private readonly listeners = new Set<(id: string, chunk?: unknown) => void>();
   readonly ttlMs: number;
 
   private constructor(
@@ -121,14 +121,17 @@ export class TaskStore {
     return taskFramesSubject(id, this.opts.subjectPrefix);
   }
 
-  /** Called with a task id whenever this process sees it change (frames or status). */
-  onChange(listener: (id: string) => void): () => void {
+  /**
+   * Called whenever this process sees a task change: with the chunk for a frame of a
+   * task it started (while it lives), without one for a status this process wrote.
+   */
+  onChange(listener: (id: string, chunk?: unknown) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
 
-  private changed(id: string): void {
-    for (const l of this.listeners) l(id);
+  private changed(id: string, chunk?: unknown): void {
+    for (const l of this.listeners) l(id, chunk);
   }
 
   /** Records the task, then sends the call with the captured reply subject. */
@@ -159,7 +162,7 @@ export class TaskStore {
         if (d.kind === "end") {
           this.unfollow(id);
           void this.settle(key);
-        } else this.changed(id);
+        } else this.changed(id, d.chunk ?? null);
       },
     });
     const deadline = setTimeout(() => void this.getTask(id, req.owner).catch(() => {}), rec.deadline - now + 10);

@@ -216,7 +216,7 @@ class McpHttpServer {
     }
     const initialize = Array.isArray(message) ? message.some(isInitializeRequest) : isInitializeRequest(message);
     if (!initialize) return sendRpcError(res, 400, -32000, "Bad Request: Mcp-Session-Id header is required");
-    const session = await this.open(this.sessionTransport());
+    const session = await this.open(this.sessionTransport(), req);
     try {
       await this.exchange(session, req, res, message);
     } finally {
@@ -246,8 +246,18 @@ class McpHttpServer {
     });
   }
 
-  private async open(transport: StreamableHttpTransport): Promise<HttpSession> {
-    const session: HttpSession = { mcp: createServer(this.bridge, { maxInflight: this.config.maxInflight, progressBarrier: !this.config.stateless }), transport, open: 0, closed: false };
+  /**
+   * Whose tasks a session sees: the bearer token (checked above) when there is one;
+   * else --task-owner; else the session alone (createServer's default).
+   */
+  private taskOwnerOf(req: IncomingMessage): string | undefined {
+    const bearer = this.token ? /^Bearer[ \t]+(\S+)/i.exec(req.headers.authorization ?? "")?.[1] : undefined;
+    return bearer ? `bearer:${bearer}` : undefined;
+  }
+
+  private async open(transport: StreamableHttpTransport, req: IncomingMessage): Promise<HttpSession> {
+    const mcp = createServer(this.bridge, { maxInflight: this.config.maxInflight, progressBarrier: !this.config.stateless, taskOwner: this.taskOwnerOf(req) });
+    const session: HttpSession = { mcp, transport, open: 0, closed: false };
     this.loose.add(session);
     transport.onclose = () => void this.dispose(session);
     transport.onerror = (err) => this.log.debug(`MCP HTTP${session.id ? ` session ${session.id}` : ""}: ${err.message}`);
@@ -296,7 +306,7 @@ class McpHttpServer {
 
   /** --stateless: a fresh server and transport for this one request, gone when it is answered. */
   private async stateless(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
-    const session = await this.open(this.sessionTransport());
+    const session = await this.open(this.sessionTransport(), req);
     res.once("close", () => void this.dispose(session));
     session.transport.handleRequest(req, res, body);
   }
