@@ -116,7 +116,11 @@ function pollMsOf(bridge: Bridge): number {
   return bridge.opts.tasks?.pollMs ?? DEFAULT_TASK_POLL_MS;
 }
 
+/** Right after start-up the mesh may still be connecting: tasks/get waits a little, like tools/list. */
+const STARTUP_WAIT_MS = 3000;
+
 async function tasksOf(bridge: Bridge): Promise<TaskStore> {
+  if (!bridge.mesh) await bridge.ready(STARTUP_WAIT_MS);
   if (!bridge.mesh) throw rpcError(-32603, bridge.unavailableReason() ?? "the mesh is not connected yet; retry in a moment");
   try {
     return await bridge.mesh.tasks();
