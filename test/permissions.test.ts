@@ -77,6 +77,18 @@ test("the README's bridge user can discover, call, stream, cancel and use the fi
   await watch.return(undefined);
   assert.deepEqual((await bridge.files.list("uploads/")).map((f) => f.key), ["uploads/x/a.bin"]);
 
+  // Durable tasks: the record, the captured reply, the liveness ping and the cancel all pass.
+  const tasks = await bridge.tasks();
+  const task = await tasks.startTask({ tool: "calc", method: "count", params: {}, node: "n1", stream: true, owner: "perm-test" });
+  let end;
+  for (let i = 0; i < 100 && end?.status !== "completed"; i++) {
+    end = await tasks.getTask(task.id, "perm-test");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal(end?.status, "completed");
+  assert.equal((await tasks.taskResult(task.id, "perm-test"))?.outcome?.result, "done");
+  assert.deepEqual((await tasks.listTasks("perm-test")).map((x) => x.id), [task.id]);
+
   // Without the --admin additions, admin requests are refused by the server (the node would answer).
   node.subscribeAdmin({ install: async () => ({ toolName: "x", version: "1.0.0" }) });
   const admin = await connect({ user: "node", password: "node-pass" });
