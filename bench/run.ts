@@ -8,7 +8,7 @@
  *   npm run bench -- --update-md          # also replace the table in BENCHMARKS.md
  *   npm run bench -- --only call --profile bench/profiles   # server CPU profiles
  *
- * Sections: call, throughput, discovery, stream, files, startup.
+ * Sections: call, throughput, discovery, stream, files, startup, tasks.
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -21,6 +21,7 @@ import { runDiscovery } from "./sections/discovery.js";
 import { runFiles } from "./sections/files.js";
 import { runStartup } from "./sections/startup.js";
 import { runStreaming } from "./sections/stream.js";
+import { runTasks } from "./sections/tasks.js";
 import { runThroughput } from "./sections/throughput.js";
 
 type SectionFn = (ctx: BenchContext) => Promise<SectionResult>;
@@ -32,6 +33,7 @@ const SECTIONS: Array<{ id: string; run: SectionFn; needsNode: boolean }> = [
   { id: "stream", run: runStreaming, needsNode: true },
   { id: "files", run: runFiles, needsNode: true },
   { id: "startup", run: runStartup, needsNode: false },
+  { id: "tasks", run: runTasks, needsNode: true },
 ];
 
 export const MD_START = "<!-- bench:results:start -->";

@@ -54,6 +54,8 @@ export interface StartTaskRequest {
 export const DEFAULT_TASK_TTL_MS = 24 * 3600_000;
 const SETTLE_TRIES = 40;
 const SETTLE_PAUSE_MS = 50;
+/** Frames a live follower keeps in memory to settle without reading the stream back. */
+const MAX_FOLLOWED_FRAMES = 10_000;
 
 const encoder = new TextEncoder();
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -66,7 +68,11 @@ interface Located {
 
 export class TaskStore {
   private readonly live = new Map<string, { sub: Subscription; deadline: NodeJS.Timeout }>();
+  /** One settle per task at a time in this process (the live follower and a poll may both see the end). */
+  private readonly settling = new Map<string, Promise<TaskRecord>>();
   private readonly pinged = new Map<string, number>();
+  /** Finished tasks never change: their folded frames are kept here (bounded, oldest out). */
+  private readonly ended = new Map<string, { outcome?: TaskOutcome; chunks: unknown[] }>();
   private readonly listeners = new Set<(id: string, chunk?: unknown) => void>();
   readonly ttlMs: number;
 
@@ -150,7 +156,9 @@ export class TaskStore {
       ? (req.node ? nodeStreamSubject(req.node, req.tool, req.method) : streamSubject(req.tool, req.method))
       : (req.node ? nodeCallSubject(req.node, req.tool, req.method) : callSubject(req.tool, req.method));
     // While this process lives it follows the task: the no-responders status only comes
-    // to a subscriber of the reply subject, and the end is written at once.
+    // to a subscriber of the reply subject, and the end is written at once, from the
+    // frames it saw (checked against the stream's count) rather than read back.
+    let seen: CapturedMsg[] | undefined = [];
     const sub = this.nc.subscribe(this.subject(id), {
       callback: (err, msg) => {
         if (err) return;
@@ -158,10 +166,13 @@ export class TaskStore {
           void this.finish(key, "failed", `no node answers ${subject}: the node is gone or does not offer ${req.tool}.${req.method}`);
           return this.unfollow(id);
         }
-        const d = decodeCaptured(rec.kind, { data: msg.data, serviceError: msg.headers?.get("Nats-Service-Error") || undefined }, rec.node);
+        const captured: CapturedMsg = { data: msg.data, serviceError: msg.headers?.get("Nats-Service-Error") || undefined };
+        if (seen && seen.length < MAX_FOLLOWED_FRAMES) seen.push(captured);
+        else seen = undefined; // too many to keep: the end is read from the stream
+        const d = decodeCaptured(rec.kind, captured, rec.node);
         if (d.kind === "end") {
           this.unfollow(id);
-          void this.settle(key);
+          void this.settle(key, seen).catch((err: unknown) => this.opts.log?.(`task ${id}: ${(err as Error).message}`));
         } else this.changed(id, d.chunk ?? null);
       },
     });
@@ -261,10 +272,26 @@ export class TaskStore {
     return info.state.subjects?.[this.subject(id)] ?? 0;
   }
 
+  /** The folded frames of a task, from the cache once it has ended. */
+  private async folded(rec: TaskRecord): Promise<{ outcome?: TaskOutcome; chunks: unknown[] }> {
+    return this.ended.get(rec.id) ?? this.remember(rec, await this.readAll(rec.id, rec.kind));
+  }
+
+  private remember(rec: TaskRecord, msgs: CapturedMsg[]): { outcome?: TaskOutcome; chunks: unknown[] } {
+    const f = foldOutcome(rec.kind, msgs, rec.node);
+    if (f.outcome) {
+      this.ended.set(rec.id, f);
+      if (this.ended.size > 256) this.ended.delete(this.ended.keys().next().value!);
+    }
+    return f;
+  }
+
   /** Every captured message of a task, in order. Works on 2.9: a single filter subject. */
-  private async readAll(id: string): Promise<CapturedMsg[]> {
+  private async readAll(id: string, kind: "call" | "stream"): Promise<CapturedMsg[]> {
     const last = await this.lastFrame(id);
     if (!last) return [];
+    // A call has one reply: the last message is all of it (no consumer needed).
+    if (kind === "call") return [last.msg];
     const consumer = await this.js.consumers.get(this.stream, { filter_subjects: this.subject(id) });
     const out: CapturedMsg[] = [];
     const msgs = await consumer.consume();
@@ -283,31 +310,48 @@ export class TaskStore {
    * The terminal frame was seen: fold the frames and write the end. JetStream may
    * store the frame a moment after a live subscriber saw it, hence the short retry.
    */
-  private async settle(key: string): Promise<TaskRecord> {
+  private settle(key: string, seen?: CapturedMsg[]): Promise<TaskRecord> {
+    let p = this.settling.get(key);
+    if (!p) {
+      p = this.settleOnce(key, seen).finally(() => this.settling.delete(key));
+      this.settling.set(key, p);
+    }
+    return p;
+  }
+
+  private async settleOnce(key: string, seen?: CapturedMsg[]): Promise<TaskRecord> {
     for (let i = 0; ; i++) {
       const e = await this.kv.get(key);
-      const rec = TaskRecordWire.parse(e!.json());
+      if (!e || e.operation !== "PUT") throw new MeshError(`task record ${key} vanished (expired?)`);
+      const rec = TaskRecordWire.parse(e.json());
       if (isTerminalStatus(rec.status)) return rec;
-      const { outcome, chunks } = foldOutcome(rec.kind, await this.readAll(rec.id), rec.node);
+      const { outcome, chunks } = seen && (await this.frameCount(rec.id)) <= seen.length ? this.remember(rec, seen) : await this.folded(rec);
       if (outcome || i >= SETTLE_TRIES) {
         const status: TaskStatus = outcome?.ok ? "completed" : "failed";
         const message = outcome ? outcome.error : "the end of the reply was seen but not stored";
-        return this.finish(key, status, message, { chunks: chunks.length, lastChunk: boundedChunk(chunks.at(-1)) });
+        return this.finish(key, status, message, { chunks: chunks.length, lastChunk: boundedChunk(chunks.at(-1)) }, { rec, revision: e.revision });
       }
       await pause(SETTLE_PAUSE_MS);
     }
   }
 
   /** Writes a terminal status unless another one got there first (then that one stands). */
-  private async finish(key: string, status: TaskStatus, message: string | undefined, extra: Partial<TaskRecord> = {}): Promise<TaskRecord> {
+  private async finish(
+    key: string, status: TaskStatus, message: string | undefined, extra: Partial<TaskRecord> = {}, known?: { rec: TaskRecord; revision: number },
+  ): Promise<TaskRecord> {
     for (;;) {
-      const e = await this.kv.get(key);
-      if (!e || e.operation !== "PUT") throw new MeshError(`task record ${key} vanished (expired?)`);
-      const rec = TaskRecordWire.parse(e.json());
+      let current = known;
+      known = undefined; // after a lost race, read again
+      if (!current) {
+        const e = await this.kv.get(key);
+        if (!e || e.operation !== "PUT") throw new MeshError(`task record ${key} vanished (expired?)`);
+        current = { rec: TaskRecordWire.parse(e.json()), revision: e.revision };
+      }
+      const { rec, revision } = current;
       if (isTerminalStatus(rec.status)) return rec;
       const next: TaskRecord = { ...rec, ...extra, status, message, updatedAt: Date.now() };
       try {
-        await this.kv.update(key, JSON.stringify(next), e.revision);
+        await this.kv.update(key, JSON.stringify(next), revision);
         this.unfollow(rec.id);
         this.changed(rec.id);
         return next;
@@ -323,7 +367,7 @@ export class TaskStore {
     if (!at) return undefined;
     const view = await this.refresh(at);
     if (!isTerminalStatus(view.status)) return { view };
-    const { outcome, chunks } = foldOutcome(at.rec.kind, await this.readAll(id), at.rec.node);
+    const { outcome, chunks } = await this.folded(at.rec);
     if (view.status === "completed" && outcome) return { view, outcome };
     return { view, outcome: { ok: false, error: view.message ?? outcome?.error ?? view.status, node: view.node, chunks } };
   }
