@@ -14,7 +14,7 @@
  */
 import { nuid, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, type JetStreamManager, type JetStreamClient } from "@nats-io/jetstream";
-import { Kvm, type KV } from "@nats-io/kv";
+import { Kvm, KvWatchInclude, type KV } from "@nats-io/kv";
 import type { Caller } from "./call.js";
 import { buildCallRequest } from "./call.js";
 import { MeshError } from "./errors.js";
@@ -177,6 +177,7 @@ export class TaskStore {
       },
     });
     const deadline = setTimeout(() => void this.getTask(id, req.owner).catch(() => {}), rec.deadline - now + 10);
+    deadline.unref(); // a pending deadline must not keep the process alive: any process enforces it
     this.live.set(id, { sub, deadline });
     this.nc.publish(subject, encoder.encode(JSON.stringify(buildCallRequest(req.params, rec.callId, req.node))), { reply: this.subject(id) });
     return viewOf(rec, { chunks: 0 });
@@ -391,6 +392,23 @@ export class TaskStore {
       if (view) views.push(view);
     }
     return views.sort((a, b) => b.createdAt - a.createdAt);
+  }
+
+  /**
+   * Status changes of `owner`'s tasks written by any process (a KV watch on the owner's
+   * keys): created, completed, failed, cancelled. Chunks are not records: poll
+   * getTask for progress. Returns a function that stops the watch.
+   */
+  async watchTasks(owner: string, onChange: (view: TaskView) => void): Promise<() => void> {
+    const iter = await this.kv.watch({ key: `${ownerHash(owner)}.*`, include: KvWatchInclude.UpdatesOnly });
+    void (async () => {
+      for await (const e of iter) {
+        if (e.operation !== "PUT") continue;
+        const parsed = TaskRecordWire.safeParse(e.json());
+        if (parsed.success) onChange(viewOf(parsed.data));
+      }
+    })().catch(() => {});
+    return () => iter.stop();
   }
 
   /** Stops following tasks (they go on: any process can pick them up). */

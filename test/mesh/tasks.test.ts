@@ -183,3 +183,18 @@ test("a stream whose terminal frame has no result keeps every chunk; the capture
   const info = await (await jetstreamManager(await env.raw())).streams.info(TASK_FRAMES_STREAM);
   assert.equal(info.config.max_age, 3_600_000 * 1_000_000);
 });
+
+test("watchTasks tells an owner of status changes written by any process, and nothing of others' tasks", async (t) => {
+  const env = await meshEnv(t);
+  await (await env.node("n1")).registerTool(job());
+  const watcher = await (await env.mesh()).tasks();
+  const seen: TaskView[] = [];
+  const stop = await watcher.watchTasks("gus", (v) => seen.push(v));
+  t.after(stop);
+  const starter = await (await env.mesh()).tasks();
+  await starter.startTask({ tool: "job", method: "add", params: { a: 1, b: 2 }, node: "n1", stream: false, owner: "someone-else" });
+  const v = await starter.startTask({ tool: "job", method: "add", params: { a: 1, b: 2, ms: 100 }, node: "n1", stream: false, owner: "gus" });
+  await waitFor(() => seen.some((x) => x.id === v.id && x.status === "completed"), "the completion through the watch");
+  assert.deepEqual([...new Set(seen.map((x) => x.id))], [v.id]);
+  assert.deepEqual(seen.map((x) => x.status), ["working", "completed"]);
+});
