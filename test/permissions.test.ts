@@ -87,7 +87,7 @@ test("the README's bridge user can discover, call, stream, cancel and use the fi
   }
   assert.equal(end?.status, "completed");
   assert.equal((await tasks.taskResult(task.id, "perm-test"))?.outcome?.result, "done");
-  assert.deepEqual((await tasks.listTasks("perm-test")).map((x) => x.id), [task.id]);
+  assert.deepEqual((await tasks.listTasks("perm-test")).tasks.map((x) => x.id), [task.id]);
 
   // Without the --admin additions, admin requests are refused by the server (the node would answer).
   node.subscribeAdmin({ install: async () => ({ toolName: "x", version: "1.0.0" }) });

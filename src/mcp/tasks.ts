@@ -15,6 +15,8 @@ import { errorResult, nodeErrorResult, okResult, textOf, type ResultOptions } fr
 import { prepareCall } from "./tools.js";
 
 export const DEFAULT_TASK_POLL_MS = 1000;
+/** Tasks per tasks/list page. */
+const LIST_PAGE = 50;
 
 /** The tasks capability a server declares when tasks are on. */
 export const TASKS_CAPABILITY = { list: {}, cancel: {}, requests: { tools: { call: {} } } } as const;
@@ -163,9 +165,14 @@ export class SessionTaskStore implements SdkTaskStore {
     if (!v) throw rpcError(-32602, `Task not found: ${taskId}`);
   }
 
-  async listTasks(): Promise<{ tasks: Task[]; nextCursor?: string }> {
-    const views = await (await tasksOf(this.bridge)).listTasks(this.owner);
-    return { tasks: views.map((v) => toMcpTask(v, pollMsOf(this.bridge))) };
+  async listTasks(cursor?: string): Promise<{ tasks: Task[]; nextCursor?: string }> {
+    const offset = cursor === undefined ? 0 : Number.parseInt(Buffer.from(cursor, "base64url").toString(), 10);
+    if (!Number.isSafeInteger(offset) || offset < 0) throw rpcError(-32602, "invalid cursor: pass the nextCursor of the previous tasks/list, or none");
+    const page = await (await tasksOf(this.bridge)).listTasks(this.owner, { offset, limit: LIST_PAGE });
+    return {
+      tasks: page.tasks.map((v) => toMcpTask(v, pollMsOf(this.bridge))),
+      nextCursor: page.next === undefined ? undefined : Buffer.from(String(page.next)).toString("base64url"),
+    };
   }
 }
 

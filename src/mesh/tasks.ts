@@ -382,16 +382,26 @@ export class TaskStore {
     return viewOf(await this.finish(at.key, "cancelled", "cancelled by the client"));
   }
 
-  /** This owner's tasks, newest first. */
-  async listTasks(owner: string): Promise<TaskView[]> {
+  /**
+   * This owner's tasks, newest first, `limit` from `offset`; `next` is the offset of
+   * the following page. Records are read in parallel; only the page's working tasks
+   * are brought up to date (as getTask would).
+   */
+  async listTasks(owner: string, page: { offset?: number; limit?: number } = {}): Promise<{ tasks: TaskView[]; next?: number }> {
+    const hash = ownerHash(owner);
     const keys: string[] = [];
-    for await (const k of await this.kv.keys(`${ownerHash(owner)}.*`)) keys.push(k);
-    const views: TaskView[] = [];
-    for (const k of keys) {
-      const view = await this.getTask(k.slice(k.indexOf(".") + 1), owner).catch(() => undefined);
-      if (view) views.push(view);
+    for await (const k of await this.kv.keys(`${hash}.*`)) keys.push(k);
+    const located: Located[] = [];
+    for (let i = 0; i < keys.length; i += 64) {
+      const batch = await Promise.all(keys.slice(i, i + 64).map((k) => this.locate(k.slice(hash.length + 1), owner).catch(() => undefined)));
+      for (const at of batch) if (at) located.push(at);
     }
-    return views.sort((a, b) => b.createdAt - a.createdAt);
+    located.sort((a, b) => b.rec.createdAt - a.rec.createdAt);
+    const offset = Math.max(0, page.offset ?? 0);
+    const limit = Math.max(1, page.limit ?? 100);
+    const slice = located.slice(offset, offset + limit);
+    const tasks = await Promise.all(slice.map((at) => this.refresh(at).catch(() => viewOf(at.rec))));
+    return { tasks, next: offset + limit < located.length ? offset + limit : undefined };
   }
 
   /**

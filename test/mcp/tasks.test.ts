@@ -144,3 +144,13 @@ test("--task-tools makes a plain method a task; the task starter also gets progr
   assert.equal(textOf(r), "42");
   await a.waitForNotification("notifications/tasks/status", { match: (n) => n.params?.taskId === task.taskId && n.params?.status === "completed" });
 });
+
+test("without JetStream a task request says what to fix, and plain calls still work", async (t) => {
+  const env = await mcpEnv(t, { jetstream: false });
+  await registerJob(await env.node("n1"));
+  const a = await env.client({ args: OWNER });
+  await a.waitForTools(["job__run"]);
+  await assert.rejects(startTask(a, "job__run", { n: 2, everyMs: 5 }), /durable tasks need JetStream.*-js/);
+  const r = await a.call("job__run", { n: 2, everyMs: 5 });
+  assert.ok(!r.isError, textOf(r));
+});

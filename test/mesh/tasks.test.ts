@@ -107,9 +107,9 @@ test("another identity sees nothing: get, result, cancel and list all say not fo
   assert.equal(await store.getTask(v.id, "mallory"), undefined);
   assert.equal(await store.taskResult(v.id, "mallory"), undefined);
   assert.equal(await store.cancelTask(v.id, "mallory"), undefined);
-  assert.deepEqual(await store.listTasks("mallory"), []);
+  assert.deepEqual(await store.listTasks("mallory"), { tasks: [], next: undefined });
   assert.equal((await store.getTask(v.id, "alice"))?.status, "working", "mallory's cancel did nothing");
-  assert.deepEqual((await store.listTasks("alice")).map((x) => x.id), [v.id]);
+  assert.deepEqual((await store.listTasks("alice")).tasks.map((x) => x.id), [v.id]);
   // The bucket holds no identity in clear.
   const raw = await env.raw();
   const { Kvm } = await import("@nats-io/kv");
@@ -197,4 +197,20 @@ test("watchTasks tells an owner of status changes written by any process, and no
   await waitFor(() => seen.some((x) => x.id === v.id && x.status === "completed"), "the completion through the watch");
   assert.deepEqual([...new Set(seen.map((x) => x.id))], [v.id]);
   assert.deepEqual(seen.map((x) => x.status), ["working", "completed"]);
+});
+
+test("listTasks pages newest first", async (t) => {
+  const env = await meshEnv(t);
+  await (await env.node("n1")).registerTool(job());
+  const store = await (await env.mesh()).tasks();
+  const ids: string[] = [];
+  for (let i = 0; i < 5; i++) {
+    ids.unshift((await store.startTask({ tool: "job", method: "add", params: { a: i, b: 0 }, node: "n1", stream: false, owner: "hal" })).id);
+    await sleep(5);
+  }
+  const p1 = await store.listTasks("hal", { limit: 2 });
+  const p2 = await store.listTasks("hal", { offset: p1.next, limit: 2 });
+  const p3 = await store.listTasks("hal", { offset: p2.next, limit: 2 });
+  assert.deepEqual([...p1.tasks, ...p2.tasks, ...p3.tasks].map((x) => x.id), ids);
+  assert.equal(p3.next, undefined);
 });
