@@ -70,7 +70,7 @@ export class TaskStore {
   private readonly live = new Map<string, { sub: Subscription; deadline: NodeJS.Timeout }>();
   /** One settle per task at a time in this process (the live follower and a poll may both see the end). */
   private readonly settling = new Map<string, Promise<TaskRecord>>();
-  private readonly pinged = new Map<string, number>();
+  private readonly pinged = new Map<string, { at: number; goneSince?: number }>();
   /** Finished tasks never change: their folded frames are kept here (bounded, oldest out). */
   private readonly ended = new Map<string, { outcome?: TaskOutcome; chunks: unknown[] }>();
   private readonly listeners = new Set<(id: string, chunk?: unknown) => void>();
@@ -224,7 +224,7 @@ export class TaskStore {
       this.caller.cancel(rec.callId);
       return viewOf(await this.finish(at.key, "failed", `no frame from node ${rec.node} for ${Math.round(inactivity / 1000)} s`));
     }
-    if (now - quietSince > (this.opts.livenessAfterMs ?? 3000) && (await this.nodeGone(rec)) === true) {
+    if (now - quietSince > this.livenessMs && (await this.nodeGone(rec)) === true) {
       return viewOf(await this.finish(at.key, "failed", `node ${rec.node} is gone (it no longer answers ${servicePingSubject(rec.tool)}); the job is lost. Start it again.`));
     }
     const chunks = last ? await this.frameCount(rec.id) : 0;
@@ -232,12 +232,32 @@ export class TaskStore {
     return viewOf(rec, { chunks, lastChunk: lastChunk?.kind === "chunk" ? boundedChunk(lastChunk.chunk) : undefined });
   }
 
-  /** True when the task's node answers no ping; undefined when unsure (pings are rate-limited). */
+  private get livenessMs(): number {
+    return this.opts.livenessAfterMs ?? 3000;
+  }
+
+  /**
+   * True once two pings at least `livenessMs` apart found no instance of the tool on
+   * the task's node: a node that reconnects re-registers its services (a moment with
+   * none), and one missed ping must not fail a job that goes on.
+   */
   private async nodeGone(rec: TaskRecord): Promise<boolean | undefined> {
-    const lastPing = this.pinged.get(rec.id) ?? 0;
-    if (Date.now() - lastPing < 1000) return undefined;
-    this.pinged.set(rec.id, Date.now());
+    const seen = this.pinged.get(rec.id);
+    const now = Date.now();
+    if (seen && now - seen.at < 1000) return undefined; // pings are rate-limited per task
+    const missing = await this.nodeMissing(rec);
+    if (missing !== true) {
+      this.pinged.set(rec.id, { at: now });
+      return missing === undefined ? undefined : false;
+    }
+    const since = seen?.goneSince ?? now;
+    this.pinged.set(rec.id, { at: now, goneSince: since });
     if (this.pinged.size > 10_000) this.pinged.clear();
+    return now - since >= this.livenessMs;
+  }
+
+  /** One ping of the tool's instances: true when none is on the task's node, undefined when unsure. */
+  private async nodeMissing(rec: TaskRecord): Promise<boolean | undefined> {
     try {
       const replies = await this.nc.requestMany(servicePingSubject(rec.tool), "", { strategy: "stall", stall: 100, maxWait: 1000 });
       for await (const m of replies) {

@@ -151,6 +151,7 @@ test("a task whose node dies ends as failed within seconds", async (t) => {
   const end = await waitFor(async () => done(await store.getTask(v.id, "dan")), "the task to fail", { timeoutMs: 8000, intervalMs: 200 });
   assert.equal(end.status, "failed");
   assert.match(end.message ?? "", /node n1 is gone/);
+  // Silent 0.5 s, then two pings 0.5 s apart that find no n1: well under the 8 s bound on this loaded box.
   assert.ok(Date.now() - t0 < 6000, `took ${Date.now() - t0} ms`);
 });
 
@@ -213,4 +214,23 @@ test("listTasks pages newest first", async (t) => {
   const p3 = await store.listTasks("hal", { offset: p2.next, limit: 2 });
   assert.deepEqual([...p1.tasks, ...p2.tasks, ...p3.tasks].map((x) => x.id), ids);
   assert.equal(p3.next, undefined);
+});
+
+test("a node that re-registers (a reconnect) keeps its silent task alive: one missed ping is not death", async (t) => {
+  const env = await meshEnv(t);
+  const node = await env.node("n1");
+  const started = deferred<ToolCallContext>();
+  await node.registerTool(job((ctx) => started.resolve(ctx)));
+  const store = await (await env.mesh({ tasks: { livenessAfterMs: 2000 } })).tasks();
+  // A request/reply job, silent for 6 s: from 2 s on, polls ping the node (at most once a second).
+  const v = await store.startTask({ tool: "job", method: "add", params: { a: 1, b: 2, ms: 6000 }, node: "n1", stream: false, owner: "ivy" });
+  const polling = waitFor(async () => done(await store.getTask(v.id, "ivy")), "the task to end", { timeoutMs: 20_000, intervalMs: 100 });
+  await sleep(2300);
+  // The service is gone from $SRV for 1.4 s (a ping sees it missing) while the job goes on.
+  await node.unregisterTool("job");
+  await sleep(1400);
+  await node.registerTool(job());
+  const end = await polling;
+  assert.equal(end.status, "completed", end.message);
+  assert.equal((await store.taskResult(v.id, "ivy"))?.outcome?.result, 3);
 });
