@@ -270,6 +270,8 @@ export class Mesh {
   tasks(): Promise<TaskStore> {
     this.taskStore ??= TaskStore.open(this.nc, this.caller, {
       log: (m) => this.log("warning", m),
+      alive: (node, tool) => this.liveness.alive(node, tool),
+      watchNode: (node, tool, onGone) => this.liveness.watch(node, tool, onGone),
       ...this.opts.tasks,
     }).catch((err: unknown) => {
       this.taskStore = undefined; // try again on the next use

@@ -67,7 +67,7 @@ interface Located {
 }
 
 export class TaskStore {
-  private readonly live = new Map<string, { sub: Subscription; deadline: NodeJS.Timeout }>();
+  private readonly live = new Map<string, { sub: Subscription; deadline: NodeJS.Timeout; unwatch?: () => void }>();
   /** One settle per task at a time in this process (the live follower and a poll may both see the end). */
   private readonly settling = new Map<string, Promise<TaskRecord>>();
   private readonly pinged = new Map<string, { at: number; goneSince?: number }>();
@@ -178,7 +178,12 @@ export class TaskStore {
     });
     const deadline = setTimeout(() => void this.getTask(id, req.owner).catch(() => {}), rec.deadline - now + 10);
     deadline.unref(); // a pending deadline must not keep the process alive: any process enforces it
-    this.live.set(id, { sub, deadline });
+    const unwatch = req.node
+      ? this.opts.watchNode?.(req.node, req.tool, (detail) => {
+          void this.finish(key, "failed", `node ${req.node} is gone (${detail}); the job is lost. Start it again.`).catch(() => {});
+        })
+      : undefined;
+    this.live.set(id, { sub, deadline, unwatch });
     this.nc.publish(subject, encoder.encode(JSON.stringify(buildCallRequest(req.params, rec.callId, req.node))), { reply: this.subject(id) });
     return viewOf(rec, { chunks: 0 });
   }
@@ -188,6 +193,7 @@ export class TaskStore {
     if (!l) return;
     l.sub.unsubscribe();
     clearTimeout(l.deadline);
+    l.unwatch?.();
     this.live.delete(id);
   }
 
@@ -256,8 +262,15 @@ export class TaskStore {
     return now - since >= this.livenessMs;
   }
 
-  /** One ping of the tool's instances: true when none is on the task's node, undefined when unsure. */
+  /** One probe of the task's node: true when it no longer serves the tool, undefined when unsure. */
   private async nodeMissing(rec: TaskRecord): Promise<boolean | undefined> {
+    if (this.opts.alive) {
+      try {
+        return !(await this.opts.alive(rec.node, rec.tool));
+      } catch {
+        return undefined;
+      }
+    }
     try {
       const replies = await this.nc.requestMany(servicePingSubject(rec.tool), "", { strategy: "stall", stall: 100, maxWait: 1000 });
       for await (const m of replies) {

@@ -221,9 +221,12 @@ test("a node that re-registers (a reconnect) keeps its silent task alive: one mi
   const node = await env.node("n1");
   const started = deferred<ToolCallContext>();
   await node.registerTool(job((ctx) => started.resolve(ctx)));
+  // Started by a process that is gone at once: only polls (not a live follower) judge the node.
+  const starter = await Mesh.connect({ servers: env.server.url });
+  const v = await (await starter.tasks()).startTask({ tool: "job", method: "add", params: { a: 1, b: 2, ms: 6000 }, node: "n1", stream: false, owner: "ivy" });
+  await starter.close();
   const store = await (await env.mesh({ tasks: { livenessAfterMs: 2000 } })).tasks();
-  // A request/reply job, silent for 6 s: from 2 s on, polls ping the node (at most once a second).
-  const v = await store.startTask({ tool: "job", method: "add", params: { a: 1, b: 2, ms: 6000 }, node: "n1", stream: false, owner: "ivy" });
+  // A request/reply job, silent for 6 s: from 2 s on, polls probe the node (at most once a second).
   const polling = waitFor(async () => done(await store.getTask(v.id, "ivy")), "the task to end", { timeoutMs: 20_000, intervalMs: 100 });
   await sleep(2300);
   // The service is gone from $SRV for 1.4 s (a ping sees it missing) while the job goes on.
