@@ -10,6 +10,7 @@
 import type { CallToolResult, Request, RequestId, Result, Task, Tool } from "@modelcontextprotocol/sdk/types.js";
 import type { CreateTaskOptions, TaskStore as SdkTaskStore } from "@modelcontextprotocol/sdk/experimental/tasks";
 import type { JsonObject, MethodEntry, TaskOutcome, TaskStore, TaskView } from "../mesh/index.js";
+import { isFileKeyParam } from "../mesh/params.js";
 import { globToRegExp, type Bridge } from "./bridge.js";
 import { errorResult, nodeErrorResult, okResult, textOf, type ResultOptions } from "./results.js";
 import { prepareCall } from "./tools.js";
@@ -94,9 +95,13 @@ export async function startToolTask(bridge: Bridge, entry: MethodEntry, args: Js
   const prepared = prepareCall(bridge, entry, args, ctx.meta, true);
   if ("problem" in prepared) throw rpcError(-32602, prepared.problem);
   const store = await tasksOf(bridge);
+  // As for plain calls: Go nodes resolve file-store keys for request/reply only, so a
+  // streaming method given file inputs runs as request/reply (no chunks then).
+  const params = prepared.params;
+  const stream = entry.stream && !Object.keys(params).some((k) => isFileKeyParam(k, params[k]));
   const view = await store.startTask({
-    tool: entry.tool, method: entry.method, params: prepared.params, node: prepared.node ?? "",
-    stream: entry.stream, owner: ctx.owner, maxRunMs: bridge.opts.callTimeoutMs ?? 3_600_000,
+    tool: entry.tool, method: entry.method, params, node: prepared.node ?? "",
+    stream, owner: ctx.owner, maxRunMs: bridge.opts.callTimeoutMs ?? 3_600_000,
   });
   if (ctx.onChunk || ctx.onEnd) {
     let count = 0;
@@ -156,7 +161,7 @@ export class SessionTaskStore implements SdkTaskStore {
     const r = await (await tasksOf(this.bridge)).taskResult(taskId, this.owner);
     if (!r) throw rpcError(-32602, `Task not found: ${taskId}`);
     if (!r.outcome) throw rpcError(-32603, `task ${taskId} is still ${r.view.status}`);
-    return outcomeResult(r.view, r.outcome, { files: this.bridge.mesh?.files, inlineImageMax: this.bridge.opts.inlineImageMax ?? 1 << 20 });
+    return outcomeResult(r.view, r.outcome, { files: this.bridge.mesh?.files, inlineImageMax: this.bridge.opts.inlineImageMax ?? 1 << 20, resourceLinks: this.bridge.opts.resourceLinks });
   }
 
   async updateTaskStatus(taskId: string, status: Task["status"]): Promise<void> {

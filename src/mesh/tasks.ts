@@ -36,6 +36,13 @@ export interface TaskStoreOptions {
   /** A stream task with no frame for this long fails (default 120 s). */
   inactivityMs?: number;
   log?: (message: string) => void;
+  /**
+   * The mesh's liveness probe (mesh/liveness.ts), shared with plain calls: is `node`
+   * still serving `tool`? Without it, a `$SRV.PING.<tool>` looks for the node.
+   */
+  alive?: (node: string, tool: string) => Promise<boolean>;
+  /** Watches a node while this process follows a task it started; `onGone` fails the task at once. */
+  watchNode?: (node: string, tool: string, onGone: (detail: string) => void) => () => void;
 }
 
 export interface StartTaskRequest {
