@@ -110,7 +110,10 @@ export class TaskStore {
     let kv: KV;
     try {
       kv = await kvm.open(bucket);
-      await kv.status();
+      const status = await kv.status();
+      if (status.ttl !== ttl) {
+        opts.log?.(`task bucket ${bucket} keeps records ${Math.round(status.ttl / 1000)} s, not the ${Math.round(ttl / 1000)} s asked for: the first process created it; change it with: nats stream edit KV_${bucket} --max-age=…`);
+      }
     } catch {
       kv = await kvm.create(bucket, { history: 1, ttl, description: "mesh-mcp durable task records" });
     }
@@ -170,7 +173,8 @@ export class TaskStore {
       callback: (err, msg) => {
         if (err) return;
         if (msg.headers?.code === 503) {
-          void this.finish(key, "failed", `no node answers ${subject}: the node is gone or does not offer ${req.tool}.${req.method}`);
+          void this.finish(key, "failed", `no node answers ${subject}: the node is gone or does not offer ${req.tool}.${req.method}`)
+            .catch((e: unknown) => this.opts.log?.(`task ${id}: ${(e as Error).message}`));
           return this.unfollow(id);
         }
         const captured: CapturedMsg = { data: msg.data, serviceError: msg.headers?.get("Nats-Service-Error") || undefined };
@@ -183,7 +187,8 @@ export class TaskStore {
         } else this.changed(id, d.chunk ?? null);
       },
     });
-    const deadline = setTimeout(() => void this.getTask(id, req.owner).catch(() => {}), rec.deadline - now + 10);
+    // (setTimeout fires at once beyond 2^31-1 ms: a longer run is enforced by the polls.)
+    const deadline = setTimeout(() => void this.getTask(id, req.owner).catch(() => {}), Math.min(rec.deadline - now + 10, 2 ** 31 - 1));
     deadline.unref(); // a pending deadline must not keep the process alive: any process enforces it
     const unwatch = req.node
       ? this.opts.watchNode?.(req.node, req.tool, (detail) => {

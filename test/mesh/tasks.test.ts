@@ -183,6 +183,10 @@ test("a stream whose terminal frame has no result keeps every chunk; the capture
   const { jetstreamManager } = await import("@nats-io/jetstream");
   const info = await (await jetstreamManager(await env.raw())).streams.info(TASK_FRAMES_STREAM);
   assert.equal(info.config.max_age, 3_600_000 * 1_000_000);
+  // A second process asking for another retention is told who decided, and how to change it.
+  const logged: string[] = [];
+  await (await env.mesh({ tasks: { ttlMs: 7_200_000 }, log: (_l, m) => logged.push(m) })).tasks();
+  assert.ok(logged.some((m) => /keeps records 3600 s, not the 7200 s asked for.*nats stream edit KV_mesh-mcp-tasks/.test(m)), logged.join("\n"));
 });
 
 test("watchTasks tells an owner of status changes written by any process, and nothing of others' tasks", async (t) => {
