@@ -13,12 +13,14 @@
  * the bucket's and the stream's max age.
  */
 import { nuid, type NatsConnection, type Subscription } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager, type JetStreamManager, type JetStreamClient } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm, KvWatchInclude, type KV } from "@nats-io/kv";
 import type { Caller } from "./call.js";
 import { buildCallRequest } from "./call.js";
 import { MeshError } from "./errors.js";
-import { callSubject, nodeCallSubject, nodeStreamSubject, servicePingSubject, streamSubject, TASK_FRAMES_STREAM, TASK_SUBJECT_PREFIX, TASKS_BUCKET, taskFramesSubject } from "./subjects.js";
+import { CapturedFrames } from "./task-frames.js";
+import { TaskLiveness, type AliveProbe } from "./task-liveness.js";
+import { callSubject, nodeCallSubject, nodeStreamSubject, servicePingSubject, streamSubject, TASK_FRAMES_STREAM, TASK_SUBJECT_PREFIX, TASKS_BUCKET } from "./subjects.js";
 import {
   boundedChunk, decodeCaptured, foldOutcome, isTaskId, isTerminalStatus, newTaskId, ownerHash, recordKey, TaskRecordWire, viewOf,
   type CapturedMsg, type TaskOutcome, type TaskRecord, type TaskStatus, type TaskView,
@@ -40,7 +42,7 @@ export interface TaskStoreOptions {
    * The mesh's liveness probe (mesh/liveness.ts), shared with plain calls: is `node`
    * still serving `tool`? Without it, a `$SRV.PING.<tool>` looks for the node.
    */
-  alive?: (node: string, tool: string) => Promise<boolean>;
+  alive?: AliveProbe;
   /** Watches a node while this process follows a task it started; `onGone` fails the task at once. */
   watchNode?: (node: string, tool: string, onGone: (detail: string) => void) => () => void;
 }
@@ -59,6 +61,7 @@ export interface StartTaskRequest {
 }
 
 export const DEFAULT_TASK_TTL_MS = 24 * 3600_000;
+const DEFAULT_LIVENESS_MS = 3000;
 const SETTLE_TRIES = 40;
 const SETTLE_PAUSE_MS = 50;
 /** Frames a live follower keeps in memory to settle without reading the stream back. */
@@ -77,21 +80,21 @@ export class TaskStore {
   private readonly live = new Map<string, { sub: Subscription; deadline: NodeJS.Timeout; unwatch?: () => void }>();
   /** One settle per task at a time in this process (the live follower and a poll may both see the end). */
   private readonly settling = new Map<string, Promise<TaskRecord>>();
-  private readonly pinged = new Map<string, { at: number; goneSince?: number }>();
   /** Finished tasks never change: their folded frames are kept here (bounded, oldest out). */
   private readonly ended = new Map<string, { outcome?: TaskOutcome; chunks: unknown[] }>();
   private readonly listeners = new Set<(id: string, chunk?: unknown) => void>();
+  private readonly liveness: TaskLiveness;
   readonly ttlMs: number;
 
   private constructor(
     private readonly nc: NatsConnection,
     private readonly caller: Caller,
     private readonly kv: KV,
-    private readonly jsm: JetStreamManager,
-    private readonly js: JetStreamClient,
+    private readonly frames: CapturedFrames,
     private readonly opts: TaskStoreOptions,
   ) {
     this.ttlMs = opts.ttlMs ?? DEFAULT_TASK_TTL_MS;
+    this.liveness = new TaskLiveness(nc, opts.livenessAfterMs ?? DEFAULT_LIVENESS_MS, opts.alive);
   }
 
   /** Opens (or creates) the bucket and the capture stream; a clear error when JetStream is off. */
@@ -117,24 +120,12 @@ export class TaskStore {
     } catch {
       kv = await kvm.create(bucket, { history: 1, ttl, description: "mesh-mcp durable task records" });
     }
-    try {
-      await jsm.streams.info(stream);
-    } catch {
-      try {
-        await jsm.streams.add({ name: stream, subjects: [`${prefix}.*.frames`], max_age: ttl * 1_000_000, description: "mesh-mcp: nodes' replies to task calls" });
-      } catch (err) {
-        if (!/already in use|exists/i.test((err as Error).message)) throw err;
-      }
-    }
-    return new TaskStore(nc, caller, kv, jsm, jetstream(nc), opts);
-  }
-
-  private get stream(): string {
-    return this.opts.stream ?? TASK_FRAMES_STREAM;
+    await CapturedFrames.ensure(jsm, stream, prefix, ttl);
+    return new TaskStore(nc, caller, kv, new CapturedFrames(jsm, jetstream(nc), stream, opts.subjectPrefix), opts);
   }
 
   private subject(id: string): string {
-    return taskFramesSubject(id, this.opts.subjectPrefix);
+    return this.frames.subject(id);
   }
 
   /**
@@ -229,7 +220,7 @@ export class TaskStore {
   private async refresh(at: Located): Promise<TaskView> {
     const { rec } = at;
     if (isTerminalStatus(rec.status)) return viewOf(rec);
-    const last = await this.lastFrame(rec.id);
+    const last = await this.frames.last(rec.id);
     if (last && decodeCaptured(rec.kind, last.msg, rec.node).kind === "end") return viewOf(await this.settle(at.key));
     const now = Date.now();
     if (now >= rec.deadline) {
@@ -242,85 +233,17 @@ export class TaskStore {
       this.caller.cancel(rec.callId);
       return viewOf(await this.finish(at.key, "failed", `no frame from node ${rec.node} for ${Math.round(inactivity / 1000)} s`));
     }
-    if (now - quietSince > this.livenessMs && (await this.nodeGone(rec)) === true) {
+    if (now - quietSince > (this.opts.livenessAfterMs ?? DEFAULT_LIVENESS_MS) && (await this.liveness.gone(rec.id, rec.node, rec.tool)) === true) {
       return viewOf(await this.finish(at.key, "failed", `node ${rec.node} is gone (it no longer answers ${servicePingSubject(rec.tool)}); the job is lost. Start it again.`));
     }
-    const chunks = last ? await this.frameCount(rec.id) : 0;
+    const chunks = last ? await this.frames.count(rec.id) : 0;
     const lastChunk = last ? decodeCaptured(rec.kind, last.msg, rec.node) : undefined;
     return viewOf(rec, { chunks, lastChunk: lastChunk?.kind === "chunk" ? boundedChunk(lastChunk.chunk) : undefined });
   }
 
-  private get livenessMs(): number {
-    return this.opts.livenessAfterMs ?? 3000;
-  }
-
-  /**
-   * True once two pings at least `livenessMs` apart found no instance of the tool on
-   * the task's node: a node that reconnects re-registers its services (a moment with
-   * none), and one missed ping must not fail a job that goes on.
-   */
-  private async nodeGone(rec: TaskRecord): Promise<boolean | undefined> {
-    const seen = this.pinged.get(rec.id);
-    const now = Date.now();
-    if (seen && now - seen.at < 1000) return undefined; // pings are rate-limited per task
-    const missing = await this.nodeMissing(rec);
-    if (missing !== true) {
-      this.pinged.set(rec.id, { at: now });
-      return missing === undefined ? undefined : false;
-    }
-    const since = seen?.goneSince ?? now;
-    this.pinged.set(rec.id, { at: now, goneSince: since });
-    if (this.pinged.size > 10_000) this.pinged.clear();
-    return now - since >= this.livenessMs;
-  }
-
-  /** One probe of the task's node: true when it no longer serves the tool, undefined when unsure. */
-  private async nodeMissing(rec: TaskRecord): Promise<boolean | undefined> {
-    if (this.opts.alive) {
-      try {
-        return !(await this.opts.alive(rec.node, rec.tool));
-      } catch {
-        return undefined;
-      }
-    }
-    try {
-      const replies = await this.nc.requestMany(servicePingSubject(rec.tool), "", { strategy: "stall", stall: 100, maxWait: 1000 });
-      for await (const m of replies) {
-        if (m.headers?.code === 503) return true;
-        try {
-          const info = m.json<{ metadata?: Record<string, string> }>();
-          if (!rec.node || info.metadata?.node === rec.node) return false;
-        } catch {
-          /* not a ping reply */
-        }
-      }
-      return true;
-    } catch (err) {
-      const e = err as { isNoResponders?: () => boolean; code?: unknown; name?: string; message?: string };
-      if (e.isNoResponders?.() || e.code === 503 || e.name === "NoRespondersError" || /no responders/i.test(e.message ?? "")) return true;
-      return undefined;
-    }
-  }
-
-  private async lastFrame(id: string): Promise<{ msg: CapturedMsg; time: number; seq: number } | undefined> {
-    try {
-      const m = await this.jsm.streams.getMessage(this.stream, { last_by_subj: this.subject(id) });
-      if (!m) return undefined;
-      return { msg: { data: m.data, serviceError: m.header?.get("Nats-Service-Error") || undefined }, time: m.time.getTime(), seq: m.seq };
-    } catch (err) {
-      if (/no message found|not found/i.test((err as Error).message)) return undefined;
-      throw err;
-    }
-  }
-
-  private async frameCount(id: string): Promise<number> {
-    const info = await this.jsm.streams.info(this.stream, { subjects_filter: this.subject(id) });
-    return info.state.subjects?.[this.subject(id)] ?? 0;
-  }
-
   /** The folded frames of a task, from the cache once it has ended. */
   private async folded(rec: TaskRecord): Promise<{ outcome?: TaskOutcome; chunks: unknown[] }> {
-    return this.ended.get(rec.id) ?? this.remember(rec, await this.readAll(rec.id, rec.kind));
+    return this.ended.get(rec.id) ?? this.remember(rec, await this.frames.all(rec.id, rec.kind));
   }
 
   private remember(rec: TaskRecord, msgs: CapturedMsg[]): { outcome?: TaskOutcome; chunks: unknown[] } {
@@ -330,26 +253,6 @@ export class TaskStore {
       if (this.ended.size > 256) this.ended.delete(this.ended.keys().next().value!);
     }
     return f;
-  }
-
-  /** Every captured message of a task, in order. Works on 2.9: a single filter subject. */
-  private async readAll(id: string, kind: "call" | "stream"): Promise<CapturedMsg[]> {
-    const last = await this.lastFrame(id);
-    if (!last) return [];
-    // A call has one reply: the last message is all of it (no consumer needed).
-    if (kind === "call") return [last.msg];
-    const consumer = await this.js.consumers.get(this.stream, { filter_subjects: this.subject(id) });
-    const out: CapturedMsg[] = [];
-    const msgs = await consumer.consume();
-    try {
-      for await (const m of msgs) {
-        out.push({ data: m.data, serviceError: m.headers?.get("Nats-Service-Error") || undefined });
-        if (m.seq >= last.seq) break;
-      }
-    } finally {
-      await msgs.close().catch(() => {});
-    }
-    return out;
   }
 
   /**
@@ -371,7 +274,7 @@ export class TaskStore {
       if (!e || e.operation !== "PUT") throw new MeshError(`task record ${key} vanished (expired?)`);
       const rec = TaskRecordWire.parse(e.json());
       if (isTerminalStatus(rec.status)) return rec;
-      const { outcome, chunks } = seen && (await this.frameCount(rec.id)) <= seen.length ? this.remember(rec, seen) : await this.folded(rec);
+      const { outcome, chunks } = seen && (await this.frames.count(rec.id)) <= seen.length ? this.remember(rec, seen) : await this.folded(rec);
       if (outcome || i >= SETTLE_TRIES) {
         const status: TaskStatus = outcome?.ok ? "completed" : "failed";
         const message = outcome ? outcome.error : "the end of the reply was seen but not stored";
