@@ -131,6 +131,23 @@ test("clients without tasks keep plain calls with progress; a task for a plain m
   await assert.rejects(startTask(a, "job__run", { n: "x" }), /invalid arguments/);
 });
 
+test("the client that started a task gets its chunks as progress on the call's token while the starting process lives", async (t) => {
+  const env = await mcpEnv(t);
+  await registerJob(await env.node("n1"));
+  const a = await env.client({ args: OWNER });
+  await a.waitForTools(["job__run"]);
+  const progress: Array<{ progress: number; message?: string }> = [];
+  const { task } = await a.client.request(
+    { method: "tools/call", params: { name: "job__run", arguments: { n: 5, everyMs: 100 }, task: {} } },
+    CreateTaskResultSchema,
+    { onprogress: (p) => progress.push(p) },
+  );
+  await untilTerminal(a, task.taskId, 10_000);
+  await waitFor(() => progress.length >= 3, "progress notifications for the task", { timeoutMs: 5000 });
+  assert.ok(progress.some((p) => /step \d\/5/.test(p.message ?? "")), JSON.stringify(progress));
+  progress.slice(1).forEach((p, i) => assert.ok(p.progress > progress[i]!.progress, "progress increases"));
+});
+
 test("--task-tools makes a plain method a task; the task starter also gets progress and a status notification while it lives", async (t) => {
   const env = await mcpEnv(t);
   await registerJob(await env.node("n1"));

@@ -41,3 +41,13 @@ test("isToken accepts single subject tokens only", () => {
   for (const ok of ["calc", "gpu-1", "my_tool", "A1"]) assert.equal(isToken(ok), true, ok);
   for (const bad of ["", "a.b", "a b", "*", ">", "a*", "tab\there", "line\nbreak"]) assert.equal(isToken(bad), false, JSON.stringify(bad));
 });
+
+test("a task's reply subject is one token deep under the capture prefix, matched by the stream's filter", async () => {
+  const { taskFramesSubject, TASK_SUBJECT_PREFIX } = await import("../../src/mesh/index.js");
+  const { newTaskId } = await import("../../src/mesh/task-records.js");
+  const id = newTaskId();
+  assert.equal(taskFramesSubject(id), `mesh-mcp-tasks.${id}.frames`);
+  assert.equal(taskFramesSubject(id, "custom"), `custom.${id}.frames`);
+  assert.ok(isToken(id), "a task id is a single subject token");
+  assert.equal(TASK_SUBJECT_PREFIX, "mesh-mcp-tasks");
+});
