@@ -96,3 +96,20 @@ test("another token's process and a token-less session cannot see the task; sess
   await assert.rejects(s2.experimental.tasks.getTask(own.taskId), /not found/i);
   assert.equal((await s1.experimental.tasks.getTask(own.taskId)).taskId, own.taskId);
 });
+
+test("stateless instances behind a load balancer: each request may hit another process, the task is found by its token", async (t) => {
+  const nats = await natsWithJob(t);
+  const [p1, p2] = await Promise.all([
+    startCli(t, ["--nats", nats.url, "--auth-token", TOKEN, "--stateless"]),
+    startCli(t, ["--nats", nats.url, "--auth-token", TOKEN, "--stateless"]),
+  ]);
+  const c1 = await connectClient(t, p1.url, TOKEN);
+  const task = await startTask(c1, { n: 5, everyMs: 50 });
+  const c2 = await connectClient(t, p2.url, TOKEN);
+  const end = await waitFor(async () => {
+    const s = await c2.experimental.tasks.getTask(task.taskId);
+    return s.status === "working" ? undefined : s;
+  }, "the task to end", 15_000);
+  assert.equal(end.status, "completed");
+  assert.match(await resultText(c1, task.taskId), /"steps": 5/);
+});
