@@ -146,13 +146,16 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
         throw Object.assign(new Error(`${name} does not run as a task (its execution.taskSupport is forbidden); call it without "task"`), { code: -32601 });
       }
       const progressToken = req.params._meta?.progressToken;
+      let last = 0;
       return startToolTask(bridge, entry, args, {
         owner: taskOwner,
         meta: req.params._meta as Record<string, unknown> | undefined,
         onChunk: progressToken === undefined ? undefined : (chunk, count) => {
           if (closed) return;
           const p = progressOf(chunk);
-          safe(extra.sendNotification({ method: "notifications/progress", params: { progressToken, progress: Math.max(count, p.progress ?? 0), total: p.total, message: p.message } }));
+          // progress must increase: the chunk's own figure when it does, else the chunk count.
+          last = p.progress !== undefined && p.progress > last ? p.progress : Math.max(count, last + 1);
+          safe(extra.sendNotification({ method: "notifications/progress", params: { progressToken, progress: last, total: p.total, message: p.message } }));
         },
         onEnd: (view) => {
           if (!closed) safe(server.notification({ method: "notifications/tasks/status", params: toMcpTask(view, bridge.opts.tasks?.pollMs ?? DEFAULT_TASK_POLL_MS) }));
