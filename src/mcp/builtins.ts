@@ -6,7 +6,7 @@ import { basename, extname } from "node:path";
 import { randomUUID } from "node:crypto";
 import type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js";
 import type { Bridge } from "./bridge.js";
-import { checkAllowedPath } from "./paths.js";
+import { openAllowedFile } from "./paths.js";
 import { errorResult, fileUri, okResult, textOf, thrownResult } from "./results.js";
 
 export interface BuiltinContext {
@@ -90,10 +90,16 @@ export const BUILTINS: Builtin[] = [
       const path = str(args.path);
       try {
         const allowed = [...(ctx.bridge.opts.allowDirs ?? []), ...(await ctx.roots())];
-        const real = await checkAllowedPath(path, allowed);
-        const key = args.key ? str(args.key) : `uploads/${randomUUID().slice(0, 8)}/${basename(real)}`;
-        const contentType = args.content_type ? str(args.content_type) : guessContentType(real);
-        const info = await ctx.bridge.mesh!.files.putFile(key, real, contentType);
+        // Opened once and checked as opened; read only from that handle (paths.ts says why).
+        const file = await openAllowedFile(path, allowed);
+        let info;
+        try {
+          const key = args.key ? str(args.key) : `uploads/${randomUUID().slice(0, 8)}/${basename(file.path)}`;
+          const contentType = args.content_type ? str(args.content_type) : guessContentType(file.path);
+          info = await ctx.bridge.mesh!.files.putOpenFile(key, file.handle, contentType);
+        } finally {
+          await file.handle.close().catch(() => {});
+        }
         const result = { key: info.key, size: info.size, content_type: info.contentType, etag: info.etag, uri: fileUri(info.key) };
         return {
           // The uri is in the text; a resource_link only on request (see fileContent in results.ts).

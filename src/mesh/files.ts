@@ -4,8 +4,7 @@
  * (e.g. a leaf node without JetStream).
  */
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
-import { stat } from "node:fs/promises";
+import { open, type FileHandle } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { headers as natsHeaders, nanos, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import { Objm, StorageType, type ObjectInfo, type ObjectStore } from "@nats-io/obj";
@@ -163,18 +162,33 @@ export class FileStore {
     return { key: r.key ?? key, size: r.size ?? data.length, contentType: r.content_type ?? contentType, etag: r.etag ?? etag, created: new Date().toISOString() };
   }
 
-  /** Uploads a local file; hashes it first (one pass), then streams it (second pass) so memory stays flat. */
+  /** Uploads a local file by path (see putOpenFile). */
   async putFile(key: string, path: string, contentType = DEFAULT_CONTENT_TYPE): Promise<FileInfo> {
-    const os = await this.os();
-    if (!os) {
-      const { readFile } = await import("node:fs/promises");
-      return this.put(key, new Uint8Array(await readFile(path)), contentType);
+    const handle = await open(path, "r");
+    try {
+      return await this.putOpenFile(key, handle, contentType);
+    } finally {
+      await handle.close().catch(() => {});
     }
+  }
+
+  /**
+   * Uploads from an open file, reading only through that handle (the caller checked
+   * what it opened; a path could be swapped under us). Hashes it first (one pass), then
+   * streams it (second pass) so memory stays flat. The caller closes the handle.
+   */
+  async putOpenFile(key: string, handle: FileHandle, contentType = DEFAULT_CONTENT_TYPE): Promise<FileInfo> {
+    const os = await this.os();
+    if (!os) return this.put(key, new Uint8Array(await handle.readFile()), contentType);
+    const pass = () => handle.createReadStream({ start: 0, autoClose: false, emitClose: false });
     const hash = createHash("sha256");
-    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+    let size = 0;
+    for await (const chunk of pass()) {
+      hash.update(chunk as Buffer);
+      size += (chunk as Buffer).length;
+    }
     const etag = hash.digest("hex");
-    const size = (await stat(path)).size;
-    const info = await os.put(this.meta(key, contentType, etag), Readable.toWeb(createReadStream(path)) as ReadableStream<Uint8Array>);
+    const info = await os.put(this.meta(key, contentType, etag), Readable.toWeb(pass()) as ReadableStream<Uint8Array>);
     return { ...infoFromObject(info), size, contentType, etag };
   }
 
