@@ -7,6 +7,7 @@ import { ConfigError, helpText, parseConfig, type Config } from "./config.js";
 import { startEmbeddedNats, type EmbeddedNats } from "./embedded-nats.js";
 // Not ./mesh/index.js (it loads NATS): serving loads the mesh library only when it connects.
 import { parseKeyValuePairs } from "./mesh/params.js";
+import { addSecret, scrub } from "./mesh/secrets.js";
 import type { MeshOptions } from "./mesh/index.js";
 import { serveStdio } from "./transports/stdio.js";
 
@@ -57,6 +58,7 @@ export function bridgeOptionsFrom(c: Config): BridgeOptions {
       // stdio: one identity per process unless a shared secret is configured.
       owner: c.taskOwner,
     },
+    resultMax: c.resultMax,
   };
 }
 
@@ -99,11 +101,13 @@ export async function main(argv: string[]): Promise<number> {
   try {
     parsed = parseConfig(argv);
   } catch (err) {
-    process.stderr.write(`mesh-mcp: ${(err as Error).message}\n`);
+    process.stderr.write(`mesh-mcp: ${scrub((err as Error).message)}\n`);
     return 2;
   }
   const { positionals } = parsed;
   let config = parsed.config;
+  // Registered before anything can print them (the mesh library adds the URL's own when it connects).
+  for (const secret of [config.natsToken, config.natsPassword, config.natsWsBearerToken, config.authToken]) addSecret(secret);
   if (config.help) {
     process.stdout.write(helpText(SERVER_VERSION) + "\n");
     return 0;
@@ -113,7 +117,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const [command = "serve", ...rest] = positionals;
-  const log = new Logger(config.logLevel);
+  const log = new Logger(config.logLevel, true, config.logFormat);
   let embedded: EmbeddedNats | undefined;
   try {
     if (config.embeddedNats && command !== "serve") {
@@ -136,7 +140,7 @@ export async function main(argv: string[]): Promise<number> {
         return 2;
     }
   } catch (err) {
-    process.stderr.write(`mesh-mcp: ${err instanceof ConfigError ? "" : "error: "}${(err as Error).message}\n`);
+    process.stderr.write(`mesh-mcp: ${err instanceof ConfigError ? "" : "error: "}${scrub((err as Error).message)}\n`);
     return 1;
   } finally {
     await embedded?.stop();

@@ -5,9 +5,11 @@ import { builtinsFor } from "./mcp/builtins.js";
 import { Logger } from "./mcp/log.js";
 import { inputSchemaOf, ToolList, validateArgs } from "./mcp/tools.js";
 import { FILES_TOOL, Mesh, NatsAuthError, parseKeyValuePairs, type JsonObject, type MeshOptions } from "./mesh/index.js";
+import { scrub } from "./mesh/secrets.js";
 
-const out = (s: string) => process.stdout.write(s + "\n");
-const err = (s: string) => process.stderr.write(s + "\n");
+// Credentials never reach the terminal either (a doctor report gets pasted into issues).
+const out = (s: string) => process.stdout.write(scrub(s) + "\n");
+const err = (s: string) => process.stderr.write(scrub(s) + "\n");
 
 /** One connection attempt, no retry loop: a one-shot command says what failed and exits at once. */
 async function connectedBridge(opts: BridgeOptions, config: Config): Promise<Bridge> {
@@ -18,7 +20,7 @@ async function connectedBridge(opts: BridgeOptions, config: Config): Promise<Bri
     throw new Error(`${(e as Error).message.replace(/^not connected to NATS: /, "")} (try: mesh-mcp doctor)`);
   }
   const { mesh: _ignored, ...rest } = opts;
-  return Bridge.withMesh(mesh, rest, new Logger(config.logLevel === "info" ? "warning" : config.logLevel));
+  return Bridge.withMesh(mesh, rest, new Logger(config.logLevel === "info" ? "warning" : config.logLevel, true, config.logFormat));
 }
 
 /** `mesh-mcp tools`: what an agent would see. */

@@ -54,6 +54,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: "task-poll-interval", env: "MESH_MCP_TASK_POLL_INTERVAL", kind: "number", default: 1, group: "Calls", arg: "SECONDS", description: "Poll interval suggested to clients waiting on a task." },
   { flag: "task-owner", env: "MESH_MCP_TASK_OWNER", kind: "string", group: "Calls", arg: "SECRET", description: "Task identity where the transport has none (stdio; HTTP without --auth-token): processes given the same secret see each other's tasks. Default: one per process/session." },
   { flag: "disable-tasks", env: "MESH_MCP_DISABLE_TASKS", kind: "boolean", default: false, group: "Calls", description: "Never run calls as MCP tasks (no tasks capability)." },
+  { flag: "result-max", env: "MESH_MCP_RESULT_MAX", kind: "number", default: 262144, group: "Calls", arg: "BYTES", description: "A tool result larger than this (as JSON) goes into the mesh file store; the client gets a link and a preview (0: never)." },
   { flag: "refresh-interval", env: "MESH_MCP_REFRESH_INTERVAL", kind: "number", default: 5, group: "Calls", arg: "SECONDS", description: "How often to check for tools that came or went without an event: a $SRV.PING sweep, with a full rediscovery only when something changed (0: off)." },
   // HTTP transport
   { flag: "transport", env: "MESH_MCP_TRANSPORT", kind: "string", default: "stdio", group: "HTTP transport", arg: "stdio|http", description: "MCP transport." },
@@ -66,10 +67,13 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: "stateless", env: "MESH_MCP_STATELESS", kind: "boolean", default: false, group: "HTTP transport", description: "No sessions: every request stands alone (behind load balancers)." },
   { flag: "session-idle-timeout", env: "MESH_MCP_SESSION_IDLE_TIMEOUT", kind: "number", default: 1800, group: "HTTP transport", arg: "SECONDS", description: "Idle HTTP sessions are closed after this long." },
   { flag: "max-body", env: "MESH_MCP_MAX_BODY", kind: "number", default: 4194304, group: "HTTP transport", arg: "BYTES", description: "Largest accepted request body (413 beyond)." },
+  { flag: "max-sessions", env: "MESH_MCP_MAX_SESSIONS", kind: "number", default: 1000, group: "HTTP transport", arg: "N", description: "Open HTTP sessions in all; a new session beyond is answered 503 with Retry-After." },
+  { flag: "max-sessions-per-client", env: "MESH_MCP_MAX_SESSIONS_PER_CLIENT", kind: "number", default: 100, group: "HTTP transport", arg: "N", description: "Open sessions per client address; beyond, its least recently used idle session is closed, or 429 when none is idle." },
   { flag: "max-inflight", env: "MESH_MCP_MAX_INFLIGHT", kind: "number", default: 32, group: "HTTP transport", arg: "N", description: "Concurrent tool calls per session." },
   // General
   { flag: "log-level", env: "MESH_MCP_LOG_LEVEL", kind: "string", default: "info", group: "General", arg: "LEVEL", description: "stderr log level: debug, info, warning, error." },
-  { flag: "log-calls", env: "MESH_MCP_LOG_CALLS", kind: "boolean", default: false, group: "General", description: "Log every tool call (start, outcome, duration) to stderr; never sent to MCP clients." },
+  { flag: "log-calls", env: "MESH_MCP_LOG_CALLS", kind: "boolean", default: false, group: "General", description: "Log every tool call (start, outcome, duration) at info level; a client that set a log level sees only its own calls." },
+  { flag: "log-format", env: "MESH_MCP_LOG_FORMAT", kind: "string", default: "text", group: "General", arg: "text|json", description: "stderr log lines as text or as one JSON object each." },
   { flag: "help", kind: "boolean", group: "General", description: "Show this help." },
   { flag: "version", kind: "boolean", group: "General", description: "Print the version." },
 ];
@@ -107,6 +111,7 @@ export const ConfigSchema = z.object({
   taskPollInterval: z.number().min(0.05),
   taskOwner: z.string().min(8, "use a secret of at least 8 characters").optional(),
   disableTasks: z.boolean(),
+  resultMax: z.number().int().min(0),
   refreshInterval: seconds,
   transport: z.enum(["stdio", "http"]),
   host: z.string(),
@@ -118,8 +123,11 @@ export const ConfigSchema = z.object({
   stateless: z.boolean(),
   sessionIdleTimeout: seconds,
   maxBody: z.number().int().min(1),
+  maxSessions: z.number().int().min(1),
+  maxSessionsPerClient: z.number().int().min(1),
   maxInflight: z.number().int().min(1),
   logLevel: z.enum(["debug", "info", "warning", "error"]),
+  logFormat: z.enum(["text", "json"]),
   help: z.boolean().optional(),
   version: z.boolean().optional(),
 });

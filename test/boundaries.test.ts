@@ -27,7 +27,7 @@ test("src/mesh knows nothing of MCP", () => {
 test("src/mcp reaches NATS only through the mesh library", () => {
   for (const { file, spec } of importsOf("mcp")) {
     assert.ok(!spec.startsWith("@nats-io/"), `${file} imports ${spec}`);
-    if (spec.startsWith("../")) assert.match(spec, /^\.\.\/mesh\/(index|errors|params)\.js$/, `${file} imports ${spec}`);
+    if (spec.startsWith("../")) assert.match(spec, /^\.\.\/mesh\/(index|errors|params|secrets)\.js$/, `${file} imports ${spec}`);
   }
 });
 

@@ -38,6 +38,8 @@ export interface BridgeOptions {
     /** The task owner identity where the transport has none (stdio; HTTP without a token). */
     owner?: string;
   };
+  /** Results larger than this (JSON bytes) go into the file store as a link + preview (0: never). */
+  resultMax?: number;
   /** Debounce of tools/list_changed after catalog changes. */
   listChangedDebounceMs?: number;
 }
@@ -47,6 +49,13 @@ export type BridgeState = "connecting" | "connected" | "disconnected" | "closed"
 /** How a mesh tool call ended (metrics): `invalid`/`unavailable` never reached the mesh. */
 export type CallOutcome = "ok" | "error" | "cancelled" | "timeout" | "no_responders" | "invalid" | "unavailable";
 export type CallObserver = (key: string, outcome: CallOutcome, ms: number) => void;
+/** Who answered a call and for whom (the log line of every call). */
+export interface CallDetail {
+  node?: string;
+  session?: string;
+  /** The error text of a failure (its first line is logged). */
+  error?: string;
+}
 
 /** Compiles `*`/`?` globs to one RegExp. */
 export function globToRegExp(glob: string): RegExp {
@@ -102,7 +111,11 @@ export class Bridge {
     while (!this.closed && !this.mesh) {
       try {
         const { Mesh: MeshClass } = await import("../mesh/index.js");
-        const mesh = await MeshClass.connect({ ...this.opts.mesh, waitOnFirstConnect: false });
+        const mesh = await MeshClass.connect({
+          log: (level, message) => this.log.log(level, message),
+          ...this.opts.mesh,
+          waitOnFirstConnect: false,
+        });
         if (this.closed) {
           await mesh.close();
           return;
@@ -232,17 +245,24 @@ export class Bridge {
     return () => this.callObservers.delete(observer);
   }
 
-  /** Reported by the call path (mcp/tools.ts) when a call goes out to the mesh. */
-  callStarted(key: string, node: string | undefined): void {
-    if (this.opts.logCalls) this.log.local("info", `call ${key} → ${node ? `node ${node}` : "any node"}`);
+  /** Reported by the call path (mcp/tools.ts) when a call goes out to the mesh (logged with --log-calls). */
+  callStarted(key: string, node: string | undefined, session?: string): void {
+    if (this.opts.logCalls) this.log.log("info", `call ${key} → ${node ? `node ${node}` : "any node"}`, { session, tool: key, node });
   }
 
-  /** Reported by the call path (mcp/tools.ts) when a call ends; `detail` is the error text of a failure. */
-  callDone(key: string, outcome: CallOutcome, ms: number, detail?: string): void {
-    if (this.opts.logCalls) {
+  /**
+   * Reported by the call path (mcp/tools.ts) when a call ends: logged (debug when ok,
+   * info otherwise; with --log-calls info and warning) and observed. The line goes to
+   * the calling session's client only.
+   */
+  callDone(key: string, outcome: CallOutcome, ms: number, detail: CallDetail = {}): void {
+    const level = this.opts.logCalls ? (outcome === "ok" || outcome === "cancelled" ? "info" : "warning") : outcome === "ok" ? "debug" : "info";
+    if (level !== "debug" || this.log.enabled("debug") || this.log.hasSinks()) {
       const took = ms < 1000 ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(1)} s`;
-      const line = `call ${key} ${outcome === "ok" ? "ok" : outcome.replace("_", " ")} in ${took}${detail ? `: ${detail.split("\n")[0]}` : ""}`;
-      this.log.local(outcome === "ok" || outcome === "cancelled" ? "info" : "warning", line);
+      const why = detail.error ? `: ${detail.error.split("\n")[0]}` : "";
+      this.log.log(level, `call ${key}${detail.node ? ` on ${detail.node}` : ""}: ${outcome.replace("_", " ")} in ${took}${why}`, {
+        session: detail.session, tool: key, node: detail.node, outcome, ms: Math.round(ms),
+      });
     }
     for (const o of this.callObservers) {
       try {

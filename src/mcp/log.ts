@@ -1,35 +1,84 @@
 /**
- * Logging: stderr always (stdout belongs to the protocol in stdio mode), plus any
- * number of sinks (each MCP session forwards to its client once it set a level).
+ * Logging: stderr always (stdout belongs to the protocol in stdio mode), one line per
+ * record, as text or JSON; plus sinks (each MCP session forwards to its client once it
+ * set a level). Every text is scrubbed of credentials first (mesh/secrets.ts).
+ *
+ * A record may concern one MCP session (`fields.session`): its calls, its lifecycle.
+ * Such a record reaches only that session's sink; a session id never goes to another
+ * client (one that knows another's id can act in that session).
  */
+import { addSecret, scrub } from "../mesh/secrets.js";
+
 export type Level = "debug" | "info" | "warning" | "error";
+export type LogFormat = "text" | "json";
 const ORDER: Record<Level, number> = { debug: 0, info: 1, warning: 2, error: 3 };
 
-export type LogSink = (level: Level, message: string) => void;
+/** Structured context of a record; `session` scopes it to one MCP session. */
+export interface LogFields {
+  session?: string;
+  [key: string]: string | number | boolean | undefined;
+}
+
+export type LogSink = (level: Level, message: string, fields: LogFields) => void;
+
+export { addSecret, scrub };
+
+/** `key=value` pairs for the text format; values with spaces or quotes are JSON-quoted. */
+function pairs(fields: LogFields): string {
+  let out = "";
+  for (const [k, v] of Object.entries(fields)) {
+    if (v === undefined) continue;
+    const s = String(v);
+    out += ` ${k}=${/^[^\s"=]+$/.test(s) ? s : JSON.stringify(s)}`;
+  }
+  return out;
+}
 
 export class Logger {
   private sinks = new Set<LogSink>();
-  constructor(private readonly level: Level = "info", private readonly stderr = true) {}
+  constructor(
+    private readonly level: Level = "info",
+    private readonly stderr = true,
+    private readonly format: LogFormat = "text",
+  ) {}
 
   addSink(sink: LogSink): () => void {
     this.sinks.add(sink);
     return () => this.sinks.delete(sink);
   }
 
-  log(level: Level, message: string): void {
-    this.local(level, message);
-    for (const s of this.sinks) s(level, message);
+  hasSinks(): boolean {
+    return this.sinks.size > 0;
   }
 
-  /** stderr only: for what one session must not see of another (the call log). */
-  local(level: Level, message: string): void {
-    if (this.stderr && ORDER[level] >= ORDER[this.level]) {
-      process.stderr.write(`${new Date().toISOString()} ${level.toUpperCase().padEnd(7)} ${message}\n`);
+  /** True when stderr would show `level` (lets hot paths skip building a debug line). */
+  enabled(level: Level): boolean {
+    return this.stderr && ORDER[level] >= ORDER[this.level];
+  }
+
+  log(level: Level, message: string, fields: LogFields = {}): void {
+    const text = this.local(level, message, fields);
+    for (const s of this.sinks) s(level, text, fields);
+  }
+
+  /** stderr only (never to a client); returns the scrubbed one-line text. */
+  local(level: Level, message: string, fields: LogFields = {}): string {
+    const text = scrub(message.replace(/[\r\n]+/g, " ")); // one line per record
+    if (this.enabled(level)) {
+      const time = new Date().toISOString();
+      const clean: LogFields = {};
+      for (const [k, v] of Object.entries(fields)) clean[k] = typeof v === "string" ? scrub(v) : v;
+      process.stderr.write(
+        this.format === "json"
+          ? JSON.stringify({ time, level, msg: text, ...clean }) + "\n"
+          : `${time} ${level.toUpperCase().padEnd(7)} ${text}${pairs(clean)}\n`,
+      );
     }
+    return text;
   }
 
-  debug(m: string): void { this.log("debug", m); }
-  info(m: string): void { this.log("info", m); }
-  warn(m: string): void { this.log("warning", m); }
-  error(m: string): void { this.log("error", m); }
+  debug(m: string, f?: LogFields): void { this.log("debug", m, f); }
+  info(m: string, f?: LogFields): void { this.log("info", m, f); }
+  warn(m: string, f?: LogFields): void { this.log("warning", m, f); }
+  error(m: string, f?: LogFields): void { this.log("error", m, f); }
 }

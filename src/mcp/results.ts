@@ -13,6 +13,7 @@ import {
   StreamInactivityError,
 } from "../mesh/errors.js";
 import type { FileStore } from "../mesh/index.js";
+import { scrub } from "../mesh/secrets.js";
 
 type Content = CallToolResult["content"][number];
 
@@ -34,8 +35,9 @@ export function keyFromUri(uri: string): string | undefined {
   }
 }
 
+/** A tool failure; its text never carries a credential (mesh/secrets.ts). */
 export function errorResult(text: string): CallToolResult {
-  return { content: [{ type: "text", text }], isError: true };
+  return { content: [{ type: "text", text: scrub(text) }], isError: true };
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

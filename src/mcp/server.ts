@@ -100,6 +100,15 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   let roots: string[] | undefined;
   let listChangedTimer: NodeJS.Timeout | undefined;
   let closed = false;
+  // Nothing is sent before the client finished initializing (spec: after `initialized`).
+  let initialized = false;
+  server.oninitialized = () => {
+    initialized = true;
+  };
+  const quiet = () => closed || !initialized;
+  // Which log records concern this session: its HTTP session id, else an id of its own.
+  const ownId = randomUUID();
+  const sessionId = () => server.transport?.sessionId ?? ownId;
 
   const safe = (p: Promise<unknown>) => void p.catch(() => {});
 
@@ -167,9 +176,18 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
     }
     inflight++;
     try {
-      if (builtin) return await builtin.run(args, builtinCtx);
+      if (builtin) {
+        const t0 = performance.now();
+        const result = await builtin.run(args, builtinCtx);
+        const ms = Math.round(performance.now() - t0);
+        bridge.log.log(result.isError ? "info" : "debug", `call ${name}: ${result.isError ? "error" : "ok"} in ${ms} ms`, {
+          session: sessionId(), tool: name, outcome: result.isError ? "error" : "ok", ms,
+        });
+        return result;
+      }
       const progressToken = req.params._meta?.progressToken;
       return await callMeshTool(bridge, entry!, args, {
+        session: sessionId(),
         signal: extra.signal,
         progressToken,
         meta: req.params._meta as Record<string, unknown> | undefined,
@@ -224,8 +242,10 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
     logLevel = req.params.level;
     return {};
   });
-  const dropSink = bridge.log.addSink((level, message) => {
-    if (closed || logLevel === undefined || rank(level) < rank(logLevel)) return;
+  const dropSink = bridge.log.addSink((level, message, fields) => {
+    if (quiet() || logLevel === undefined || rank(level) < rank(logLevel)) return;
+    // Another session's record (its calls, its id) never reaches this client.
+    if (fields.session !== undefined && fields.session !== sessionId()) return;
     safe(server.sendLoggingMessage({ level, logger: SERVER_NAME, data: message }));
   });
 
@@ -235,10 +255,10 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
 
   // ---- change notifications from the shared bridge ----
   const dropTools = bridge.onToolsChanged(() => {
-    if (!closed) safe(server.sendToolListChanged());
+    if (!quiet()) safe(server.sendToolListChanged());
   });
   const dropFiles = bridge.onFileEvent((ev) => {
-    if (closed) return;
+    if (quiet()) return;
     const uri = fileUri(ev.key);
     if (subscriptions.has(uri)) safe(server.sendResourceUpdated({ uri }));
     clearTimeout(listChangedTimer);

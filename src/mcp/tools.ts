@@ -162,6 +162,8 @@ export function validateArgs(schema: Tool["inputSchema"], args: JsonObject, warn
 // ---------------- calling ----------------
 
 export interface CallContext {
+  /** The MCP session the call came from: its log lines go to that session only. */
+  session?: string;
   signal: AbortSignal;
   progressToken?: string | number;
   sendProgress(progress: number, total?: number, message?: string): Promise<void>;
@@ -222,7 +224,10 @@ export function prepareCall(
 export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: JsonObject, ctx: CallContext): Promise<CallToolResult> {
   const key = `${entry.tool}.${entry.method}`;
   const started = performance.now();
-  const rejected = (outcome: CallOutcome, text: string) => (bridge.callDone(key, outcome, 0, text), errorResult(text));
+  const answered: { node?: string } = {};
+  const done = (outcome: CallOutcome, ms: number, error?: string) =>
+    bridge.callDone(key, outcome, ms, { node: answered.node, session: ctx.session, error });
+  const rejected = (outcome: CallOutcome, text: string) => (done(outcome, 0, text), errorResult(text));
   const why = bridge.unavailableReason();
   if (why) return rejected("unavailable", `${key}: ${why}`);
   const mesh = bridge.mesh!;
@@ -236,18 +241,18 @@ export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: Jso
   if (ctx.signal.aborted) ac.abort(ctx.signal.reason);
   ctx.signal.addEventListener("abort", onAbort, { once: true });
   bridge.inflight.add(ac);
-  const resultOpts = { files: mesh.files, inlineImageMax: bridge.opts.inlineImageMax ?? 1 << 20, resourceLinks: bridge.opts.resourceLinks };
+  const resultOpts = { files: mesh.files, inlineImageMax: bridge.opts.inlineImageMax ?? 1 << 20, resourceLinks: bridge.opts.resourceLinks, resultMax: bridge.opts.resultMax };
   let outcome: CallOutcome = "error";
   let result: CallToolResult | undefined;
-  bridge.callStarted(key, node);
+  bridge.callStarted(key, node, ctx.session);
   try {
     // Go nodes fetch file-store keys into local files for request/reply calls only; a
     // stream would hand the tool the bare key. The method's request/reply subject serves
     // the same method, so a stream with file inputs goes there (without progress).
     const fileInputs = entry.stream ? Object.keys(params).filter((k) => isFileKeyParam(k, params[k])) : [];
     result = entry.stream && fileInputs.length === 0
-      ? await runStream(bridge, entry, params, node, ac, ctx, resultOpts)
-      : await runCall(bridge, entry, params, node, ac.signal, ctx, resultOpts);
+      ? await runStream(bridge, entry, params, node, ac, ctx, resultOpts, answered)
+      : await runCall(bridge, entry, params, node, ac.signal, ctx, resultOpts, answered);
     if (fileInputs.length) {
       result.content.push({ type: "text", text: `(called without streaming so the node fetches ${fileInputs.join(", ")} from the file store: jb-mesh nodes do not resolve file keys for streams; no progress was sent)` });
     }
@@ -261,13 +266,13 @@ export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: Jso
     ctx.signal.removeEventListener("abort", onAbort);
     bridge.inflight.delete(ac);
     const detail = result?.isError ? textOf(result.content.find((c) => c.type === "text")?.text ?? "") : undefined;
-    bridge.callDone(key, outcome, performance.now() - started, detail);
+    done(outcome, performance.now() - started, detail);
   }
 }
 
 async function runCall(
   bridge: Bridge, entry: MethodEntry, params: JsonObject, node: string | undefined,
-  signal: AbortSignal, ctx: CallContext, resultOpts: Parameters<typeof okResult>[1],
+  signal: AbortSignal, ctx: CallContext, resultOpts: Parameters<typeof okResult>[1], answered: { node?: string },
 ): Promise<CallToolResult> {
   const key = `${entry.tool}.${entry.method}`;
   // Keep-alive progress so clients that reset their timeout on progress do not give up.
@@ -287,6 +292,7 @@ async function runCall(
       signal,
       timeoutMs: bridge.opts.callTimeoutMs ?? 3_600_000,
     });
+    answered.node = reply.node || undefined;
     if (!reply.ok) return nodeErrorResult(reply.error, reply.node, key);
     return await okResult(reply.result, resultOpts);
   } finally {
@@ -296,7 +302,7 @@ async function runCall(
 
 async function runStream(
   bridge: Bridge, entry: MethodEntry, params: JsonObject, node: string | undefined,
-  ac: AbortController, ctx: CallContext, resultOpts: Parameters<typeof okResult>[1],
+  ac: AbortController, ctx: CallContext, resultOpts: Parameters<typeof okResult>[1], answered: { node?: string },
 ): Promise<CallToolResult> {
   const key = `${entry.tool}.${entry.method}`;
   const outages: number[] = [];
@@ -309,7 +315,7 @@ async function runStream(
       // Said, not skipped: chunks the node sent while NATS was down are gone.
       outages.push(ms);
       const message = `NATS was down for ${(ms / 1000).toFixed(1)} s during ${key}: progress sent in that time is lost; the stream goes on`;
-      bridge.log.warn(message);
+      bridge.log.warn(message, { session: ctx.session, tool: key });
       if (ctx.progressToken !== undefined) void ctx.sendProgress(last = last + 1, undefined, message).catch(() => {});
     },
   });
@@ -343,6 +349,7 @@ async function runStream(
     clearTimeout(deadline);
   }
   if (count > 0 && ctx.progressToken !== undefined) await ctx.flushProgress?.();
+  answered.node = terminal?.node || undefined;
   if (!terminal) return errorResult(`${key}: the stream ended without a terminal frame`);
   if (terminal.error !== undefined) {
     const tb = terminal.traceback && !terminal.error.includes(terminal.traceback) ? `\n${terminal.traceback}` : "";

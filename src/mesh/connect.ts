@@ -14,6 +14,7 @@ import {
 } from "@nats-io/transport-node";
 import { WebSocket as NodeWebSocket } from "ws";
 import { MeshConfigError, NatsAuthError, NotConnectedError } from "./errors.js";
+import { addSecret } from "./secrets.js";
 
 export const DEFAULT_NATS_URL = "nats://localhost:4222";
 
@@ -107,9 +108,67 @@ function authenticator(opts: ConnectOptions): Authenticator | undefined {
   return undefined;
 }
 
+/** Credentials found in server URLs (`nats://user:pass@host`, `nats://token@host`). */
+interface UrlCredentials {
+  user?: string;
+  password?: string;
+  token?: string;
+}
+
+const USERINFO = /^([a-z][a-z0-9+.-]*:\/\/)([^/?#@]*)@(.*)$/i;
+
+function decode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+/**
+ * Takes the credentials out of server URLs, as the Go client reads them (user:pass, or
+ * a lone user part as a token): nats.js ignores them, and a URL is printed in logs and
+ * errors, so the list that remains carries none. Different credentials in different
+ * URLs are refused (one connection logs in one way).
+ */
+export function splitUrlCredentials(servers: string[]): { servers: string[]; creds?: UrlCredentials } {
+  let creds: UrlCredentials | undefined;
+  let first: string | undefined;
+  const out = servers.map((url) => {
+    const m = USERINFO.exec(url);
+    if (!m) return url;
+    const info = m[2]!;
+    const colon = info.indexOf(":");
+    const these: UrlCredentials = colon < 0 ? { token: decode(info) } : { user: decode(info.slice(0, colon)), password: decode(info.slice(colon + 1)) };
+    addSecret(these.token);
+    addSecret(these.password);
+    if (first !== undefined && first !== info) {
+      throw new MeshConfigError("the NATS URLs carry different credentials; give them once (--nats-user/--nats-password or --nats-token) and leave them out of the URLs");
+    }
+    first = info;
+    creds = these;
+    return `${m[1]}${m[3]}`;
+  });
+  return { servers: out, creds };
+}
+
 /** Builds the nats.js options; throws MeshConfigError for contradictory settings. */
-export function connectionOptions(opts: ConnectOptions): { servers: string[]; options: ConnectionOptions; ws: boolean } {
-  const servers = serverList(opts.servers);
+export function connectionOptions(opts: ConnectOptions): { servers: string[]; options: ConnectionOptions; ws: boolean; credentials: string } {
+  for (const s of [opts.token, opts.password, opts.ws?.bearerToken]) addSecret(s);
+  if (opts.nkeySeed && /^S[A-Z2-7]{50,}$/.test(opts.nkeySeed.trim())) addSecret(opts.nkeySeed.trim());
+  const split = splitUrlCredentials(serverList(opts.servers));
+  const servers = split.servers;
+  if (split.creds) {
+    const given = opts.token || opts.user || opts.password;
+    const same = split.creds.token !== undefined ? opts.token === split.creds.token : opts.user === split.creds.user && opts.password === split.creds.password;
+    if (given && !same) {
+      throw new MeshConfigError("the NATS URL carries credentials that differ from --nats-user/--nats-password/--nats-token; give them one way only");
+    }
+    opts = { ...opts, ...split.creds };
+  }
+  const credentials = split.creds
+    ? `${split.creds.token !== undefined ? "a token" : `user/password (user "${split.creds.user}")`} in the NATS URL`
+    : describeCredentials(opts);
   const ws = servers.some(isWs);
   if (ws && !servers.every(isWs)) {
     throw new MeshConfigError(`cannot mix ws:// and nats:// URLs in one server list: ${servers.join(",")}`);
@@ -139,7 +198,7 @@ export function connectionOptions(opts: ConnectOptions): { servers: string[]; op
       options.tls = { caFile: opts.tls.caFile, certFile: opts.tls.certFile, keyFile: opts.tls.keyFile };
     }
   }
-  return { servers, options, ws };
+  return { servers, options, ws, credentials };
 }
 
 /** Node 20 has no global WebSocket, and the W3C one cannot send headers: use `ws`. */
@@ -182,12 +241,12 @@ function isAuthFailure(err: unknown): boolean {
  * names the URL(s) and what to do.
  */
 export async function connectNats(opts: ConnectOptions = {}): Promise<NatsConnection> {
-  const { servers, options, ws } = connectionOptions(opts);
+  const { servers, options, ws, credentials } = connectionOptions(opts);
   try {
     if (ws) return await wsconnect({ ...options, wsFactory: wsFactory(opts) } as ConnectionOptions);
     return await tcpConnect(options);
   } catch (err) {
-    if (isAuthFailure(err)) throw new NatsAuthError(servers, describeCredentials(opts), { cause: err });
+    if (isAuthFailure(err)) throw new NatsAuthError(servers, credentials, { cause: err });
     const why = err instanceof Error ? err.message : String(err);
     throw new NotConnectedError(
       `could not connect to NATS at ${servers.join(",")} (${why}). ` +

@@ -13,7 +13,7 @@ import type { AddressInfo } from "node:net";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { ConfigError, type Config } from "../config.js";
 import type { Bridge } from "../mcp/bridge.js";
-import type { Logger } from "../mcp/log.js";
+import { addSecret, type Logger } from "../mcp/log.js";
 import { createServer, type Session } from "../mcp/server.js";
 import { NO_OAUTH, OriginPolicy, TokenCheck, isOAuthProbe, startupProblem } from "./http-security.js";
 import { readBody, sendJson, sendRpcError } from "./http-io.js";
@@ -42,7 +42,7 @@ export interface HttpTransport {
 type HttpConfig = Pick<
   Config,
   "host" | "port" | "authToken" | "insecureNoAuth" | "allowedOrigin" | "allowedHost" | "stateless" | "sessionIdleTimeout" | "maxBody" | "maxInflight"
->;
+> & Partial<Pick<Config, "maxSessions" | "maxSessionsPerClient">>;
 
 /** One MCP session: its server, its transport, and how many HTTP exchanges it has open. */
 interface HttpSession {
@@ -52,7 +52,15 @@ interface HttpSession {
   open: number;
   idle?: NodeJS.Timeout;
   closed: boolean;
+  /** Who opened it (the remote address): the per-client cap counts by it. */
+  client: string;
+  /** When its last HTTP exchange ended (ms): the least recently used idle one goes first. */
+  lastUsed: number;
 }
+
+/** Defaults of --max-sessions and --max-sessions-per-client. */
+const MAX_SESSIONS = 1000;
+const MAX_SESSIONS_PER_CLIENT = 100;
 
 const RETRY_AFTER_S = "5";
 /** How long after listening prom-client is loaded (see metrics.ts). */
@@ -77,6 +85,8 @@ class McpHttpServer {
   private readonly sessions = new Map<string, HttpSession>();
   /** Sessions not (yet) in the table: initializing ones and stateless requests. */
   private readonly loose = new Set<HttpSession>();
+  /** Open and opening sessions by client address (stateful mode). */
+  private readonly byClient = new Map<string, Set<HttpSession>>();
   private readonly token?: TokenCheck;
   private readonly metrics: HttpMetrics;
   private policy!: OriginPolicy;
@@ -89,7 +99,10 @@ class McpHttpServer {
     private readonly log: Logger,
     private readonly mode: ResponseMode,
   ) {
-    if (config.authToken) this.token = new TokenCheck(config.authToken);
+    if (config.authToken) {
+      addSecret(config.authToken);
+      this.token = new TokenCheck(config.authToken);
+    }
     this.metrics = new HttpMetrics(bridge, { sessions: () => this.sessions.size });
     this.http = createHttpServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => {
@@ -216,7 +229,9 @@ class McpHttpServer {
     }
     const initialize = Array.isArray(message) ? message.some(isInitializeRequest) : isInitializeRequest(message);
     if (!initialize) return sendRpcError(res, 400, -32000, "Bad Request: Mcp-Session-Id header is required");
-    const session = await this.open(this.sessionTransport(), req);
+    const client = clientOf(req);
+    if (!this.makeRoom(client, res)) return;
+    const session = await this.open(this.sessionTransport(), req, client);
     try {
       await this.exchange(session, req, res, message);
     } finally {
@@ -255,12 +270,46 @@ class McpHttpServer {
     return bearer ? `bearer:${bearer}` : undefined;
   }
 
-  private async open(transport: StreamableHttpTransport, req: IncomingMessage): Promise<HttpSession> {
+  /**
+   * Room for one more session of `client`, or the refusal sent. Past the per-client cap
+   * the client's least recently used idle session is closed (a client that forgets its
+   * sessions reclaims its own, never another client's); with none idle, 429. Past the
+   * total cap, 503. Both carry Retry-After, and SDK clients show the message.
+   */
+  private makeRoom(client: string, res: ServerResponse): boolean {
+    const perClient = this.config.maxSessionsPerClient ?? MAX_SESSIONS_PER_CLIENT;
+    const total = this.config.maxSessions ?? MAX_SESSIONS;
+    const mine = this.byClient.get(client);
+    if (mine && mine.size >= perClient) {
+      let lru: HttpSession | undefined;
+      for (const s of mine) if (s.open === 0 && s.id !== undefined && (!lru || s.lastUsed < lru.lastUsed)) lru = s;
+      if (!lru) {
+        this.log.warn(`MCP HTTP: refused a new session from ${client}: ${mine.size} sessions open, all busy (--max-sessions-per-client ${perClient})`);
+        sendRpcError(res, 429, -32000, `Too many sessions from this client (${perClient}, all busy; --max-sessions-per-client): end unused sessions (HTTP DELETE) or retry later`, { "retry-after": RETRY_AFTER_S });
+        return false;
+      }
+      this.log.info(`MCP HTTP: closed the least recently used idle session of ${client} to open a new one (--max-sessions-per-client ${perClient})`, { session: lru.id });
+      void this.dispose(lru);
+    }
+    if (this.sessions.size + this.loose.size >= total) {
+      this.log.warn(`MCP HTTP: refused a new session from ${client}: ${this.sessions.size} sessions open (--max-sessions ${total})`);
+      sendRpcError(res, 503, -32000, `mesh-mcp has too many open sessions (${total}; --max-sessions); retry later`, { "retry-after": RETRY_AFTER_S });
+      return false;
+    }
+    return true;
+  }
+
+  private async open(transport: StreamableHttpTransport, req: IncomingMessage, client = ""): Promise<HttpSession> {
     const mcp = createServer(this.bridge, { maxInflight: this.config.maxInflight, progressBarrier: !this.config.stateless, taskOwner: this.taskOwnerOf(req) });
-    const session: HttpSession = { mcp, transport, open: 0, closed: false };
+    const session: HttpSession = { mcp, transport, open: 0, closed: false, client, lastUsed: Date.now() };
     this.loose.add(session);
+    if (!this.config.stateless) {
+      let mine = this.byClient.get(client);
+      if (!mine) this.byClient.set(client, (mine = new Set()));
+      mine.add(session);
+    }
     transport.onclose = () => void this.dispose(session);
-    transport.onerror = (err) => this.log.debug(`MCP HTTP${session.id ? ` session ${session.id}` : ""}: ${err.message}`);
+    transport.onerror = (err) => this.log.debug(`MCP HTTP: ${err.message}`, { session: session.id });
     await session.mcp.server.connect(transport);
     return session;
   }
@@ -270,6 +319,7 @@ class McpHttpServer {
     session.open++;
     clearTimeout(session.idle);
     res.once("close", () => {
+      session.lastUsed = Date.now();
       if (--session.open === 0) this.armIdle(session);
     });
     session.transport.handleRequest(req, res, body);
@@ -277,7 +327,7 @@ class McpHttpServer {
       session.id = session.transport.sessionId;
       this.loose.delete(session);
       this.sessions.set(session.id, session);
-      this.log.debug(`MCP HTTP session ${session.id} opened (${this.sessions.size} open)`);
+      this.log.debug(`MCP HTTP session opened (${this.sessions.size} open)`, { session: session.id });
     }
   }
 
@@ -286,7 +336,7 @@ class McpHttpServer {
     if (session.closed || session.id === undefined || ms <= 0) return;
     clearTimeout(session.idle);
     session.idle = setTimeout(() => {
-      this.log.info(`MCP HTTP session ${session.id} idle for ${this.config.sessionIdleTimeout} s: closed`);
+      this.log.info(`MCP HTTP session idle for ${this.config.sessionIdleTimeout} s: closed`, { session: session.id });
       void this.dispose(session);
     }, ms);
     session.idle.unref();
@@ -297,9 +347,11 @@ class McpHttpServer {
     session.closed = true;
     clearTimeout(session.idle);
     this.loose.delete(session);
+    const mine = this.byClient.get(session.client);
+    if (mine?.delete(session) && mine.size === 0) this.byClient.delete(session.client);
     if (session.id !== undefined && this.sessions.get(session.id) === session) {
       this.sessions.delete(session.id);
-      this.log.debug(`MCP HTTP session ${session.id} closed (${this.sessions.size} open)`);
+      this.log.debug(`MCP HTTP session closed (${this.sessions.size} open)`, { session: session.id });
     }
     await session.mcp.close();
   }
@@ -338,6 +390,15 @@ class McpHttpServer {
 function responseModeFromEnv(): ResponseMode {
   const v = process.env.MESH_MCP_HTTP_RESPONSE;
   return v === "sse" || v === "json" ? v : "auto";
+}
+
+/**
+ * The client a session counts against: its remote address. (One bearer token is
+ * shared by every client, so it tells no one apart; behind a reverse proxy every
+ * client is the proxy, and --max-sessions-per-client should be raised to the total.)
+ */
+function clientOf(req: IncomingMessage): string {
+  return req.socket.remoteAddress ?? "";
 }
 
 function sessionIdOf(req: IncomingMessage): string | undefined {

@@ -17,9 +17,8 @@
 import { randomUUID } from "node:crypto";
 import process from "node:process";
 import type { Readable, Writable } from "node:stream";
-import { deserializeMessage } from "@modelcontextprotocol/sdk/shared/stdio.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import { JSONRPCMessageSchema, type JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 
 /** Strings at least this long are written in slices, not embedded in one JSON text. */
 const LARGE_STRING = 1 << 20;
@@ -80,13 +79,36 @@ export class StdioServerTransport implements Transport {
       const line = (this.partial.length === 1 ? this.partial[0]! : Buffer.concat(this.partial)).toString("utf8").replace(/\r$/, "");
       this.partial = [];
       start = nl + 1;
-      try {
-        this.onmessage?.(deserializeMessage(line));
-      } catch (error) {
-        this.onerror?.(error as Error);
-      }
+      if (line.trim() !== "") this.receive(line);
     }
   };
+
+  /**
+   * One input line → a message, or a JSON-RPC error reply: a client that sent a
+   * malformed request learns why instead of waiting for an answer that never comes.
+   */
+  private receive(line: string): void {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(line);
+    } catch {
+      this.onerror?.(new Error("stdio: a line that is not JSON was answered with a parse error"));
+      void this.send({ jsonrpc: "2.0", id: null, error: { code: -32700, message: "Parse error: the line is not valid JSON" } } as unknown as JSONRPCMessage);
+      return;
+    }
+    const parsed = JSONRPCMessageSchema.safeParse(raw);
+    if (parsed.success) {
+      this.onmessage?.(parsed.data);
+      return;
+    }
+    const id = (raw as { id?: unknown } | null)?.id;
+    this.onerror?.(new Error(`stdio: invalid JSON-RPC message${id === undefined ? "" : ` (id ${JSON.stringify(id)})`}`));
+    // A notification gets no reply (JSON-RPC), whatever is wrong with it; anything with an id does.
+    if (typeof id !== "string" && typeof id !== "number") return;
+    const why = parsed.error.issues[0];
+    const detail = why ? `${why.path.join(".") || "message"}: ${why.message}` : "not a JSON-RPC 2.0 message";
+    void this.send({ jsonrpc: "2.0", id, error: { code: -32600, message: `Invalid Request: ${detail}` } });
+  }
 
   private readonly onstdinError = (error: Error) => {
     this.onerror?.(error);
