@@ -14,6 +14,7 @@ import {
 } from "../mesh/errors.js";
 import type { FileStore } from "../mesh/index.js";
 import { scrub } from "../mesh/secrets.js";
+import { largeResult } from "./large-results.js";
 
 type Content = CallToolResult["content"][number];
 
@@ -75,6 +76,8 @@ export interface ResultOptions {
   inlineImageMax: number;
   /** Also add `resource_link` blocks (off by default: see fileNote). */
   resourceLinks?: boolean;
+  /** Above this many bytes the result goes to the file store (large-results.ts). */
+  resultMax?: number;
 }
 
 /** A file a Python tool attached (jb-service `attach_file` → `__mesh_files__`). */
@@ -197,6 +200,11 @@ export async function okResult(result: unknown, opts: ResultOptions): Promise<Ca
     textValue = { ...shown, data: `(${Math.floor(shown.data.length * 0.75)} bytes of ${shown.content_type}, shown as an image below)` };
   }
   const text = textOf(textValue);
+  const large = await largeResult(shown, text, opts);
+  if (large) {
+    large.content.push(...extra, ...(await fileContent(result, opts)));
+    return large;
+  }
   const content: Content[] = [{ type: "text", text }, ...extra];
   content.push(...(await fileContent(result, opts)));
   const out: CallToolResult = { content };
