@@ -5,6 +5,7 @@
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import { parseReply } from "./call.js";
 import { MalformedReplyError } from "./errors.js";
+import { LIMITS, nameProblem, schemaShapeProblem, schemaTextProblem } from "./limits.js";
 import { isToken, NODE_EVENTS, SRV_INFO, SRV_PING, TOOL_EVENTS, toolSchemaSubject } from "./subjects.js";
 import {
   MethodSchemaWire,
@@ -50,7 +51,13 @@ export async function listServices(
     for await (const msg of iter) {
       if (msg.headers?.code === 503) break;
       try {
-        out.push(parseReply(subject, msg.data, ServiceInfoWire));
+        if (msg.data.length > LIMITS.infoBytes) {
+          throw new Error(`an answer of ${msg.data.length} bytes, over the limit of ${LIMITS.infoBytes}`);
+        }
+        const info = parseReply(subject, msg.data, ServiceInfoWire);
+        const problem = serviceProblem(info);
+        if (problem) throw new Error(`service ${JSON.stringify(info.name.slice(0, 60))} on node ${JSON.stringify(nodeOf(info).slice(0, 60))}: ${problem}`);
+        out.push(info);
       } catch (err) {
         onBad?.(err as Error);
       }
@@ -59,6 +66,14 @@ export async function listServices(
     if (!isNoResponders(err)) throw err;
   }
   return out;
+}
+
+/** Why a service instance is left out (names, method count), or undefined. */
+function serviceProblem(info: ServiceInfo): string | undefined {
+  const endpoints = info.endpoints ?? [];
+  if (endpoints.length > LIMITS.endpoints) return `${endpoints.length} methods, over the limit of ${LIMITS.endpoints}`;
+  return nameProblem("tool", info.name) ?? nameProblem("node", nodeOf(info)) ??
+    endpoints.map((e) => nameProblem("method", e.name)).find((p) => p !== undefined);
 }
 
 function isNoResponders(err: unknown): boolean {
@@ -138,6 +153,8 @@ interface ParsedSchema {
 /** Parses endpoint metadata `schema`, which must be a JSON string of a MethodSchema object. */
 export function parseSchemaMetadata(raw: string | undefined): ParsedSchema {
   if (raw === undefined || raw === "") return {};
+  const tooBig = schemaTextProblem(raw);
+  if (tooBig) return { problem: tooBig };
   let json: unknown;
   try {
     json = JSON.parse(raw);
@@ -147,6 +164,8 @@ export function parseSchemaMetadata(raw: string | undefined): ParsedSchema {
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     return { problem: "schema metadata is not a JSON object" };
   }
+  const shape = schemaShapeProblem(json);
+  if (shape) return { problem: shape };
   const parsed = MethodSchemaWire.safeParse(json);
   if (!parsed.success) return { problem: `schema metadata has the wrong shape: ${parsed.error.issues[0]?.message}` };
   return { schema: parsed.data };
@@ -398,6 +417,11 @@ export class Catalog {
     const schemas = await this.fallbackSchemas(svc);
     const raw = schemas?.[entry.method];
     if (raw === undefined) return;
+    const shape = schemaShapeProblem(raw);
+    if (shape) {
+      this.warn(`${entry.tool}.${entry.method}: fallback schema from node ${nodeOf(svc)} refused: ${shape}; using any object`);
+      return;
+    }
     const parsed = MethodSchemaWire.safeParse(raw);
     if (parsed.success && typeof raw === "object" && raw !== null && !Array.isArray(raw)) {
       entry.schema = parsed.data;
@@ -422,6 +446,10 @@ export class Catalog {
     let result: Record<string, unknown> | null = null;
     try {
       const msg = await this.nc.request(subject, "", { timeout: this.opts.schemaTimeoutMs ?? 1000 });
+      if (msg.data.length > LIMITS.infoBytes) {
+        this.warn(`${subject}: refused a schema reply of ${msg.data.length} bytes, over the limit of ${LIMITS.infoBytes}`);
+        return null;
+      }
       const reply = parseReply(subject, msg.data, SchemaResultWire);
       if (reply.ok && reply.schema) result = reply.schema;
       else if (!reply.ok) this.warn(`${subject}: ${reply.error ?? "schema request failed"}`);
@@ -485,6 +513,7 @@ async function pingIds(nc: NatsConnection, opts: DiscoverOptions): Promise<Set<s
     const iter = await nc.requestMany(SRV_PING, "", { strategy: "stall", stall: opts.stallMs ?? 50, maxWait: opts.maxWaitMs ?? 2000 });
     for await (const msg of iter) {
       if (msg.headers?.code === 503) break;
+      if (msg.data.length > LIMITS.infoBytes) continue; // the full discovery warns about it
       try {
         const id = (JSON.parse(new TextDecoder().decode(msg.data)) as { id?: unknown }).id;
         if (typeof id === "string") ids.add(id);
