@@ -52,6 +52,16 @@ function largeStrings(message: JSONRPCMessage): Set<string> | undefined {
   return found;
 }
 
+/** What is wrong with a JSON object that is not a JSON-RPC message, in a client's terms. */
+function whyInvalid(m: Record<string, unknown>): string {
+  if (m.jsonrpc !== "2.0") return 'jsonrpc must be "2.0"';
+  if ("method" in m) {
+    if (typeof m.method !== "string") return "method must be a string";
+    if (m.params !== undefined && (typeof m.params !== "object" || m.params === null || Array.isArray(m.params))) return "params must be an object";
+  }
+  return "not a JSON-RPC 2.0 request, notification or response";
+}
+
 export class StdioServerTransport implements Transport {
   onclose?: () => void;
   onerror?: (error: Error) => void;
@@ -105,9 +115,7 @@ export class StdioServerTransport implements Transport {
     this.onerror?.(new Error(`stdio: invalid JSON-RPC message${id === undefined ? "" : ` (id ${JSON.stringify(id)})`}`));
     // A notification gets no reply (JSON-RPC), whatever is wrong with it; anything with an id does.
     if (typeof id !== "string" && typeof id !== "number") return;
-    const why = parsed.error.issues[0];
-    const detail = why ? `${why.path.join(".") || "message"}: ${why.message}` : "not a JSON-RPC 2.0 message";
-    void this.send({ jsonrpc: "2.0", id, error: { code: -32600, message: `Invalid Request: ${detail}` } });
+    void this.send({ jsonrpc: "2.0", id, error: { code: -32600, message: `Invalid Request: ${whyInvalid(raw as Record<string, unknown>)}` } });
   }
 
   private readonly onstdinError = (error: Error) => {
