@@ -36,8 +36,8 @@ const small = new TextEncoder().encode(JSON.stringify({
 }));
 const node = await connect({ servers: nats.url });
 let answering = false;
-node.subscribe("$SRV.INFO", { callback: (_e, m) => m.respond(answering ? info : small) });
-node.subscribe("$SRV.INFO.>", { callback: (_e, m) => m.respond(small) });
+node.subscribe("$SRV.INFO", { callback: (_e, m) => void m.respond(answering ? info : small) });
+node.subscribe("$SRV.INFO.>", { callback: (_e, m) => void m.respond(small) });
 
 const warnings: string[] = [];
 const log = new Logger("error");

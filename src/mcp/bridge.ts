@@ -7,7 +7,7 @@
 // Types only: the mesh library (and NATS with it) loads when the first connect starts,
 // so that a stdio client's `initialize` does not wait for it.
 import type { Catalog, CatalogChange, FileWatchEvent, Mesh, MeshOptions, MethodEntry } from "../mesh/index.js";
-import type { Logger } from "./log.js";
+import type { Level, Logger } from "./log.js";
 import { ToolNameTable } from "./naming.js";
 import { BUILTIN_TOOL_NAMES } from "./builtins.js";
 
@@ -43,6 +43,9 @@ export interface BridgeOptions {
   /** Debounce of tools/list_changed after catalog changes. */
   listChangedDebounceMs?: number;
 }
+
+/** The same mesh warning is repeated at most this often. */
+const WARNING_REPEAT_MS = 10 * 60_000;
 
 export type BridgeState = "connecting" | "connected" | "disconnected" | "closed";
 
@@ -93,6 +96,24 @@ export class Bridge {
     this.exclude = (opts.exclude ?? []).map(globToRegExp);
   }
 
+  /** Warnings from the mesh library already logged, and when (see meshLog). */
+  private recentWarnings = new Map<string, number>();
+
+  /**
+   * The mesh library's log. Discovery repeats (events, every --refresh-interval), and so
+   * would its warnings about one bad node: the same warning is logged once per 10 minutes.
+   */
+  private meshLog(level: Level, message: string): void {
+    if (level === "warning") {
+      const now = Date.now();
+      const last = this.recentWarnings.get(message);
+      if (last !== undefined && now - last < WARNING_REPEAT_MS) return;
+      if (this.recentWarnings.size >= 1000) this.recentWarnings.clear();
+      this.recentWarnings.set(message, now);
+    }
+    this.log.log(level, message);
+  }
+
   /** Uses an already-connected mesh (tests, embedding). */
   static async withMesh(mesh: Mesh, opts: Omit<BridgeOptions, "mesh">, log: Logger): Promise<Bridge> {
     const b = new Bridge({ ...opts, mesh: {} }, log);
@@ -112,7 +133,7 @@ export class Bridge {
       try {
         const { Mesh: MeshClass } = await import("../mesh/index.js");
         const mesh = await MeshClass.connect({
-          log: (level, message) => this.log.log(level, message),
+          log: (level, message) => this.meshLog(level, message),
           ...this.opts.mesh,
           waitOnFirstConnect: false,
         });

@@ -189,6 +189,8 @@ export function progressOf(chunk: unknown): { progress?: number; total?: number;
 }
 
 const MAX_KEPT_CHUNKS = 10_000;
+/** Most characters of the chunk summary added to a streamed result without progress. */
+const CHUNK_SUMMARY_MAX = 16_384;
 
 /** What a thrown call error means for metrics. */
 function outcomeOf(err: unknown): CallOutcome {
@@ -363,7 +365,10 @@ async function runStream(
   const out = await okResult(terminal.result, resultOpts);
   if (outages.length) out.content.push({ type: "text", text: `(progress sent during ${outages.length} NATS outage(s) of ${outages.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(", ")} was lost)` });
   if (ctx.progressToken === undefined && kept.length > 0) {
-    out.content.push({ type: "text", text: `(${count} progress chunks)\n${textOf(kept.length > 20 ? [...kept.slice(0, 20), `… ${kept.length - 20} more`] : kept)}` });
+    const chunks = textOf(kept.length > 20 ? [...kept.slice(0, 20), `… ${kept.length - 20} more`] : kept);
+    // Bounded like the result itself: chunks are a summary here, not a second payload.
+    const summary = chunks.length > CHUNK_SUMMARY_MAX ? `${chunks.slice(0, CHUNK_SUMMARY_MAX)}\n… (${chunks.length - CHUNK_SUMMARY_MAX} more characters)` : chunks;
+    out.content.push({ type: "text", text: `(${count} progress chunks)\n${summary}` });
   }
   return out;
 }

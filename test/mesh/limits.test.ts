@@ -61,7 +61,7 @@ test("a hostile responder: huge answers, huge schemas and long names are refused
   const long = info("l".repeat(300), "L1", [{ name: "m", subject: "tools.x.m" }]);
   evil.nc.subscribe("$SRV.INFO", { callback: (_e, m) => void [huge, many, long].forEach((x, i) => setTimeout(() => m.respond(new TextEncoder().encode(x)), i)) });
   // The schema subject answers with the same oversized schema: refused too.
-  evil.nc.subscribe("node.evil.tools.>", { callback: (_e, m) => m.respond(new TextEncoder().encode(JSON.stringify({ ok: true, schema: { m: { type: "object", properties: props(2500) } } }))) });
+  evil.nc.subscribe("node.evil.tools.>", { callback: (_e, m) => void m.respond(new TextEncoder().encode(JSON.stringify({ ok: true, schema: { m: { type: "object", properties: props(2500) } } }))) });
   await evil.nc.flush();
 
   const client = await env.client();
