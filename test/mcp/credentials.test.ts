@@ -108,3 +108,20 @@ test("a token in the URL, --nats-token and the HTTP bearer token: used, and in n
     }
   }
 });
+
+test("an nkey seed and a password given as flags/env never show, even when refused", { timeout: 60_000 }, async (t) => {
+  const { nkeys } = await import("@nats-io/transport-node");
+  const seed = new TextDecoder().decode(nkeys.createUser().getSeed());
+  const env = await mcpEnv(t, { args: ["--user", USER, "--pass", PASS] });
+  const withSeed = await env.client({ args: ["--nats-nkey", seed, "--log-level", "debug"] });
+  const r1 = await withSeed.call("mesh_upload_file", { path: "/tmp/x" });
+  assert.equal(r1.isError, true);
+  const wrongPw = "Env-Pw-31337x";
+  const withPw = await env.client({ env: { NATS_USER: USER, NATS_PASSWORD: wrongPw }, args: ["--log-level", "debug"] });
+  const r2 = await withPw.call("mesh_upload_file", { path: "/tmp/x" });
+  assert.match(textOf(r2), /not connected to NATS yet/);
+  const doctor = await runCli(["doctor", "--nats", env.nats.url, "--nats-nkey", seed]);
+  assert.notEqual(doctor.code, 0);
+  for (const [where, text] of [["stderr (nkey)", withSeed.stderr], ["result (nkey)", JSON.stringify(r1)], ["doctor", doctor.stdout + doctor.stderr]] as const) noSecret(where, text, seed);
+  for (const [where, text] of [["stderr (password)", withPw.stderr], ["result (password)", JSON.stringify(r2)]] as const) noSecret(where, text, wrongPw);
+});
