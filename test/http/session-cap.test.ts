@@ -94,15 +94,15 @@ test("per client: the least recently used idle session makes room; all busy → 
   for (const r of release) r();
 });
 
-test("a flood of 3,000 initialize requests from one client keeps at most the per-client cap open", { timeout: 120_000 }, async (t) => {
+test("a flood of 2,000 initialize requests from one client keeps at most the per-client cap open", { timeout: 120_000 }, async (t) => {
   const env = await meshWithTools(t);
   const cli = await startCli(t, ["--nats", env.nats.url, "--max-sessions-per-client", "50"]);
   let ok = 0;
-  for (let i = 0; i < 3000; i += 50) {
+  for (let i = 0; i < 2000; i += 50) {
     const batch = await Promise.all(Array.from({ length: 50 }, () => initialize("127.0.0.1", cli.url)));
     ok += batch.filter((r) => r.status === 200).length;
   }
-  assert.ok(ok >= 2900, `initialize answered 200 (${ok}/3000): old sessions make room`);
+  assert.ok(ok >= 1950, `initialize answered 200 (${ok}/2000): old sessions make room`);
   const ready = JSON.parse((await from("127.0.0.1", cli.url.replace(/\/mcp$/, "/readyz"), { method: "GET" })).body) as { sessions: number };
   assert.ok(ready.sessions <= 50, `at most 50 sessions open (${ready.sessions})`);
   // A well-behaved client still works afterwards.
