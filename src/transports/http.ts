@@ -277,6 +277,7 @@ class McpHttpServer {
    * total cap, 503. Both carry Retry-After, and SDK clients show the message.
    */
   private makeRoom(client: string, res: ServerResponse): boolean {
+    // Refusals are logged to stderr only: other clients have no business knowing this address.
     const perClient = this.config.maxSessionsPerClient ?? MAX_SESSIONS_PER_CLIENT;
     const total = this.config.maxSessions ?? MAX_SESSIONS;
     const mine = this.byClient.get(client);
@@ -284,7 +285,7 @@ class McpHttpServer {
       let lru: HttpSession | undefined;
       for (const s of mine) if (s.open === 0 && s.id !== undefined && (!lru || s.lastUsed < lru.lastUsed)) lru = s;
       if (!lru) {
-        this.log.warn(`MCP HTTP: refused a new session from ${client}: ${mine.size} sessions open, all busy (--max-sessions-per-client ${perClient})`);
+        this.log.local("warning", `MCP HTTP: refused a new session from ${client}: ${mine.size} sessions open, all busy (--max-sessions-per-client ${perClient})`);
         sendRpcError(res, 429, -32000, `Too many sessions from this client (${perClient}, all busy; --max-sessions-per-client): end unused sessions (HTTP DELETE) or retry later`, { "retry-after": RETRY_AFTER_S });
         return false;
       }
@@ -292,7 +293,7 @@ class McpHttpServer {
       void this.dispose(lru);
     }
     if (this.sessions.size + this.loose.size >= total) {
-      this.log.warn(`MCP HTTP: refused a new session from ${client}: ${this.sessions.size} sessions open (--max-sessions ${total})`);
+      this.log.local("warning", `MCP HTTP: refused a new session from ${client}: ${this.sessions.size} sessions open (--max-sessions ${total})`);
       sendRpcError(res, 503, -32000, `mesh-mcp has too many open sessions (${total}; --max-sessions); retry later`, { "retry-after": RETRY_AFTER_S });
       return false;
     }
