@@ -62,9 +62,9 @@ test("the demo serves the example tools over HTTP and Ctrl-C leaves nothing runn
     };
     await logged(/^\d\d:\d\d:\d\d \[server\] call calculator\.add → any node$/m);
     await logged(/^\d\d:\d\d:\d\d \[node\] call calculator\.add \(\w+\) ok in \d+ ms$/m);
-    await logged(/^\d\d:\d\d:\d\d \[server\] call calculator\.add ok in \d+ ms$/m);
+    await logged(/^\d\d:\d\d:\d\d \[server\] call calculator\.add ok in \d+ ms \(node demo-node\)$/m);
     await logged(/\[node\] call calculator\.divide \(\w+\) failed in \d+ ms: division by zero/);
-    await logged(/\[server\] warning: call calculator\.divide error in \d+ ms: .*division by zero/);
+    await logged(/\[server\] warning: call calculator\.divide error in \d+ ms \(node demo-node\): .*division by zero/);
     await logged(/\[server\] call slow\.sleep cancelled in \d+ ms/);
     await logged(/\[node\] cancel\.\w+ received: stopping the call/);
     await logged(/\[node\] call slow\.sleep \(\w+\) cancelled by the caller after \d+ ms/);

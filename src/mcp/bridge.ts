@@ -281,7 +281,7 @@ export class Bridge {
     if (level !== "debug" || this.log.enabled("debug") || this.log.hasSinks()) {
       const took = ms < 1000 ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(1)} s`;
       const why = detail.error ? `: ${detail.error.split("\n")[0]}` : "";
-      this.log.log(level, `call ${key}${detail.node ? ` on ${detail.node}` : ""}: ${outcome.replace("_", " ")} in ${took}${why}`, {
+      this.log.log(level, `call ${key} ${outcome.replace("_", " ")} in ${took}${detail.node ? ` (node ${detail.node})` : ""}${why}`, {
         session: detail.session, tool: key, node: detail.node, outcome, ms: Math.round(ms),
       });
     }

@@ -1,6 +1,6 @@
 /**
  * Logging: stderr always (stdout belongs to the protocol in stdio mode), one line per
- * record, as text or JSON; plus sinks (each MCP session forwards to its client once it
+ * record, as text (the message) or JSON (the message and its fields); plus sinks (each MCP session forwards to its client once it
  * set a level). Every text is scrubbed of credentials first (mesh/secrets.ts).
  *
  * A record may concern one MCP session (`fields.session`): its calls, its lifecycle.
@@ -22,17 +22,6 @@ export interface LogFields {
 export type LogSink = (level: Level, message: string, fields: LogFields) => void;
 
 export { addSecret, scrub };
-
-/** `key=value` pairs for the text format; values with spaces or quotes are JSON-quoted. */
-function pairs(fields: LogFields): string {
-  let out = "";
-  for (const [k, v] of Object.entries(fields)) {
-    if (v === undefined) continue;
-    const s = String(v);
-    out += ` ${k}=${/^[^\s"=]+$/.test(s) ? s : JSON.stringify(s)}`;
-  }
-  return out;
-}
 
 export class Logger {
   private sinks = new Set<LogSink>();
@@ -71,7 +60,7 @@ export class Logger {
       process.stderr.write(
         this.format === "json"
           ? JSON.stringify({ time, level, msg: text, ...clean }) + "\n"
-          : `${time} ${level.toUpperCase().padEnd(7)} ${text}${pairs(clean)}\n`,
+          : `${time} ${level.toUpperCase().padEnd(7)} ${text}\n`,
       );
     }
     return text;

@@ -289,7 +289,7 @@ class McpHttpServer {
         sendRpcError(res, 429, -32000, `Too many sessions from this client (${perClient}, all busy; --max-sessions-per-client): end unused sessions (HTTP DELETE) or retry later`, { "retry-after": RETRY_AFTER_S });
         return false;
       }
-      this.log.info(`MCP HTTP: closed the least recently used idle session of ${client} to open a new one (--max-sessions-per-client ${perClient})`, { session: lru.id });
+      this.log.info(`MCP HTTP: closed session ${lru.id}, the least recently used idle session of ${client}, to open a new one (--max-sessions-per-client ${perClient})`, { session: lru.id });
       void this.dispose(lru);
     }
     if (this.sessions.size + this.loose.size >= total) {
@@ -310,7 +310,7 @@ class McpHttpServer {
       mine.add(session);
     }
     transport.onclose = () => void this.dispose(session);
-    transport.onerror = (err) => this.log.debug(`MCP HTTP: ${err.message}`, { session: session.id });
+    transport.onerror = (err) => this.log.debug(`MCP HTTP${session.id ? ` session ${session.id}` : ""}: ${err.message}`, { session: session.id });
     await session.mcp.server.connect(transport);
     return session;
   }
@@ -328,7 +328,7 @@ class McpHttpServer {
       session.id = session.transport.sessionId;
       this.loose.delete(session);
       this.sessions.set(session.id, session);
-      this.log.debug(`MCP HTTP session opened (${this.sessions.size} open)`, { session: session.id });
+      this.log.debug(`MCP HTTP session ${session.id} opened (${this.sessions.size} open)`, { session: session.id });
     }
   }
 
@@ -337,7 +337,7 @@ class McpHttpServer {
     if (session.closed || session.id === undefined || ms <= 0) return;
     clearTimeout(session.idle);
     session.idle = setTimeout(() => {
-      this.log.info(`MCP HTTP session idle for ${this.config.sessionIdleTimeout} s: closed`, { session: session.id });
+      this.log.info(`MCP HTTP session ${session.id} idle for ${this.config.sessionIdleTimeout} s: closed`, { session: session.id });
       void this.dispose(session);
     }, ms);
     session.idle.unref();
@@ -352,7 +352,7 @@ class McpHttpServer {
     if (mine?.delete(session) && mine.size === 0) this.byClient.delete(session.client);
     if (session.id !== undefined && this.sessions.get(session.id) === session) {
       this.sessions.delete(session.id);
-      this.log.debug(`MCP HTTP session closed (${this.sessions.size} open)`, { session: session.id });
+      this.log.debug(`MCP HTTP session ${session.id} closed (${this.sessions.size} open)`, { session: session.id });
     }
     await session.mcp.close();
   }

@@ -71,7 +71,7 @@ test("per client: the least recently used idle session makes room; all busy → 
   assert.equal(fourth.status, 200, "a fourth session from the same client is opened");
   assert.equal((await from(A, cli.url, { headers: inSession(first.id!), body: TOOLS_LIST })).status, 404, "the LRU idle session was closed");
   assert.equal((await from(A, cli.url, { headers: inSession(second.id!), body: TOOLS_LIST })).status, 200, "the others live on");
-  assert.match(cli.stderr(), /closed the least recently used idle session of 127\.0\.0\.1/);
+  assert.match(cli.stderr(), new RegExp(`closed session ${first.id}, the least recently used idle session of 127\\.0\\.0\\.1`));
 
   // All three busy (a GET stream open on each): a fifth is refused with 429.
   const release = await Promise.all([second, third, fourth].map((s) => holdStream(A, cli.url, s.id!)));

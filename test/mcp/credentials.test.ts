@@ -33,7 +33,7 @@ test("user:password in the NATS URL logs in, and the password appears nowhere (s
     await client.call("nope__nope", {}),
   ];
   assert.equal(textOf(results[0]!), "3", "logged in with the URL's credentials");
-  await waitFor(() => /call calculator\.add on n1: ok/.test(client.stderr), "the call log line");
+  await waitFor(() => /call calculator\.add ok in \d+ ms \(node n1\)/.test(client.stderr), "the call log line");
   assert.match(client.stderr, /nats:\/\/\*\*\*@127\.0\.0\.1/, "the URL is logged, masked");
   noSecret("stderr", client.stderr, PASS);
   noSecret("notifications", JSON.stringify(client.notifications), PASS);
