@@ -107,7 +107,7 @@ export async function main(argv: string[]): Promise<number> {
   const { positionals } = parsed;
   let config = parsed.config;
   // Registered before anything can print them (the mesh library adds the URL's own when it connects).
-  for (const secret of [config.natsToken, config.natsPassword, config.natsWsBearerToken, config.authToken]) addSecret(secret);
+  for (const secret of [config.natsToken, config.natsPassword, config.natsWsBearerToken, config.authToken, config.taskOwner]) addSecret(secret);
   if (config.help) {
     process.stdout.write(helpText(SERVER_VERSION) + "\n");
     return 0;
