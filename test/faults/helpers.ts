@@ -273,7 +273,7 @@ export async function rawNode(nc: NatsConnection, o: RawNodeOptions): Promise<Ra
   });
   const subs: Array<{ unsubscribe(): void }> = [];
   const requests: RawNode["requests"] = [];
-  const answerInfo = (_err: unknown, msg: Msg) => msg.respond(info);
+  const answerInfo = (_err: unknown, msg: Msg): void => void msg.respond(info);
   subs.push(nc.subscribe("$SRV.INFO", { callback: answerInfo }));
   try {
     subs.push(nc.subscribe(`$SRV.INFO.${o.tool}`, { callback: answerInfo }));
