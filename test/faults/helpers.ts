@@ -251,8 +251,9 @@ export interface RawNode {
 }
 
 /**
- * A "node" that speaks just enough of NATS micro (`$SRV.INFO`) to be discovered,
- * and answers calls however the test says: the misbehaving nodes of the suite.
+ * A "node" that speaks just enough of NATS micro (`$SRV.INFO`, `$SRV.PING`) to be
+ * discovered and look alive, and answers calls (load-balanced and node-targeted
+ * subjects) however the test says: the misbehaving nodes of the suite.
  * Subjects that are not valid NATS subjects (bad names) are advertised but not served.
  */
 export async function rawNode(nc: NatsConnection, o: RawNodeOptions): Promise<RawNode> {
@@ -274,12 +275,20 @@ export async function rawNode(nc: NatsConnection, o: RawNodeOptions): Promise<Ra
   const subs: Array<{ unsubscribe(): void }> = [];
   const requests: RawNode["requests"] = [];
   const answerInfo = (_err: unknown, msg: Msg): void => void msg.respond(info);
-  subs.push(nc.subscribe("$SRV.INFO", { callback: answerInfo }));
-  try {
-    subs.push(nc.subscribe(`$SRV.INFO.${o.tool}`, { callback: answerInfo }));
-  } catch {
-    /* not a valid subject: advertised through $SRV.INFO only */
-  }
+  const ping = JSON.stringify({ type: "io.nats.micro.v1.ping_response", name: o.tool, id, version: "1.0.0", metadata: { node: o.node } });
+  const answerPing = (_err: unknown, msg: Msg): void => void msg.respond(ping);
+  const serve = (subject: string, callback: (err: unknown, msg: Msg) => void, queue?: string) => {
+    try {
+      subs.push(nc.subscribe(subject, { queue, callback }));
+    } catch {
+      /* not a valid subject (a bad name): advertised, but nothing can be served on it */
+    }
+  };
+  serve("$SRV.INFO", answerInfo);
+  serve(`$SRV.INFO.${o.tool}`, answerInfo);
+  serve("$SRV.PING", answerPing);
+  serve(`$SRV.PING.${o.tool}`, answerPing);
+  serve(`$SRV.PING.${o.tool}.${id}`, answerPing);
   for (const e of o.endpoints) {
     const onCall = (_err: unknown, msg: Msg) => {
       let body: Record<string, unknown> = {};
@@ -291,13 +300,10 @@ export async function rawNode(nc: NatsConnection, o: RawNodeOptions): Promise<Ra
       requests.push({ subject: msg.subject, body });
       void Promise.resolve(e.answer?.(msg, nc)).catch(() => {});
     };
-    for (const [subject, queue] of [[`tools.${o.tool}.${e.name}`, "q"], [`tools.${o.tool}.${e.name}.stream`, undefined]] as const) {
-      try {
-        subs.push(nc.subscribe(subject, { queue, callback: onCall }));
-      } catch {
-        /* a bad name: nothing can be served on it */
-      }
-    }
+    serve(`tools.${o.tool}.${e.name}`, onCall, "q");
+    serve(`tools.${o.tool}.${e.name}.stream`, onCall);
+    serve(`node.${o.node}.tools.${o.tool}.${e.name}`, onCall);
+    serve(`node.${o.node}.tools.${o.tool}.${e.name}.stream`, onCall);
   }
   await nc.flush();
   return { requests, stop: () => subs.forEach((s) => s.unsubscribe()) };
