@@ -13,7 +13,7 @@ import { deferred, mcpEnv, registerCalculator, sleep, waitFor } from "../helpers
 import { outage, rawConnection, rawNode, reply, settle, show, type Settled } from "./helpers.js";
 
 /** After NATS is back, how long an in-flight call may take to end ("within seconds"). */
-const AFTER_RECOVERY_MS = 10_000;
+const AFTER_RECOVERY_MS = 12_000;
 
 /**
  * Calls that have run this long when NATS goes down were certainly delivered (the
