@@ -104,6 +104,9 @@ test("short outage (~1 s) mid-call and mid-stream: the answers arrive or a clear
     assertClearOutageError("stream", s);
   }
   assert.ok(mc.alive);
+  // The operator sees the outage in the log (stderr): one line when it starts, one when it ends.
+  assert.match(mc.stderr, /disconnected/i, `the disconnect is logged:\n${mc.stderr}`);
+  assert.match(mc.stderr, /reconnected/i, `the reconnect is logged:\n${mc.stderr}`);
 });
 
 test("long outage (~6 s) whose answers are gone: the in-flight call and stream end with a clear error within seconds", { timeout: 60_000 }, async (t) => {
