@@ -42,6 +42,7 @@ test("a 3-server cluster loses the server in use: calls fail over within seconds
   // Steady load: four agents calling in a loop.
   const outcomes: Outcome[] = [];
   let stop = false;
+  t.after(() => void (stop = true)); // a failure must not leave the load running
   const worker = async (w: number) => {
     for (let i = 0; !stop; i++) {
       const start = performance.now();

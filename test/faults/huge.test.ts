@@ -61,9 +61,10 @@ test("a schema with 50,000 properties is refused with a warning, without freezin
 
   // Ping mesh-mcp all along: a ping that waits is the event loop standing still.
   let stop = false;
+  t.after(() => void (stop = true)); // a failed assertion must not leave the loop running
   let worstPing = 0;
   const pinger = (async () => {
-    while (!stop) {
+    while (!stop && mc.alive) {
       const t0 = performance.now();
       await mc.client.ping({ timeout: 20_000 }).catch(() => {});
       worstPing = Math.max(worstPing, performance.now() - t0);
@@ -74,13 +75,15 @@ test("a schema with 50,000 properties is refused with a warning, without freezin
   const properties: Record<string, unknown> = {};
   for (let i = 0; i < 50_000; i++) properties[`p${i}`] = { type: "string" };
   const raw = await rawConnection(t, env.nats.url);
+  const stderrBefore = mc.stderr.length;
   await rawNode(raw, { node: "wide", tool: "huge", endpoints: [{ name: "m", schema: { type: "object", properties } }] });
   announce(raw, "wide");
 
-  // Either the warning (refused) or the tool (listed, then its schema must be bounded).
+  // Either a warning (refused) or the tool (listed, then its schema must be bounded).
   const t0 = performance.now();
+  const newWarnings = () => mc.stderr.slice(stderrBefore).split("\n").filter((l) => /WARN/.test(l));
   const seen = await waitFor(async () => {
-    if (/WARN.*huge/.test(mc.stderr)) return "warning";
+    if (newWarnings().length > 0) return "warning";
     const tools = await mc.listTools();
     return tools.some((x) => x.name.startsWith("huge__")) ? "listed" : undefined;
   }, "mesh-mcp to take in the huge schema", { timeoutMs: 15_000, intervalMs: 100 });
@@ -96,7 +99,8 @@ test("a schema with 50,000 properties is refused with a warning, without freezin
 
   assert.ok(worstPing < 1500, `the event loop stood still for ${Math.round(worstPing)} ms (want < 1500)`);
   assert.ok(mem.peakMb - before.rssMb < 250, `memory peaked at ${mem.peakMb} MB from ${before.rssMb} MB (want < +250 MB)`);
-  assert.match(mc.stderr, /WARN.*huge/, "a warning names the method whose schema was refused");
+  assert.ok(newWarnings().some((l) => /huge|wide/.test(l) || /limit|too (large|many|big)|over/i.test(l)),
+    `a warning names the refused method or the bound it broke:\n${newWarnings().join("\n")}`);
   const tool = (await mc.listTools()).find((x) => x.name.startsWith("huge__"));
   if (tool) {
     const n = Object.keys((tool.inputSchema.properties ?? {}) as object).length;
