@@ -137,7 +137,8 @@ test("long outage (~6 s) whose answers are gone: the in-flight call and stream e
 
   const progress: Progress[] = [];
   const clientTimeout = { timeout: RUNNING_FOR_MS + 6000 + AFTER_RECOVERY_MS + 8000 };
-  const call = settle(mc.call("lost__wait", {}, clientTimeout));
+  // With a progress token, as agents send it: keep-alive progress must not keep the agent waiting for an answer that is gone.
+  const call = settle(mc.call("lost__wait", {}, { ...clientTimeout, onprogress: () => {} }));
   const stream = settle(mc.call("lost__feed", {}, { ...clientTimeout, onprogress: (p) => progress.push(p) }));
   await waitFor(() => lost.requests.length >= 2 && progress.length >= 2, "both requests at the node and the stream's progress", { timeoutMs: 5000 });
   await sleep(RUNNING_FOR_MS);
