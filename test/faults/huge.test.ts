@@ -40,7 +40,8 @@ test("a ~5 MB result reaches a stdio client intact: a file-store link plus a rea
   // The link: resource_link content (with --resource-links), else the mesh://files URI in the text.
   const preview = r.result!.content.filter((c) => c.type === "text").map((c) => (c as { text: string }).text).join("\n");
   const linked = r.result!.content.find((c) => c.type === "resource_link") as { uri: string } | undefined;
-  const uri = linked?.uri ?? /mesh:\/\/files\/[^\s"'`)]+/.exec(preview)?.[0];
+  // (A URI that ends a sentence is followed by its full stop, not part of it.)
+  const uri = linked?.uri ?? /mesh:\/\/files\/[^\s"'`)]+/.exec(preview)?.[0].replace(/[.,;:]+$/, "");
   assert.ok(uri?.startsWith("mesh://files/"), `a link into the mesh file store: ${JSON.stringify(r.result!.content.map((c) => c.type))} ${preview.slice(0, 300)}`);
   assert.ok(preview.length > 0 && preview.includes("row 000000"), `a readable preview of the result: ${preview.slice(0, 200)}`);
 
