@@ -190,7 +190,7 @@ export class Catalog {
   private debounce?: NodeJS.Timeout;
   private followUps: NodeJS.Timeout[] = [];
   private eventListeners = new Set<(subject: string) => void>();
-  private warnedNames = new Set<string>();
+  private warned = new Set<string>();
   private running?: Promise<void>;
   private again = false;
   private patientNext = false;
@@ -295,7 +295,11 @@ export class Catalog {
     return this.running;
   }
 
+  /** Each distinct warning once: discovery repeats every few seconds, the log should not. */
   private warn(message: string): void {
+    if (this.warned.has(message)) return;
+    if (this.warned.size > 1000) this.warned.clear();
+    this.warned.add(message);
     this.opts.onWarning?.(message);
   }
 
@@ -347,10 +351,7 @@ export class Catalog {
   private usableName(svc: ServiceInfo): boolean {
     const bad = [svc.name, nodeOf(svc), ...(svc.endpoints ?? []).map((e) => e.name)].find((n) => !isToken(n) || /[\u0000-\u001f$]/.test(n));
     if (bad === undefined) return true;
-    const k = `${svc.name}\u0000${nodeOf(svc)}`;
-    if (!this.warnedNames.has(k)) {
-      this.warnedNames.add(k);
-      if (this.warnedNames.size > 10_000) this.warnedNames.clear();
+    {
       this.warn(`left out service ${JSON.stringify(svc.name.slice(0, 80))} of node ${JSON.stringify(nodeOf(svc).slice(0, 80))}: ` +
         `${JSON.stringify(bad.slice(0, 80))} is not a valid NATS subject token (no dots, spaces or wildcards), so it cannot be called`);
     }
