@@ -247,3 +247,35 @@ test("a file-store key given to a streaming method goes by request/reply, where 
   assert.equal(plain.isError, undefined, textOf(plain));
   assert.equal(n.received.at(-1)!.subject, "node.gpu.tools.vision.describe.stream");
 });
+
+test("request/reply: a node that answers 'tool X is not running' hands the call to a node that serves it; one node alone gives the error", T, async (t) => {
+  const env = await mcpEnv(t);
+  const [a, b] = await Promise.all([env.mesh(), env.mesh()]);
+  const ran: string[] = [];
+  const calc = (node: string, running: boolean) => ({
+    name: "calc",
+    methods: {
+      add: {
+        schema: { type: "object", properties: { a: { type: "number" }, b: { type: "number" } } },
+        call: async (p: Record<string, unknown>) => {
+          if (!running) return { ok: false, error: "tool calc is not running, start it first" };
+          ran.push(node);
+          return { ok: true, result: (p.a as number) + (p.b as number) };
+        },
+      },
+    },
+  });
+  const na = await jbNode(a.nc, "na");
+  const nb = await jbNode(b.nc, "nb");
+  await na.register(calc("na", true));
+  await nb.register(calc("nb", false));
+  const client = await env.client();
+  await client.waitForTools(["calc__add"]);
+  for (let i = 0; i < 4; i++) assert.equal(textOf(await client.call("calc__add", { a: i, b: 1 })), String(i + 1));
+  assert.deepEqual(ran, ["na", "na", "na", "na"]);
+  assert.ok(nb.received.length <= 2, `the stopped node was asked ${nb.received.length} times for 4 calls`);
+  // Pinned to the stopped node: its error, as it said it.
+  const pinned = await client.call("calc__add", { a: 1, b: 1, _node: "nb" });
+  assert.equal(pinned.isError, true);
+  assert.match(textOf(pinned), /calc\.add failed on node nb: tool calc is not running, start it first/);
+});
