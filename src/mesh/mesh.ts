@@ -232,7 +232,10 @@ export class Mesh {
         stops.push(this.liveness.watch(node, tool, (detail) => ctl.fail(new NodeGoneError(subject, node, tool, detail))));
       }
       // jb-mesh cannot resend a reply nor say whether a job still runs: cancel and say so.
-      const onOutage = (ms: number) => ctl.fail(new ReplyLostError(subject, ms, node ?? ""));
+      const onOutage = (ms: number) => {
+        ctl.fail(new ReplyLostError(subject, ms, node ?? ""));
+        if (ctl.callId) this.caller.cancelAgain(ctl.callId);
+      };
       this.outageListeners.add(onOutage);
       stops.push(() => this.outageListeners.delete(onOutage));
       return () => stops.forEach((f) => f());
@@ -250,7 +253,10 @@ export class Mesh {
       }
       const outage = (ms: number) => {
         const within = this.opts.outageRecheckMs ?? OUTAGE_RECHECK_MS;
-        ctl.stream?.expectFrame(within, () => new ReplyLostError(subject, ms, node ?? ctl.stream?.node ?? ""), () => onOutage?.(ms));
+        ctl.stream?.expectFrame(within, () => {
+          if (ctl.callId) this.caller.cancelAgain(ctl.callId);
+          return new ReplyLostError(subject, ms, node ?? ctl.stream?.node ?? "");
+        }, () => onOutage?.(ms));
       };
       this.outageListeners.add(outage);
       stops.push(() => this.outageListeners.delete(outage));
