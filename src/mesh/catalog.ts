@@ -349,7 +349,7 @@ export class Catalog {
    * whose names are not could never be called, so it is left out, with one warning.
    */
   private usableName(svc: ServiceInfo): boolean {
-    const bad = [svc.name, nodeOf(svc), ...(svc.endpoints ?? []).map((e) => e.name)].find((n) => !isToken(n) || /[\u0000-\u001f$]/.test(n));
+    const bad = [svc.name, ...(nodeOf(svc) ? [nodeOf(svc)] : []), ...(svc.endpoints ?? []).map((e) => e.name)].find((n) => !isToken(n) || /[\u0000-\u001f]/.test(n));
     if (bad === undefined) return true;
     {
       this.warn(`left out service ${JSON.stringify(svc.name.slice(0, 80))} of node ${JSON.stringify(nodeOf(svc).slice(0, 80))}: ` +
