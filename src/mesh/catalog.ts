@@ -206,7 +206,8 @@ export class Catalog {
   /** Discovers once, then follows events. Resolves when the first discovery is done. */
   async start(): Promise<void> {
     const onEvent = (_err: unknown, msg: { subject: string }) => {
-      this.hint();
+      // Health reports and config changes leave the tool list as it is: no rediscovery for them.
+      if (!/\.(health|configured)$/.test(msg.subject)) this.hint();
       for (const l of this.eventListeners) l(msg.subject);
     };
     this.subs.push(this.nc.subscribe(NODE_EVENTS, { callback: onEvent }));
