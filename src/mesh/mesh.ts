@@ -9,6 +9,7 @@ import { Caller, MeshStream, type CallOptions, type CallWatch, type StreamOption
 import { Catalog, listServices, RECONNECT_GRACE_MS, type CatalogOptions, type DiscoverOptions } from "./catalog.js";
 import { NodeGoneError, NoRespondersError, ReplyLostError } from "./errors.js";
 import { Liveness, type LivenessOptions } from "./liveness.js";
+import { isFileKeyParam } from "./params.js";
 import { callSubject, nodeCallSubject } from "./subjects.js";
 import { connectNats, type ConnectOptions } from "./connect.js";
 import { FileStore, type FileStoreOptions } from "./files.js";
@@ -262,6 +263,11 @@ export class Mesh {
       stops.push(() => this.outageListeners.delete(outage));
       return () => stops.forEach((f) => f());
     };
+  }
+
+  /** The params a serving node would fetch from the file store (PROTOCOL.md, "File store"). */
+  fileKeyParams(params: JsonObject): string[] {
+    return Object.keys(params).filter((k) => isFileKeyParam(k, params[k]));
   }
 
   /** Publishes `cancel.<callId>`. */
