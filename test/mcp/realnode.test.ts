@@ -127,7 +127,7 @@ test("files attached by a Python tool (__mesh_files__, description-typed objects
       },
     },
   });
-  const client = await env.client();
+  const client = await env.client({ args: ["--resource-links"] });
   await client.waitForTools(["painter__dict", "painter__wrapped", "painter__streamed"]);
 
   type C = { type: string; uri?: string; mimeType?: string; data?: string; text?: string };
