@@ -170,20 +170,27 @@ export class Mesh {
    */
   async call(tool: string, method: string, params: JsonObject = {}, opts: MeshCallOptions = {}): Promise<CallResult> {
     const nodes = opts.node ? [] : this.candidates(tool, method, opts.nodes);
-    let node = opts.node ?? this.picker.pick(tool, nodes);
+    let node = opts.node ?? this.picker.pick(tool, nodes, undefined, method);
     const tried = new Set<string>();
     for (;;) {
       const subjectNode = node;
-      const run = () => this.caller.call(tool, method, params, { ...opts, node: subjectNode, watch: this.watchCall(tool, method, subjectNode, opts.watch) });
+      const run = async () => {
+        const done = subjectNode ? this.picker.started(subjectNode, tool, method) : undefined;
+        try {
+          return await this.caller.call(tool, method, params, { ...opts, node: subjectNode, watch: this.watchCall(tool, method, subjectNode, opts.watch) });
+        } finally {
+          done?.();
+        }
+      };
       if (subjectNode === undefined || opts.node) return run();
       tried.add(subjectNode);
       let next: string | undefined;
       try {
         const r = await run();
-        if (r.ok || !isSetupError(r.error) || !(next = this.picker.pick(tool, nodes, tried))) return r;
+        if (r.ok || !isSetupError(r.error) || !(next = this.picker.pick(tool, nodes, tried, method))) return r;
         this.log("info", `${tool}.${method}: node ${subjectNode} cannot serve it (${r.error}); trying node ${next}`);
       } catch (err) {
-        if (!(err instanceof NoRespondersError) || !(next = this.picker.pick(tool, nodes, tried))) throw err;
+        if (!(err instanceof NoRespondersError) || !(next = this.picker.pick(tool, nodes, tried, method))) throw err;
         this.log("info", `${tool}.${method}: node ${subjectNode} no longer answers; trying node ${next}`);
       }
       this.picker.failedOn(subjectNode, tool);
@@ -206,13 +213,19 @@ export class Mesh {
     const nodes = opts.node ? [] : this.candidates(tool, method, opts.nodes);
     const open = (node: string | undefined) => {
       const o: StreamOptions = { ...opts, node };
-      o.watch = this.watchStream(tool, node, opts.onOutage, opts.watch);
+      const watch = this.watchStream(tool, node, opts.onOutage, opts.watch);
+      // The node counts as busy with this stream while it is watched (from start to end).
+      o.watch = (ctl) => {
+        const done = node ? this.picker.started(node, tool, method) : undefined;
+        const stop = watch(ctl);
+        return () => (stop(), done?.());
+      };
       return this.caller.stream(tool, method, params, o);
     };
-    const first = open(opts.node ?? this.picker.pick(tool, nodes));
+    const first = open(opts.node ?? this.picker.pick(tool, nodes, undefined, method));
     return new PickedStream(
       (node) => open(node),
-      (tried) => (nodes.length ? this.picker.pick(tool, nodes, tried) : undefined),
+      (tried) => (nodes.length ? this.picker.pick(tool, nodes, tried, method) : undefined),
       (node) => this.picker.failedOn(node, tool),
       first,
     );

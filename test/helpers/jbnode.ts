@@ -134,19 +134,24 @@ export async function jbNode(nc: NatsConnection, node: string): Promise<JbNode> 
       const svc = await svcm.add({ name: tool.name, version: tool.version ?? "1.0.0", description: tool.description ?? "", metadata: { node } });
       const group = svc.addGroup(`tools.${tool.name}`);
       const subs: Subscription[] = [];
+      // nats.go runs a subscription's handler inline: one request at a time per subject.
+      const serial = (serve: (msg: Msg) => Promise<unknown>) => {
+        let chain: Promise<unknown> = Promise.resolve();
+        return (_e: unknown, msg: Msg) => void (chain = chain.then(() => serve(msg)).catch(() => {}));
+      };
       for (const [method, m] of Object.entries(tool.methods)) {
         // pkg/node: streaming subjects first, then the micro endpoint and the node-targeted subject.
         if (m.stream) {
           for (const subject of [`tools.${tool.name}.${method}.stream`, `node.${node}.tools.${tool.name}.${method}.stream`]) {
-            subs.push(nc.subscribe(subject, { callback: (_e, msg) => void serveStream(tool.name, m, msg) }));
+            subs.push(nc.subscribe(subject, { callback: serial((msg) => serveStream(tool.name, m, msg)) }));
           }
         }
         const schema = { ...(m.schema ?? {}), ...(m.stream ? { stream: true } : {}) };
         group.addEndpoint(method, {
-          handler: (_e, msg) => void serveCall(tool.name, m, msg),
+          handler: serial((msg) => serveCall(tool.name, m, msg)),
           metadata: { schema: JSON.stringify(schema) },
         });
-        subs.push(nc.subscribe(`node.${node}.tools.${tool.name}.${method}`, { callback: (_e, msg) => void serveCall(tool.name, m, msg) }));
+        subs.push(nc.subscribe(`node.${node}.tools.${tool.name}.${method}`, { callback: serial((msg) => serveCall(tool.name, m, msg)) }));
       }
       await nc.flush();
       regs.set(tool.name, { svc, subs });

@@ -81,6 +81,23 @@ for (const flavour of NATS_FLAVOURS) {
       assert.ok(ms < 5000, `an exception ended the stream after ${ms.toFixed(0)} ms`);
     });
 
+    test("a node busy with a long call is not given the next one (a jb-mesh node runs one call per subject at a time)", T, async () => {
+      await start({ name: "busy1", tools: ["slow"] });
+      await start({ name: "busy2", tools: ["slow"] });
+      await offeredBy(["slow__sleep"], ["busy1", "busy2"]);
+      const long = client.call("slow__sleep", { seconds: 6 }, { timeout: 60_000 });
+      await sleep(300);
+      for (let i = 0; i < 3; i++) {
+        const t0 = performance.now();
+        const r = await client.call("slow__sleep", { seconds: 0.05 });
+        const ms = performance.now() - t0;
+        assert.equal(r.isError, undefined, textOf(r));
+        assert.ok(ms < 3000, `short call ${i + 1} took ${ms.toFixed(0)} ms: it waited behind the long one`);
+      }
+      assert.equal((await long).isError, undefined);
+      for (const n of nodes.filter((x) => x.name.startsWith("busy"))) await n.kill();
+    });
+
     test("a call in flight across a NATS outage ends with a clear isError soon after the reconnect, and the tool is cancelled", T, async (t) => {
       const node = await start({ name: "steady", tools: ["slow"] });
       await offeredBy(["slow__sleep"], ["steady"]);

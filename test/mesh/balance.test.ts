@@ -23,6 +23,18 @@ test("the picker takes turns, skips excluded nodes, and avoids a node that just 
   assert.ok(p.pick("t", nodes) !== undefined);
 });
 
+test("the picker prefers the node with fewer of our calls of the method in flight", () => {
+  const p = new NodePicker();
+  const nodes = ["a", "b"];
+  assert.equal(p.pick("t", nodes, undefined, "m"), "a");
+  const done = p.started("a", "t", "m");
+  assert.deepEqual([1, 2, 3].map(() => p.pick("t", nodes, undefined, "m")), ["b", "b", "b"], "a is busy with a call of t.m");
+  assert.equal(p.pick("t", nodes, undefined, "other"), "a", "another method of the tool is not held up");
+  done();
+  done(); // idempotent
+  assert.deepEqual([1, 2].map(() => p.pick("t", nodes, undefined, "m")), ["b", "a"], "both idle again: turns by last use");
+});
+
 test("setup failures of a jb-mesh node (pkg/tools/executor.go) are told from a tool's own errors", () => {
   for (const e of [
     "tool calc is not running, start it first",
