@@ -283,7 +283,12 @@ async function runCall(
   const keepalive = ctx.progressToken !== undefined && every > 0
     ? setInterval(() => {
         ticks++;
-        void ctx.sendProgress(ticks, undefined, `${key} still running on the mesh (${Math.round((Date.now() - started) / 1000)} s)`).catch(() => {});
+        const secs = Math.round((Date.now() - started) / 1000);
+        // While NATS is down the answer cannot arrive: say so instead of "still running".
+        const message = bridge.state === "connected"
+          ? `${key} still running on the mesh (${secs} s)`
+          : `${key}: the NATS connection is down (call started ${secs} s ago); once it is back the call is checked and ends if its answer was lost`;
+        void ctx.sendProgress(ticks, undefined, message).catch(() => {});
       }, every)
     : undefined;
   try {
