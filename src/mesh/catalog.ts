@@ -298,9 +298,14 @@ export class Catalog {
     const subject = `${SRV_INFO}.${name}.${id}`;
     try {
       const msg = await this.nc.request(subject, "", { timeout: this.opts.schemaTimeoutMs ?? 1000 });
-      return parseReply(subject, msg.data, ServiceInfoWire);
+      // The same bounds as a full pass (limits.ts): size, names, method count.
+      if (msg.data.length > LIMITS.infoBytes) throw new Error(`an answer of ${msg.data.length} bytes, over the limit of ${LIMITS.infoBytes}`);
+      const info = parseReply(subject, msg.data, ServiceInfoWire);
+      const problem = serviceProblem(info);
+      if (problem) throw new Error(`service ${JSON.stringify(info.name.slice(0, 60))} on node ${JSON.stringify(nodeOf(info).slice(0, 60))}: ${problem}`);
+      return info;
     } catch (err) {
-      if (err instanceof MalformedReplyError) this.warn(`ignored a discovery answer: ${err.message}`);
+      if (!/timeout|no responders/i.test((err as Error).message)) this.warn(`ignored a discovery answer: ${(err as Error).message}`);
       return undefined;
     }
   }
