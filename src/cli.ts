@@ -77,12 +77,18 @@ async function serve(config: Config, log: Logger): Promise<void> {
     if (stopping) return;
     stopping = true;
     log.info(`shutting down (${why}): cancelling in-flight calls and draining NATS`);
-    const force = setTimeout(() => process.exit(0), 5000);
+    // Everything started is released below, so the process ends by itself. Should something
+    // still run after 5 s (a bug), say what and exit anyway rather than hang.
+    const force = setTimeout(() => {
+      log.error(`shutdown: still running after 5 s: ${process.getActiveResourcesInfo().join(", ")}; exiting anyway`);
+      process.exit(1);
+    }, 5000);
     force.unref();
     await bridge.shutdown();
     await transport?.close();
     await embedded?.stop();
-    process.exit(0);
+    process.removeAllListeners("SIGINT");
+    process.removeAllListeners("SIGTERM");
   };
   process.on("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGTERM", () => void shutdown("SIGTERM"));

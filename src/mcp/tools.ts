@@ -6,7 +6,6 @@ import { Ajv, type ValidateFunction } from "ajv";
 import type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js";
 import { MeshCancelledError, MeshTimeoutError, NoRespondersError, StreamInactivityError } from "../mesh/errors.js";
 import type { JsonObject, MethodEntry, StreamFrame } from "../mesh/index.js";
-import { isFileKeyParam } from "../mesh/params.js";
 import type { Bridge, CallOutcome } from "./bridge.js";
 import { errorResult, nodeErrorResult, okResult, textOf, thrownResult } from "./results.js";
 import { normalizeManifestTypes } from "./schema-types.js";
@@ -251,7 +250,7 @@ export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: Jso
     // Go nodes fetch file-store keys into local files for request/reply calls only; a
     // stream would hand the tool the bare key. The method's request/reply subject serves
     // the same method, so a stream with file inputs goes there (without progress).
-    const fileInputs = entry.stream ? Object.keys(params).filter((k) => isFileKeyParam(k, params[k])) : [];
+    const fileInputs = entry.stream ? mesh.fileKeyParams(params) : [];
     result = entry.stream && fileInputs.length === 0
       ? await runStream(bridge, entry, params, node, ac, ctx, resultOpts, answered)
       : await runCall(bridge, entry, params, node, ac.signal, ctx, resultOpts, answered);
@@ -284,7 +283,12 @@ async function runCall(
   const keepalive = ctx.progressToken !== undefined && every > 0
     ? setInterval(() => {
         ticks++;
-        void ctx.sendProgress(ticks, undefined, `${key} still running on the mesh (${Math.round((Date.now() - started) / 1000)} s)`).catch(() => {});
+        const secs = Math.round((Date.now() - started) / 1000);
+        // While NATS is down the answer cannot arrive: say so instead of "still running".
+        const message = bridge.state === "connected"
+          ? `${key} still running on the mesh (${secs} s)`
+          : `${key}: the NATS connection is down (call started ${secs} s ago); once it is back the call is checked and ends if its answer was lost`;
+        void ctx.sendProgress(ticks, undefined, message).catch(() => {});
       }, every)
     : undefined;
   try {

@@ -29,23 +29,47 @@ export function isSetupError(text: string | undefined): boolean {
   return text !== undefined && SETUP_ERRORS.some((re) => re.test(text.trim()));
 }
 
-/** Least-recently-used choice among the nodes that offer a method, avoiding recent failures. */
+/**
+ * Picks among the nodes that offer a method: not one that just failed, then the one with
+ * the fewest of our calls of that method in flight (a jb-mesh node runs one request per
+ * subject at a time: its handlers run inside the NATS subscription's callback, so a second
+ * call waits behind the first), then the least recently used.
+ */
 export class NodePicker {
   private used = new Map<string, number>();
   private failed = new Map<string, number>();
+  private busy = new Map<string, number>();
   private tick = 0;
 
-  pick(tool: string, nodes: readonly string[], exclude: ReadonlySet<string> = new Set()): string | undefined {
+  pick(tool: string, nodes: readonly string[], exclude: ReadonlySet<string> = new Set(), method = ""): string | undefined {
     const now = Date.now();
     const open = nodes.filter((n) => !exclude.has(n));
     if (open.length === 0) return undefined;
     const healthy = open.filter((n) => (this.failed.get(`${n}\u0000${tool}`) ?? 0) <= now);
     const pool = healthy.length ? healthy : open;
+    const load = (n: string) => this.busy.get(`${n}\u0000${tool}.${method}`) ?? 0;
     let best = pool[0]!;
-    for (const n of pool) if ((this.used.get(n) ?? 0) < (this.used.get(best) ?? 0)) best = n;
+    for (const n of pool) {
+      const d = load(n) - load(best);
+      if (d < 0 || (d === 0 && (this.used.get(n) ?? 0) < (this.used.get(best) ?? 0))) best = n;
+    }
     this.used.set(best, ++this.tick);
     if (this.used.size > 10_000) this.used.clear();
     return best;
+  }
+
+  /** A call of `tool.method` starts on `node`; the returned function ends it. */
+  started(node: string, tool: string, method: string): () => void {
+    const k = `${node}\u0000${tool}.${method}`;
+    this.busy.set(k, (this.busy.get(k) ?? 0) + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const left = (this.busy.get(k) ?? 1) - 1;
+      if (left > 0) this.busy.set(k, left);
+      else this.busy.delete(k);
+    };
   }
 
   /** `node` could not serve `tool` (not running there, gone): prefer others for a while. */

@@ -44,7 +44,7 @@ export interface CallOptions {
 }
 
 /** See CallOptions.watch. `stream` is set for streams only. */
-export type CallWatch = (ctl: { fail(err: Error): void; stream?: MeshStream }) => () => void;
+export type CallWatch = (ctl: { fail(err: Error): void; callId?: string; stream?: MeshStream }) => () => void;
 
 export interface StreamOptions {
   node?: string;
@@ -195,6 +195,24 @@ export class Caller {
     this.replies.dropRecent(windowMs);
   }
 
+  private repeats = new Set<NodeJS.Timeout>();
+
+  /**
+   * The cancel again after `delaysMs`: after an outage the node may reconnect (and
+   * re-subscribe to `cancel.<call_id>`) after us, and miss the first one. Harmless to a
+   * node that has finished: nobody listens any more.
+   */
+  cancelAgain(callId: string, delaysMs: readonly number[] = CANCEL_REPEATS_MS): void {
+    for (const ms of delaysMs) {
+      const t = setTimeout(() => {
+        this.repeats.delete(t);
+        this.cancel(callId);
+      }, ms);
+      t.unref();
+      this.repeats.add(t);
+    }
+  }
+
   /** Publishes the empty cancel message for `callId` (best effort, never throws). */
   cancel(callId: string): void {
     try {
@@ -249,7 +267,7 @@ export class Caller {
       );
       timer = setTimeout(() => end(() => reject(new MeshTimeoutError(subject, timeoutMs)), true), timeoutMs);
       opts.signal?.addEventListener("abort", onAbort, { once: true });
-      unwatch = opts.watch?.({ fail: (err) => end(() => reject(err), true) });
+      unwatch = opts.watch?.({ fail: (err) => end(() => reject(err), true), callId });
       if (settled) unwatch?.();
       try {
         const body = encoder.encode(JSON.stringify(buildCallRequest(params, callId, opts.node)));
@@ -275,9 +293,14 @@ export class Caller {
   }
 
   close(): void {
+    for (const t of this.repeats) clearTimeout(t);
+    this.repeats.clear();
     this.replies.close();
   }
 }
+
+/** When a cancel is sent again after an outage (see Caller.cancelAgain). */
+export const CANCEL_REPEATS_MS = [1000, 3000, 8000];
 
 /** An async iterable of a streaming call's frames. `callId` is known before the first frame. */
 export class MeshStream implements AsyncIterable<StreamFrame> {
@@ -386,7 +409,7 @@ export class MeshStream implements AsyncIterable<StreamFrame> {
     let finished = false;
     try {
       armIdle();
-      unwatch = opts.watch?.({ fail: (err) => push(err), stream: this });
+      unwatch = opts.watch?.({ fail: (err) => push(err), callId, stream: this });
       const body = encoder.encode(JSON.stringify(buildCallRequest(this.params, callId, opts.node)));
       this.nc.publish(subject, body, { reply: reply.inbox });
       for (;;) {

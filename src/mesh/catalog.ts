@@ -135,6 +135,9 @@ export const DEFAULT_REFRESH_INTERVAL_MS = 5000;
  */
 export const EVENT_FOLLOW_UPS_MS = [1500, 4000];
 
+/** Up to this many new instances, a sweep asks each for its INFO instead of a full pass. */
+export const SWEEP_TARGETED_MAX = 50;
+
 /** After a reconnect, instances that went missing are kept this long (nodes re-register). */
 export const RECONNECT_GRACE_MS = 5000;
 
@@ -190,7 +193,9 @@ export class Catalog {
   private debounce?: NodeJS.Timeout;
   private followUps: NodeJS.Timeout[] = [];
   private eventListeners = new Set<(subject: string) => void>();
-  private warnedNames = new Set<string>();
+  private warned = new Set<string>();
+  /** Instances that answer `$SRV.PING` but not their own `$SRV.INFO.<name>.<id>`. */
+  private unfetchable = new Set<string>();
   private running?: Promise<void>;
   private again = false;
   private patientNext = false;
@@ -206,7 +211,8 @@ export class Catalog {
   /** Discovers once, then follows events. Resolves when the first discovery is done. */
   async start(): Promise<void> {
     const onEvent = (_err: unknown, msg: { subject: string }) => {
-      this.hint();
+      // Health reports and config changes leave the tool list as it is: no rediscovery for them.
+      if (!/\.(health|configured)$/.test(msg.subject)) this.hint();
       for (const l of this.eventListeners) l(msg.subject);
     };
     this.subs.push(this.nc.subscribe(NODE_EVENTS, { callback: onEvent }));
@@ -262,11 +268,46 @@ export class Catalog {
    */
   async sweep(): Promise<void> {
     if (this.closed || this.nc.isClosed() || this.running) return;
-    const ids = await pingIds(this.nc, this.opts);
-    if (ids === undefined) return;
+    const pinged = await pingIds(this.nc, this.opts);
+    if (pinged === undefined) return;
     const known = new Set(this.servicesList.map((x) => x.id));
-    const same = ids.size === known.size && [...ids].every((id) => known.has(id));
-    if (!same) await this.refresh();
+    const added = [...pinged].filter(([id]) => !known.has(id) && !this.unfetchable.has(id));
+    const lost = [...known].some((id) => !pinged.has(id));
+    if (!added.length && !lost) return;
+    // Something went (the full pass confirms patiently before dropping anything), many came,
+    // or nodes re-register after a reconnect: one full pass.
+    if (lost || added.length > SWEEP_TARGETED_MAX || this.graceUntil > Date.now()) return this.refresh();
+    // Only additions: `$SRV.INFO.<name>.<id>` for each new instance. INFO carries every schema,
+    // the bulk of discovery; the instances already known are not asked again.
+    await this.refresh(async () => {
+      const fetched = await Promise.all(added.map(async ([id, name]) => {
+        const info = await this.infoOf(name, id);
+        if (!info) {
+          if (this.unfetchable.size > 10_000) this.unfetchable.clear();
+          this.unfetchable.add(id); // not asked again at every sweep; a full pass still sees it
+        }
+        return info;
+      }));
+      const have = new Set(this.servicesList.map((x) => x.id));
+      return [...this.servicesList, ...fetched.filter((x): x is ServiceInfo => x !== undefined && !have.has(x.id))];
+    });
+  }
+
+  /** One instance's INFO (`$SRV.INFO.<name>.<id>`), or undefined when it did not answer sanely. */
+  private async infoOf(name: string, id: string): Promise<ServiceInfo | undefined> {
+    const subject = `${SRV_INFO}.${name}.${id}`;
+    try {
+      const msg = await this.nc.request(subject, "", { timeout: this.opts.schemaTimeoutMs ?? 1000 });
+      // The same bounds as a full pass (limits.ts): size, names, method count.
+      if (msg.data.length > LIMITS.infoBytes) throw new Error(`an answer of ${msg.data.length} bytes, over the limit of ${LIMITS.infoBytes}`);
+      const info = parseReply(subject, msg.data, ServiceInfoWire);
+      const problem = serviceProblem(info);
+      if (problem) throw new Error(`service ${JSON.stringify(info.name.slice(0, 60))} on node ${JSON.stringify(nodeOf(info).slice(0, 60))}: ${problem}`);
+      return info;
+    } catch (err) {
+      if (!/timeout|no responders/i.test((err as Error).message)) this.warn(`ignored a discovery answer: ${(err as Error).message}`);
+      return undefined;
+    }
   }
 
   /** Refresh soon (debounced); used on events and reconnects. */
@@ -277,7 +318,7 @@ export class Catalog {
   }
 
   /** Rediscovers now. Concurrent calls coalesce into at most one extra pass. */
-  refresh(): Promise<void> {
+  refresh(source?: () => Promise<ServiceInfo[]>): Promise<void> {
     if (this.running) {
       this.again = true;
       return this.running;
@@ -286,7 +327,8 @@ export class Catalog {
       try {
         do {
           this.again = false;
-          await this.discoverOnce();
+          await this.discoverOnce(source);
+          source = undefined; // a refresh asked for meanwhile is a full pass
         } while (this.again && !this.closed);
       } finally {
         this.running = undefined;
@@ -295,12 +337,17 @@ export class Catalog {
     return this.running;
   }
 
+  /** Each distinct warning once: discovery repeats every few seconds, the log should not. */
   private warn(message: string): void {
+    if (this.warned.has(message)) return;
+    if (this.warned.size > 1000) this.warned.clear();
+    this.warned.add(message);
     this.opts.onWarning?.(message);
   }
 
-  private async discoverOnce(): Promise<void> {
+  private async discoverOnce(source?: () => Promise<ServiceInfo[]>): Promise<void> {
     if (this.closed || this.nc.isClosed()) return;
+    if (source) return this.apply(await source(), performance.now());
     const t0 = performance.now();
     const onBad = (e: Error) => this.warn(`ignored a discovery answer: ${e.message}`);
     const patient = { ...this.opts, stallMs: Math.max(PATIENT_STALL_MS, this.opts.stallMs ?? 0) };
@@ -324,6 +371,12 @@ export class Catalog {
       clearTimeout(this.graceTimer);
       this.graceTimer = setTimeout(() => void this.refresh().catch(() => {}), graceLeft + 50);
     }
+    await this.apply(services, t0);
+  }
+
+  /** Makes `services` the catalog and tells the listeners what changed. */
+  private async apply(services: ServiceInfo[], t0: number): Promise<void> {
+    if (this.closed) return;
     const next = await this.build(services);
     this.lastDiscoveryMs = performance.now() - t0;
     this.servicesList = services;
@@ -345,12 +398,9 @@ export class Catalog {
    * whose names are not could never be called, so it is left out, with one warning.
    */
   private usableName(svc: ServiceInfo): boolean {
-    const bad = [svc.name, nodeOf(svc), ...(svc.endpoints ?? []).map((e) => e.name)].find((n) => !isToken(n) || /[\u0000-\u001f$]/.test(n));
+    const bad = [svc.name, ...(nodeOf(svc) ? [nodeOf(svc)] : []), ...(svc.endpoints ?? []).map((e) => e.name)].find((n) => !isToken(n) || /[\u0000-\u001f]/.test(n));
     if (bad === undefined) return true;
-    const k = `${svc.name}\u0000${nodeOf(svc)}`;
-    if (!this.warnedNames.has(k)) {
-      this.warnedNames.add(k);
-      if (this.warnedNames.size > 10_000) this.warnedNames.clear();
+    {
       this.warn(`left out service ${JSON.stringify(svc.name.slice(0, 80))} of node ${JSON.stringify(nodeOf(svc).slice(0, 80))}: ` +
         `${JSON.stringify(bad.slice(0, 80))} is not a valid NATS subject token (no dots, spaces or wildcards), so it cannot be called`);
     }
@@ -506,17 +556,17 @@ export class Catalog {
   }
 }
 
-/** The instance ids that answer `$SRV.PING` (undefined when the sweep itself failed). */
-async function pingIds(nc: NatsConnection, opts: DiscoverOptions): Promise<Set<string> | undefined> {
-  const ids = new Set<string>();
+/** Instance id → service name of those that answer `$SRV.PING` (undefined when the sweep itself failed). */
+async function pingIds(nc: NatsConnection, opts: DiscoverOptions): Promise<Map<string, string> | undefined> {
+  const ids = new Map<string, string>();
   try {
     const iter = await nc.requestMany(SRV_PING, "", { strategy: "stall", stall: opts.stallMs ?? 50, maxWait: opts.maxWaitMs ?? 2000 });
     for await (const msg of iter) {
       if (msg.headers?.code === 503) break;
       if (msg.data.length > LIMITS.infoBytes) continue; // the full discovery warns about it
       try {
-        const id = (JSON.parse(new TextDecoder().decode(msg.data)) as { id?: unknown }).id;
-        if (typeof id === "string") ids.add(id);
+        const { id, name } = JSON.parse(new TextDecoder().decode(msg.data)) as { id?: unknown; name?: unknown };
+        if (typeof id === "string" && typeof name === "string") ids.set(id, name);
       } catch {
         /* the full discovery reports malformed answers */
       }

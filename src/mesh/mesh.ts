@@ -9,6 +9,7 @@ import { Caller, MeshStream, type CallOptions, type CallWatch, type StreamOption
 import { Catalog, listServices, RECONNECT_GRACE_MS, type CatalogOptions, type DiscoverOptions } from "./catalog.js";
 import { NodeGoneError, NoRespondersError, ReplyLostError } from "./errors.js";
 import { Liveness, type LivenessOptions } from "./liveness.js";
+import { isFileKeyParam } from "./params.js";
 import { callSubject, nodeCallSubject } from "./subjects.js";
 import { connectNats, type ConnectOptions } from "./connect.js";
 import { FileStore, type FileStoreOptions } from "./files.js";
@@ -169,20 +170,27 @@ export class Mesh {
    */
   async call(tool: string, method: string, params: JsonObject = {}, opts: MeshCallOptions = {}): Promise<CallResult> {
     const nodes = opts.node ? [] : this.candidates(tool, method, opts.nodes);
-    let node = opts.node ?? this.picker.pick(tool, nodes);
+    let node = opts.node ?? this.picker.pick(tool, nodes, undefined, method);
     const tried = new Set<string>();
     for (;;) {
       const subjectNode = node;
-      const run = () => this.caller.call(tool, method, params, { ...opts, node: subjectNode, watch: this.watchCall(tool, method, subjectNode, opts.watch) });
+      const run = async () => {
+        const done = subjectNode ? this.picker.started(subjectNode, tool, method) : undefined;
+        try {
+          return await this.caller.call(tool, method, params, { ...opts, node: subjectNode, watch: this.watchCall(tool, method, subjectNode, opts.watch) });
+        } finally {
+          done?.();
+        }
+      };
       if (subjectNode === undefined || opts.node) return run();
       tried.add(subjectNode);
       let next: string | undefined;
       try {
         const r = await run();
-        if (r.ok || !isSetupError(r.error) || !(next = this.picker.pick(tool, nodes, tried))) return r;
+        if (r.ok || !isSetupError(r.error) || !(next = this.picker.pick(tool, nodes, tried, method))) return r;
         this.log("info", `${tool}.${method}: node ${subjectNode} cannot serve it (${r.error}); trying node ${next}`);
       } catch (err) {
-        if (!(err instanceof NoRespondersError) || !(next = this.picker.pick(tool, nodes, tried))) throw err;
+        if (!(err instanceof NoRespondersError) || !(next = this.picker.pick(tool, nodes, tried, method))) throw err;
         this.log("info", `${tool}.${method}: node ${subjectNode} no longer answers; trying node ${next}`);
       }
       this.picker.failedOn(subjectNode, tool);
@@ -205,13 +213,19 @@ export class Mesh {
     const nodes = opts.node ? [] : this.candidates(tool, method, opts.nodes);
     const open = (node: string | undefined) => {
       const o: StreamOptions = { ...opts, node };
-      o.watch = this.watchStream(tool, node, opts.onOutage, opts.watch);
+      const watch = this.watchStream(tool, node, opts.onOutage, opts.watch);
+      // The node counts as busy with this stream while it is watched (from start to end).
+      o.watch = (ctl) => {
+        const done = node ? this.picker.started(node, tool, method) : undefined;
+        const stop = watch(ctl);
+        return () => (stop(), done?.());
+      };
       return this.caller.stream(tool, method, params, o);
     };
-    const first = open(opts.node ?? this.picker.pick(tool, nodes));
+    const first = open(opts.node ?? this.picker.pick(tool, nodes, undefined, method));
     return new PickedStream(
       (node) => open(node),
-      (tried) => (nodes.length ? this.picker.pick(tool, nodes, tried) : undefined),
+      (tried) => (nodes.length ? this.picker.pick(tool, nodes, tried, method) : undefined),
       (node) => this.picker.failedOn(node, tool),
       first,
     );
@@ -232,7 +246,10 @@ export class Mesh {
         stops.push(this.liveness.watch(node, tool, (detail) => ctl.fail(new NodeGoneError(subject, node, tool, detail))));
       }
       // jb-mesh cannot resend a reply nor say whether a job still runs: cancel and say so.
-      const onOutage = (ms: number) => ctl.fail(new ReplyLostError(subject, ms, node ?? ""));
+      const onOutage = (ms: number) => {
+        ctl.fail(new ReplyLostError(subject, ms, node ?? ""));
+        if (ctl.callId) this.caller.cancelAgain(ctl.callId);
+      };
       this.outageListeners.add(onOutage);
       stops.push(() => this.outageListeners.delete(onOutage));
       return () => stops.forEach((f) => f());
@@ -250,12 +267,20 @@ export class Mesh {
       }
       const outage = (ms: number) => {
         const within = this.opts.outageRecheckMs ?? OUTAGE_RECHECK_MS;
-        ctl.stream?.expectFrame(within, () => new ReplyLostError(subject, ms, node ?? ctl.stream?.node ?? ""), () => onOutage?.(ms));
+        ctl.stream?.expectFrame(within, () => {
+          if (ctl.callId) this.caller.cancelAgain(ctl.callId);
+          return new ReplyLostError(subject, ms, node ?? ctl.stream?.node ?? "");
+        }, () => onOutage?.(ms));
       };
       this.outageListeners.add(outage);
       stops.push(() => this.outageListeners.delete(outage));
       return () => stops.forEach((f) => f());
     };
+  }
+
+  /** The params a serving node would fetch from the file store (PROTOCOL.md, "File store"). */
+  fileKeyParams(params: JsonObject): string[] {
+    return Object.keys(params).filter((k) => isFileKeyParam(k, params[k]));
   }
 
   /** Publishes `cancel.<callId>`. */
