@@ -17,6 +17,7 @@ import { addSecret, type Logger } from "../mcp/log.js";
 import { createServer, type Session } from "../mcp/server.js";
 import { NO_OAUTH, OriginPolicy, TokenCheck, isOAuthProbe, startupProblem } from "./http-security.js";
 import { readBody, sendJson, sendRpcError } from "./http-io.js";
+import { isModernPost, ModernHttp } from "./http-modern.js";
 import { StreamableHttpTransport } from "./http-transport.js";
 import { HttpMetrics } from "./metrics.js";
 
@@ -65,7 +66,7 @@ const MAX_SESSIONS_PER_CLIENT = 100;
 const RETRY_AFTER_S = "5";
 /** How long after listening prom-client is loaded (see metrics.ts). */
 const METRICS_LOAD_DELAY_MS = 1000;
-const CORS_ALLOW_HEADERS = "Content-Type, Accept, Authorization, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID";
+const CORS_ALLOW_HEADERS = "Content-Type, Accept, Authorization, Mcp-Session-Id, Mcp-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID";
 const CORS_EXPOSE_HEADERS = "Mcp-Session-Id, WWW-Authenticate";
 
 export async function serveHttp(bridge: Bridge, config: HttpConfig, log: Logger, onClosed: () => void, tuning: HttpTuning = {}): Promise<HttpTransport> {
@@ -89,6 +90,8 @@ class McpHttpServer {
   private readonly byClient = new Map<string, Set<HttpSession>>();
   private readonly token?: TokenCheck;
   private readonly metrics: HttpMetrics;
+  /** 2026-07-28 requests: sessionless, one server instance each (http-modern.ts). */
+  private readonly modern: ModernHttp;
   private policy!: OriginPolicy;
   private metricsTimer?: NodeJS.Timeout;
   private closing = false;
@@ -104,6 +107,7 @@ class McpHttpServer {
       this.token = new TokenCheck(config.authToken);
     }
     this.metrics = new HttpMetrics(bridge, { sessions: () => this.sessions.size });
+    this.modern = new ModernHttp(bridge, { responseMode: mode, maxBody: config.maxBody }, log);
     this.http = createHttpServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         this.log.warn(`HTTP ${req.method} ${req.url}: ${(err as Error).message}`);
@@ -219,6 +223,8 @@ class McpHttpServer {
     } catch {
       return sendRpcError(res, 400, -32700, "Parse error: Invalid JSON");
     }
+    // The revision is decided here, once per request: 2026-07-28 requests carry it in `_meta`.
+    if (isModernPost(req, message)) return this.modern.serve(req, res, message);
     if (this.config.stateless) return this.stateless(req, res, message);
 
     const id = sessionIdOf(req);
@@ -377,8 +383,8 @@ class McpHttpServer {
     this.closing = true;
     const all = () => [...this.sessions.values(), ...this.loose];
     const stopped = new Promise<void>((resolve) => this.http.close(() => resolve()));
-    await waitUntil(() => all().every((s) => s.mcp.inflight() === 0), 2000);
-    await Promise.all(all().map((s) => this.dispose(s)));
+    await waitUntil(() => this.modern.inflight() === 0 && all().every((s) => s.mcp.inflight() === 0), 2000);
+    await Promise.all([this.modern.close(), ...all().map((s) => this.dispose(s))]);
     this.http.closeIdleConnections();
     await Promise.race([stopped, delay(1000)]);
     this.http.closeAllConnections();

@@ -1,0 +1,94 @@
+/**
+ * The 2026-07-28 leg of the HTTP endpoint: sessionless requests, each answered by
+ * its own server instance from the v2 SDK's `createMcpHandler` (strict: `legacy:
+ * 'reject'`, because 2025 traffic never gets here — http.ts keeps its own session
+ * path for it, with the GET stream, cancellation and server→client requests the
+ * SDK's stateless fallback would drop).
+ *
+ * http.ts has already done access control, limits and body parsing; this file only
+ * serves the request, and turns mesh changes into `subscriptions/listen` events.
+ * Closing a request's response stream aborts its handler (→ cancel.<call_id>).
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { toNodeHandler, type NodeMcpRequestHandler } from "@modelcontextprotocol/node";
+import { classifyInboundRequest, createMcpHandler, type McpHttpHandler } from "@modelcontextprotocol/server";
+import type { Bridge } from "../mcp/bridge.js";
+import type { Logger } from "../mcp/log.js";
+import { createModernServer } from "../mcp/modern.js";
+import { fileUri } from "../mcp/results.js";
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * True when this POST belongs to the 2026 leg: it claims the per-request envelope
+ * (or is malformed in a way only that leg answers: header/body mismatches, a modern
+ * version header without an envelope). Everything else is 2025 traffic.
+ */
+export function isModernPost(req: IncomingMessage, body: unknown): boolean {
+  const outcome = classifyInboundRequest({
+    httpMethod: "POST",
+    protocolVersionHeader: header(req, "mcp-protocol-version"),
+    mcpMethodHeader: header(req, "mcp-method"),
+    mcpNameHeader: header(req, "mcp-name"),
+    body,
+  });
+  return outcome.kind !== "legacy";
+}
+
+export interface ModernHttpOptions {
+  responseMode: "auto" | "sse" | "json";
+  maxBody: number;
+}
+
+export class ModernHttp {
+  private readonly handler: McpHttpHandler;
+  private readonly serveNode: NodeMcpRequestHandler;
+  private readonly drops: Array<() => void> = [];
+  private listChangedTimer?: NodeJS.Timeout;
+  private open = 0;
+
+  constructor(bridge: Bridge, opts: ModernHttpOptions, log: Logger) {
+    const onerror = (err: Error) => log.debug(`MCP HTTP (2026-07-28): ${err.message}`);
+    this.handler = createMcpHandler(() => createModernServer(bridge), {
+      legacy: "reject",
+      responseMode: opts.responseMode,
+      maxRequestBodySize: opts.maxBody,
+      onerror,
+    });
+    this.serveNode = toNodeHandler(this.handler, { onerror, maxRequestBodySize: opts.maxBody });
+    // One process-wide publisher: every open subscriptions/listen stream of this process hears it.
+    const notify = this.handler.notify;
+    this.drops.push(bridge.onToolsChanged(() => notify.toolsChanged()));
+    this.drops.push(bridge.onFileEvent((ev) => {
+      notify.resourceUpdated(fileUri(ev.key));
+      clearTimeout(this.listChangedTimer);
+      this.listChangedTimer = setTimeout(() => notify.resourcesChanged(), 200);
+    }));
+  }
+
+  /** Requests (tool calls, listen streams) being answered right now. */
+  inflight(): number {
+    return this.open;
+  }
+
+  async serve(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+    // A listen stream stays open until the client leaves: shutdown must not wait for it.
+    const counted = (body as { method?: unknown } | null)?.method !== "subscriptions/listen";
+    if (counted) this.open++;
+    try {
+      await this.serveNode(req, res, body);
+    } finally {
+      if (counted) this.open--;
+    }
+  }
+
+  /** Aborts what is still running (each abort publishes its cancel) and drops the listeners. */
+  async close(): Promise<void> {
+    clearTimeout(this.listChangedTimer);
+    for (const drop of this.drops.splice(0)) drop();
+    await this.handler.close();
+  }
+}
