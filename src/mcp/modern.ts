@@ -67,6 +67,32 @@ export function catalogHint(bridge: Bridge): CacheHint {
   return { ttlMs: Math.max(0, Math.floor(bridge.catalog.nextRefreshInMs())), cacheScope: "public" };
 }
 
+/** What the HTTP edge publishes onto its `subscriptions/listen` bus (the SDK's ServerNotifier). */
+export interface ChangeNotifier {
+  toolsChanged(): void;
+  resourcesChanged(): void;
+  resourceUpdated(uri: string): void;
+}
+
+/**
+ * Turns the bridge's changes into listen-stream events, once per process (per-request
+ * instances cannot hold a subscription). Returns the function that stops it.
+ */
+export function publishChanges(bridge: Bridge, notify: ChangeNotifier): () => void {
+  let listChangedTimer: NodeJS.Timeout | undefined;
+  const dropTools = bridge.onToolsChanged(() => notify.toolsChanged());
+  const dropFiles = bridge.onFileEvent((ev) => {
+    notify.resourceUpdated(fileUri(ev.key));
+    clearTimeout(listChangedTimer);
+    listChangedTimer = setTimeout(() => notify.resourcesChanged(), 200);
+  });
+  return () => {
+    clearTimeout(listChangedTimer);
+    dropTools();
+    dropFiles();
+  };
+}
+
 export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Server {
   const server = new Server(
     { name: SERVER_NAME, version: SERVER_VERSION, title: "jb-mesh tools" },
@@ -157,19 +183,13 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
   });
 
   if (opts.pushChanges) {
+    // stdio: the serving entry routes these onto the connection's open listen requests.
     const safe = (p: Promise<unknown>) => void p.catch(() => {});
-    let listChangedTimer: NodeJS.Timeout | undefined;
-    const dropTools = bridge.onToolsChanged(() => safe(server.sendToolListChanged()));
-    const dropFiles = bridge.onFileEvent((ev) => {
-      safe(server.sendResourceUpdated({ uri: fileUri(ev.key) }));
-      clearTimeout(listChangedTimer);
-      listChangedTimer = setTimeout(() => safe(server.sendResourceListChanged()), 200);
+    server.onclose = publishChanges(bridge, {
+      toolsChanged: () => safe(server.sendToolListChanged()),
+      resourcesChanged: () => safe(server.sendResourceListChanged()),
+      resourceUpdated: (uri) => safe(server.sendResourceUpdated({ uri })),
     });
-    server.onclose = () => {
-      clearTimeout(listChangedTimer);
-      dropTools();
-      dropFiles();
-    };
   }
   return server;
 }

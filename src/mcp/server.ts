@@ -27,6 +27,7 @@ import type { Level } from "./log.js";
 import { rootsToDirs } from "./paths.js";
 import { complete, InvalidCursorError, listResources, readResource, ResourceError, TEMPLATES } from "./resources.js";
 import { errorResult, fileUri } from "./results.js";
+import { answerBadParamsAsInvalidParams } from "./rpc-errors.js";
 import { callMeshTool, progressOf, ToolList } from "./tools.js";
 import { DEFAULT_TASK_POLL_MS, SessionTaskStore, startToolTask, taskSupportOf, TASKS_CAPABILITY, toMcpTask, withTaskSupport } from "./tasks.js";
 
@@ -253,6 +254,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   server.setNotificationHandler(RootsListChangedNotificationSchema, async () => {
     roots = undefined;
   });
+  answerBadParamsAsInvalidParams(server);
 
   // ---- change notifications from the shared bridge ----
   const dropTools = bridge.onToolsChanged(() => {

@@ -3,6 +3,8 @@
  * look up the name → validate (ajv) → mesh call or stream → results.ts.
  */
 import { Ajv, type ValidateFunction } from "ajv";
+import { Ajv2019 } from "ajv/dist/2019.js";
+import { Ajv2020 } from "ajv/dist/2020.js";
 import type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js";
 import { MeshCancelledError, MeshTimeoutError, NoRespondersError, StreamInactivityError } from "../mesh/errors.js";
 import type { JsonObject, MethodEntry, StreamFrame } from "../mesh/index.js";
@@ -128,7 +130,20 @@ export class ToolList {
 
 // ---------------- validation ----------------
 
-const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
+const AJV_OPTIONS = { strict: false, allErrors: true, validateFormats: false } as const;
+const ajv = new Ajv(AJV_OPTIONS);
+/** 2020-12 is the dialect of 2026-07-28; draft-07 (the default Ajv) cannot compile it. Built on first use. */
+let ajv2020: Ajv2020 | undefined;
+let ajv2019: Ajv2019 | undefined;
+
+/** The validator for the dialect the schema declares in `$schema` (draft-07 when it declares none). */
+function compilerFor(schema: object): { compile(s: object): ValidateFunction } {
+  const dialect = (schema as { $schema?: unknown }).$schema;
+  if (typeof dialect !== "string") return ajv;
+  if (dialect.includes("2020-12")) return (ajv2020 ??= new Ajv2020(AJV_OPTIONS));
+  if (dialect.includes("2019-09")) return (ajv2019 ??= new Ajv2019(AJV_OPTIONS));
+  return ajv;
+}
 const validators = new Map<string, ValidateFunction | null>();
 /** The same validators by schema object, so a schema seen before costs no JSON.stringify. */
 const validatorsBySchema = new WeakMap<object, ValidateFunction | null>();
@@ -141,7 +156,7 @@ export function validateArgs(schema: Tool["inputSchema"], args: JsonObject, warn
     v = validators.get(key);
     if (v === undefined) {
       try {
-        v = ajv.compile(schema);
+        v = compilerFor(schema).compile(schema);
       } catch (err) {
         warn(`cannot compile input schema (${(err as Error).message}); arguments go unvalidated`);
         v = null;

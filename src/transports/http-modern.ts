@@ -14,8 +14,7 @@ import { toNodeHandler, type NodeMcpRequestHandler } from "@modelcontextprotocol
 import { classifyInboundRequest, createMcpHandler, type McpHttpHandler } from "@modelcontextprotocol/server";
 import type { Bridge } from "../mcp/bridge.js";
 import type { Logger } from "../mcp/log.js";
-import { createModernServer } from "../mcp/modern.js";
-import { fileUri } from "../mcp/results.js";
+import { createModernServer, publishChanges } from "../mcp/modern.js";
 
 function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
@@ -46,8 +45,7 @@ export interface ModernHttpOptions {
 export class ModernHttp {
   private readonly handler: McpHttpHandler;
   private readonly serveNode: NodeMcpRequestHandler;
-  private readonly drops: Array<() => void> = [];
-  private listChangedTimer?: NodeJS.Timeout;
+  private readonly stopPublishing: () => void;
   private open = 0;
 
   constructor(bridge: Bridge, opts: ModernHttpOptions, log: Logger) {
@@ -60,13 +58,7 @@ export class ModernHttp {
     });
     this.serveNode = toNodeHandler(this.handler, { onerror, maxRequestBodySize: opts.maxBody });
     // One process-wide publisher: every open subscriptions/listen stream of this process hears it.
-    const notify = this.handler.notify;
-    this.drops.push(bridge.onToolsChanged(() => notify.toolsChanged()));
-    this.drops.push(bridge.onFileEvent((ev) => {
-      notify.resourceUpdated(fileUri(ev.key));
-      clearTimeout(this.listChangedTimer);
-      this.listChangedTimer = setTimeout(() => notify.resourcesChanged(), 200);
-    }));
+    this.stopPublishing = publishChanges(bridge, this.handler.notify);
   }
 
   /** Requests (tool calls, listen streams) being answered right now. */
@@ -87,8 +79,7 @@ export class ModernHttp {
 
   /** Aborts what is still running (each abort publishes its cancel) and drops the listeners. */
   async close(): Promise<void> {
-    clearTimeout(this.listChangedTimer);
-    for (const drop of this.drops.splice(0)) drop();
+    this.stopPublishing();
     await this.handler.close();
   }
 }
