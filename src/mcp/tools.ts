@@ -192,6 +192,23 @@ export interface CallContext {
   meta?: Record<string, unknown>;
 }
 
+// W3C Trace Context (the spec's `_meta.traceparent` / `_meta.tracestate`, SEP-414).
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+const TRACESTATE_MAX = 512;
+
+/**
+ * The client's trace context as NATS request headers, so one trace spans agent,
+ * bridge and node. Malformed values are dropped rather than passed on.
+ */
+export function traceHeaders(meta: Record<string, unknown> | undefined): Record<string, string> | undefined {
+  const parent = meta?.traceparent;
+  if (typeof parent !== "string" || !TRACEPARENT.test(parent)) return undefined;
+  const state = meta?.tracestate;
+  const out: Record<string, string> = { traceparent: parent };
+  if (typeof state === "string" && state.length <= TRACESTATE_MAX && !/[\r\n]/.test(state)) out.tracestate = state;
+  return out;
+}
+
 /** Progress fields a chunk may carry: `progress`, `total`, `message`. */
 export function progressOf(chunk: unknown): { progress?: number; total?: number; message?: string } {
   if (typeof chunk !== "object" || chunk === null) {
@@ -307,6 +324,7 @@ async function runCall(
       node,
       nodes: entry.nodes,
       signal,
+      headers: traceHeaders(ctx.meta),
       timeoutMs: bridge.opts.callTimeoutMs ?? 3_600_000,
     });
     answered.node = reply.node || undefined;
@@ -327,6 +345,7 @@ async function runStream(
     node,
     nodes: entry.nodes,
     signal: ac.signal,
+    headers: traceHeaders(ctx.meta),
     inactivityTimeoutMs: bridge.opts.streamIdleMs ?? 120_000,
     onOutage: (ms) => {
       // Said, not skipped: chunks the node sent while NATS was down are gone.

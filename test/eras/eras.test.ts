@@ -22,10 +22,18 @@ async function exercise(t: TestContext, env: Env, client: EraClient): Promise<vo
   for (const n of ["calc__add", "slow__count", "slow__wait"]) assert.ok(first.includes(n), `${n} in ${first.join(", ")}`);
   assert.deepEqual((await client.listTools()).map((x) => x.name), first, "deterministic order");
 
-  // call
-  const sum = await client.call("calc__add", { a: 20, b: 22 });
+  // call, with the client's trace context carried onto the NATS request
+  const requests: Array<{ traceparent?: string; tracestate?: string }> = [];
+  const spy = env.node.nc.subscribe("tools.calc.add", {
+    callback: (_e, m) => void requests.push({ traceparent: m.headers?.get("traceparent"), tracestate: m.headers?.get("tracestate") }),
+  });
+  t.after(() => spy.unsubscribe());
+  const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  const sum = await client.call("calc__add", { a: 20, b: 22 }, { meta: { traceparent, tracestate: "mesh=1" } });
   assert.equal(sum.isError, undefined, text(sum));
   assert.equal(text(sum), "42");
+  await waitFor(() => requests.length > 0, "the NATS request");
+  assert.deepEqual(requests[0], { traceparent, tracestate: "mesh=1" });
 
   // progress on the request's own stream
   const progress: number[] = [];

@@ -26,6 +26,13 @@ export interface Progress {
   total?: number;
 }
 
+export interface CallOpts {
+  onprogress?: (p: Progress) => void;
+  signal?: AbortSignal;
+  /** Extra `_meta` for the request (trace context). */
+  meta?: Record<string, unknown>;
+}
+
 export interface CallResult {
   content: Array<{ type: string; text?: string }>;
   isError?: boolean;
@@ -45,7 +52,7 @@ export interface EraClient {
   /** The revision the client ended up speaking. */
   protocolVersion(): string | undefined;
   listTools(): Promise<Array<{ name: string; inputSchema: unknown }>>;
-  call(name: string, args: Record<string, unknown>, opts?: { onprogress?: (p: Progress) => void; signal?: AbortSignal }): Promise<CallResult>;
+  call(name: string, args: Record<string, unknown>, opts?: CallOpts): Promise<CallResult>;
   readResource(uri: string): Promise<{ contents: Array<{ uri: string; text?: string; blob?: string }> }>;
   /** Asks to hear tools/resources list changes and updates of `uris` (listen on 2026, subscribe on 2025). */
   watch(uris: string[]): Promise<void>;
@@ -89,7 +96,7 @@ export async function connect(t: TestContext, kind: ClientKind, target: Target):
       protocolVersion: () => (client.transport as { protocolVersion?: string } | undefined)?.protocolVersion ?? "2025",
       listTools: async () => (await client.listTools()).tools,
       call: async (name, args, opts = {}) =>
-        (await client.callTool({ name, arguments: args }, undefined, { onprogress: opts.onprogress, signal: opts.signal, resetTimeoutOnProgress: true })) as CallResult,
+        (await client.callTool({ name, arguments: args, ...(opts.meta ? { _meta: opts.meta } : {}) }, undefined, { onprogress: opts.onprogress, signal: opts.signal, resetTimeoutOnProgress: true })) as CallResult,
       readResource: (uri) => client.readResource({ uri }) as never,
       watch: async (uris) => {
         for (const uri of uris) await client.subscribeResource({ uri });
@@ -109,7 +116,7 @@ export async function connect(t: TestContext, kind: ClientKind, target: Target):
       protocolVersion: () => client.getNegotiatedProtocolVersion(),
       listTools: async () => (await client.listTools(undefined, { cacheMode: "bypass" } as never)).tools,
       call: async (name, args, opts = {}) =>
-        (await client.callTool({ name, arguments: args }, { onprogress: opts.onprogress, signal: opts.signal, resetTimeoutOnProgress: true })) as CallResult,
+        (await client.callTool({ name, arguments: args, ...(opts.meta ? { _meta: opts.meta } : {}) }, { onprogress: opts.onprogress, signal: opts.signal, resetTimeoutOnProgress: true })) as CallResult,
       readResource: (uri) => client.readResource({ uri }, { cacheMode: "bypass" } as never) as never,
       watch: async (uris) => {
         if (modern()) {
