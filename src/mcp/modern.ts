@@ -6,7 +6,7 @@
  * only how a request arrives and how notifications leave differ, and the transports
  * decide which face a request meets. Cheap to build: a 2026 HTTP request builds one.
  */
-import { CLIENT_CAPABILITIES_META_KEY, inputRequired, inputResponse, ProtocolError, ProtocolErrorCode, Server, type CallToolResult, type CacheHint, type Tool } from "@modelcontextprotocol/server";
+import { CLIENT_CAPABILITIES_META_KEY, inputRequired, inputResponse, ProtocolError, ProtocolErrorCode, ResourceNotFoundError, Server, type CallToolResult, type CacheHint, type Tool } from "@modelcontextprotocol/server";
 import type { Bridge } from "./bridge.js";
 import { builtinsFor, type BuiltinContext } from "./builtins.js";
 import { complete, InvalidCursorError, listResources, readResource, ResourceError, TEMPLATES } from "./resources.js";
@@ -49,10 +49,10 @@ function invalidParams(message: string): ProtocolError {
   return new ProtocolError(ProtocolErrorCode.InvalidParams, message);
 }
 
-function resourceFailure(err: unknown): ProtocolError {
+function resourceFailure(err: unknown, uri?: string): ProtocolError {
   if (err instanceof InvalidCursorError) return invalidParams(err.message);
-  // A read of something that is not there is -32602 on 2026-07-28 (the SDK maps -32002 to it).
-  if (err instanceof ResourceError) return new ProtocolError(ProtocolErrorCode.ResourceNotFound, err.message);
+  // A read of something that is not there: -32602 on the wire, with the URI in `data` (SEP-2164).
+  if (err instanceof ResourceError) return uri === undefined ? new ProtocolError(ProtocolErrorCode.ResourceNotFound, err.message) : new ResourceNotFoundError(uri, err.message);
   return new ProtocolError(ProtocolErrorCode.InternalError, err instanceof Error ? err.message : String(err));
 }
 
@@ -172,7 +172,7 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
       const hint = req.params.uri.startsWith("mesh://files/") ? NO_REUSE : catalogHint(bridge);
       return { ...result, ...hint };
     } catch (err) {
-      throw resourceFailure(err);
+      throw resourceFailure(err, req.params.uri);
     }
   });
   server.setRequestHandler("completion/complete", async (req) => {
