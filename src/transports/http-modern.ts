@@ -10,10 +10,11 @@
  * Closing a request's response stream aborts its handler (→ cancel.<call_id>).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { toNodeHandler, type NodeMcpRequestHandler } from "@modelcontextprotocol/node";
+import { toWebRequest } from "@modelcontextprotocol/node";
 import { classifyInboundRequest, createMcpHandler, type McpHttpHandler } from "@modelcontextprotocol/server";
 import type { Bridge } from "../mcp/bridge.js";
 import type { Logger } from "../mcp/log.js";
+import { sendRpcError } from "./http-io.js";
 import { createModernServer, publishChanges } from "../mcp/modern.js";
 
 function header(req: IncomingMessage, name: string): string | undefined {
@@ -44,7 +45,8 @@ export interface ModernHttpOptions {
 
 export class ModernHttp {
   private readonly handler: McpHttpHandler;
-  private readonly serveNode: NodeMcpRequestHandler;
+  private readonly maxBody: number;
+  private readonly onerror: (err: Error) => void;
   private readonly stopPublishing: () => void;
   private open = 0;
 
@@ -56,7 +58,8 @@ export class ModernHttp {
       maxRequestBodySize: opts.maxBody,
       onerror,
     });
-    this.serveNode = toNodeHandler(this.handler, { onerror, maxRequestBodySize: opts.maxBody });
+    this.maxBody = opts.maxBody;
+    this.onerror = onerror;
     // One process-wide publisher: every open subscriptions/listen stream of this process hears it.
     this.stopPublishing = publishChanges(bridge, this.handler.notify);
   }
@@ -71,10 +74,57 @@ export class ModernHttp {
     const counted = (body as { method?: unknown } | null)?.method !== "subscriptions/listen";
     if (counted) this.open++;
     try {
-      await this.serveNode(req, res, body);
+      await this.exchange(req, res, body);
     } finally {
       if (counted) this.open--;
     }
+  }
+
+  /**
+   * One request through the SDK handler's fetch face. Like the SDK's toNodeHandler,
+   * but a JSON answer leaves in one write with a Content-Length (toNodeHandler streams
+   * every body chunked, costing a syscall and a chunk frame more per call); SSE
+   * answers stream. The client closing the connection aborts the request.
+   */
+  private async exchange(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+    const abort = new AbortController();
+    let finished = false;
+    res.once("close", () => {
+      if (!finished) abort.abort();
+    });
+    let response: Response;
+    try {
+      const request = await toWebRequest(req, body, { signal: abort.signal, maxRequestBodySize: this.maxBody });
+      response = await this.handler.fetch(request, { parsedBody: body });
+    } catch (err) {
+      this.onerror(err instanceof Error ? err : new Error(String(err)));
+      finished = true;
+      if (!res.headersSent) sendRpcError(res, 500, -32603, "Internal error");
+      return;
+    }
+    const headers: Record<string, string> = {};
+    response.headers.forEach((value, name) => (headers[name] = value));
+    if (response.body === null || !headers["content-type"]?.startsWith("text/event-stream")) {
+      const bytes = response.body === null ? Buffer.alloc(0) : Buffer.from(await response.arrayBuffer());
+      finished = true;
+      res.writeHead(response.status, { ...headers, "content-length": String(bytes.length) });
+      res.end(bytes);
+      return;
+    }
+    res.writeHead(response.status, headers);
+    const closed = new Promise<void>((resolve) => abort.signal.addEventListener("abort", () => resolve(), { once: true }));
+    const reader = response.body.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done || abort.signal.aborted) break;
+        if (!res.write(value)) await Promise.race([new Promise<void>((resolve) => res.once("drain", () => resolve())), closed]);
+      }
+    } catch {
+      // the stream ended with the request (client gone, handler closed): nothing more to send
+    }
+    finished = true;
+    res.end();
   }
 
   /** Aborts what is still running (each abort publishes its cancel) and drops the listeners. */
