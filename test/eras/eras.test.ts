@@ -24,10 +24,13 @@ async function exercise(t: TestContext, env: Env, client: EraClient): Promise<vo
 
   // call, with the client's trace context carried onto the NATS request
   const requests: Array<{ traceparent?: string; tracestate?: string }> = [];
-  const spy = env.node.nc.subscribe("tools.calc.add", {
-    callback: (_e, m) => void requests.push({ traceparent: m.headers?.get("traceparent"), tracestate: m.headers?.get("tracestate") }),
-  });
-  t.after(() => spy.unsubscribe());
+  // The bridge may send to the shared subject or pin a node: watch both.
+  for (const subject of ["tools.calc.add", "node.*.tools.calc.add"]) {
+    const spy = env.node.nc.subscribe(subject, {
+      callback: (_e, m) => void requests.push({ traceparent: m.headers?.get("traceparent"), tracestate: m.headers?.get("tracestate") }),
+    });
+    t.after(() => spy.unsubscribe());
+  }
   const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
   const sum = await client.call("calc__add", { a: 20, b: 22 }, { meta: { traceparent, tracestate: "mesh=1" } });
   assert.equal(sum.isError, undefined, text(sum));
