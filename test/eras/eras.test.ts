@@ -56,8 +56,9 @@ async function exercise(t: TestContext, env: Env, client: EraClient): Promise<vo
   const abortedAt = performance.now();
   ac.abort();
   await assert.rejects(waiting);
-  await waitFor(() => cancels.includes(`cancel.${callId}`), `cancel.${callId}`, 5000);
-  assert.ok(performance.now() - abortedAt < 3000, "the cancel went out at once");
+  await waitFor(() => cancels.includes(`cancel.${callId}`), `cancel.${callId}`, 10_000);
+  // At once, not after a timeout (the box is shared and loaded: a generous bound).
+  assert.ok(performance.now() - abortedAt < 5000, "the cancel went out at once");
 
   // changes: a file written, a node joining and leaving
   const key = `eras/${client.kind}-${client.wire}.txt`;
@@ -66,7 +67,7 @@ async function exercise(t: TestContext, env: Env, client: EraClient): Promise<vo
   await client.watch([uri]);
   const since = performance.now();
   await env.node.files.put(key, new TextEncoder().encode("two"), "text/plain");
-  await waitFor(() => client.heard.some((h) => h.method === "notifications/resources/updated" && h.uri === uri && h.at >= since), `resources/updated ${uri}`);
+  await waitFor(() => client.heard.some((h) => h.method === "notifications/resources/updated" && h.uri === uri && h.at >= since), `resources/updated ${uri}`, 10_000);
   const read = await client.readResource(uri);
   assert.equal(read.contents[0]?.text, "two");
 
@@ -75,7 +76,8 @@ async function exercise(t: TestContext, env: Env, client: EraClient): Promise<vo
   t.after(() => n2.close().catch(() => {}));
   await n2.registerTool({ name: "extra", version: "1.0.0", description: "joins late", methods: { ping: { handler: () => "pong" } } });
   await waitFor(() => client.heard.some((h) => h.method === "notifications/tools/list_changed" && h.at >= joinedAt), "list_changed on join", 10_000);
-  assert.ok((await client.listTools()).some((x) => x.name === "extra__ping"), "the new tool is listed");
+  // A list_changed may also come from a later look at the catalog: wait for the tool itself.
+  await waitFor(async () => (await client.listTools()).some((x) => x.name === "extra__ping"), "extra__ping listed", 10_000);
   assert.equal(text(await client.call("extra__ping", {})), "pong");
 
   // A node that shuts down says so (node.left, as jb-mesh's Node.Close does).
