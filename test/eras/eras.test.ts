@@ -31,6 +31,7 @@ async function exercise(t: TestContext, env: Env, client: EraClient): Promise<vo
     });
     t.after(() => spy.unsubscribe());
   }
+  await env.node.nc.flush(); // the server has our interest before the call goes out
   const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
   const sum = await client.call("calc__add", { a: 20, b: 22 }, { meta: { traceparent, tracestate: "mesh=1" } });
   assert.equal(sum.isError, undefined, text(sum));
@@ -50,6 +51,7 @@ async function exercise(t: TestContext, env: Env, client: EraClient): Promise<vo
   const cancels: string[] = [];
   const sub = env.node.nc.subscribe("cancel.*", { callback: (_e, m) => void cancels.push(m.subject) });
   t.after(() => sub.unsubscribe());
+  await env.node.nc.flush();
   const ac = new AbortController();
   const waiting = client.call("slow__wait", { ms: 60_000 }, { signal: ac.signal });
   const callId = await env.slowStarted();

@@ -40,6 +40,7 @@ test("two mesh-mcp processes, requests alternating between them", { timeout: 60_
   const cancels: string[] = [];
   const sub = env.node.nc.subscribe("cancel.*", { callback: (_e, m) => void cancels.push(m.subject) });
   t.after(() => sub.unsubscribe());
+  await env.node.nc.flush();
   for (let i = 0; i < 2; i++) {
     const ac = new AbortController();
     const call = client.callTool({ name: "slow__wait", arguments: { ms: 60_000 } }, { signal: ac.signal });

@@ -143,6 +143,7 @@ test("2026-07-28 over HTTP, request by request", T, async (t) => {
     const cancels: string[] = [];
     const sub = env.node.nc.subscribe("cancel.*", { callback: (_e, m) => void cancels.push(m.subject) });
     t.after(() => sub.unsubscribe());
+  await env.node.nc.flush();
     const spec = modern(13, "tools/call", { name: "slow__wait", arguments: { ms: 60_000 }, _meta: { progressToken: "p" } }, auth);
     const req = request(cli.url, { method: "POST", headers: spec.headers, agent: false });
     req.on("error", () => {});
