@@ -6,14 +6,16 @@
  * only how a request arrives and how notifications leave differ, and the transports
  * decide which face a request meets. Cheap to build: a 2026 HTTP request builds one.
  */
+import { realpath } from "node:fs/promises";
+import { isAbsolute, resolve } from "node:path";
 import { CLIENT_CAPABILITIES_META_KEY, inputRequired, inputResponse, ProtocolError, ProtocolErrorCode, ResourceNotFoundError, Server, type CallToolResult, type CacheHint, type Tool } from "@modelcontextprotocol/server";
 import type { Bridge } from "./bridge.js";
 import { builtinsFor, type BuiltinContext } from "./builtins.js";
 import { complete, InvalidCursorError, listResources, readResource, ResourceError, TEMPLATES } from "./resources.js";
+import { isInside, rootsToDirs } from "./paths.js";
 import { errorResult, fileUri } from "./results.js";
 import { INSTRUCTIONS, SERVER_NAME, SERVER_VERSION } from "./server.js";
 import { callMeshTool, ToolList } from "./tools.js";
-import { checkAllowedPath, rootsToDirs } from "./paths.js";
 
 export interface ModernOptions {
   /**
@@ -39,10 +41,14 @@ function clientCaps(envelope: unknown): { roots?: unknown } | undefined {
   return e?.[CLIENT_CAPABILITIES_META_KEY] ?? e?.clientCapabilities;
 }
 
+/** Whether --allow-dir already covers the file (then the client need not be asked for roots; builtins.ts still checks). */
 async function coveredByAllowDirs(bridge: Bridge, path: unknown): Promise<boolean> {
   const dirs = bridge.opts.allowDirs ?? [];
-  if (dirs.length === 0 || typeof path !== "string") return false;
-  return checkAllowedPath(path, dirs).then(() => true, () => false);
+  if (dirs.length === 0 || typeof path !== "string" || !isAbsolute(path)) return false;
+  const real = await realpath(path).catch(() => undefined);
+  if (real === undefined) return false;
+  const realDirs = await Promise.all(dirs.map((d) => realpath(resolve(d)).catch(() => resolve(d))));
+  return realDirs.some((d) => isInside(real, d));
 }
 
 function invalidParams(message: string): ProtocolError {

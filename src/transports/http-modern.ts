@@ -27,7 +27,7 @@ function header(req: IncomingMessage, name: string): string | undefined {
  * (or is malformed in a way only that leg answers: header/body mismatches, a modern
  * version header without an envelope). Everything else is 2025 traffic.
  */
-export function isModernPost(req: IncomingMessage, body: unknown): boolean {
+function isModernPost(req: IncomingMessage, body: unknown): boolean {
   const outcome = classifyInboundRequest({
     httpMethod: "POST",
     protocolVersionHeader: header(req, "mcp-protocol-version"),
@@ -62,6 +62,11 @@ export class ModernHttp {
     this.onerror = onerror;
     // One process-wide publisher: every open subscriptions/listen stream of this process hears it.
     this.stopPublishing = publishChanges(bridge, this.handler.notify);
+  }
+
+  /** The SDK's own era decision for a POST (see isModernPost). */
+  isModernPost(req: IncomingMessage, body: unknown): boolean {
+    return isModernPost(req, body);
   }
 
   /** Requests (tool calls, listen streams) being answered right now. */

@@ -8,14 +8,14 @@
  * 2025 client and gets the session server of server.ts, exactly as before.
  */
 import { randomUUID } from "node:crypto";
-import { PROTOCOL_VERSION_META_KEY } from "@modelcontextprotocol/server";
-import { serveStdio as serveModernStdio } from "@modelcontextprotocol/server/stdio";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import type { Bridge } from "../mcp/bridge.js";
-import { createModernServer } from "../mcp/modern.js";
 import { createServer } from "../mcp/server.js";
 import { StdioServerTransport } from "./stdio-transport.js";
+
+/** The envelope key naming a request's protocol version (2026-07-28's `_meta`). */
+const PROTOCOL_VERSION_META_KEY = "io.modelcontextprotocol/protocolVersion";
 
 /** True when the message claims the 2026 per-request envelope (the spec's body-only rule on stdio). */
 export function claimsModernEra(message: JSONRPCMessage): boolean {
@@ -67,12 +67,20 @@ export async function serveStdio(bridge: Bridge, onClosed: () => void): Promise<
     if (early.length > 1) return; // still connecting the chosen server
     const handoff = new Handoff(wire, early);
     if (claimsModernEra(first)) {
-      const handle = serveModernStdio(() => createModernServer(bridge, { pushChanges: true }), {
-        transport: handoff as never,
-        legacy: "reject",
-        onerror: (err) => bridge.log.debug(`MCP stdio (2026-07-28): ${err.message}`),
-      });
-      close = () => handle.close();
+      // The v2 SDK (~100 ms to load) comes only for a 2026 client; what arrives meanwhile waits in `early`.
+      const serving = (async () => {
+        const [{ serveStdio: serveModernStdio }, { createModernServer }] = await Promise.all([
+          import("@modelcontextprotocol/server/stdio"),
+          import("../mcp/modern.js"),
+        ]);
+        return serveModernStdio(() => createModernServer(bridge, { pushChanges: true }), {
+          transport: handoff as never,
+          legacy: "reject",
+          onerror: (err) => bridge.log.debug(`MCP stdio (2026-07-28): ${err.message}`),
+        });
+      })();
+      serving.catch((err: Error) => bridge.log.error(`cannot serve MCP 2026-07-28 over stdio: ${err.message}`));
+      close = () => serving.then((handle) => handle.close(), () => wire.close());
     } else {
       // Tasks belong to this process unless --task-owner names a shared identity (bridge.opts.tasks.owner).
       const session = createServer(bridge, { progressBarrier: true, taskOwner: bridge.opts.tasks?.owner ?? `stdio:${process.pid}:${randomUUID()}` });
