@@ -41,7 +41,16 @@ function isModernPost(req: IncomingMessage, body: unknown): boolean {
 export interface ModernHttpOptions {
   responseMode: "auto" | "sse" | "json";
   maxBody: number;
+  /**
+   * Open 2026 requests (calls, listen streams) per client address, and in all. With no
+   * sessions to cap, these bound what one client, and everyone, can hold open: the same
+   * totals a 2025 client reaches with its sessions (--max-inflight × the session caps).
+   */
+  maxPerClient: number;
+  maxTotal: number;
 }
+
+const RETRY_AFTER_S = "5";
 
 export class ModernHttp {
   private readonly handler: McpHttpHandler;
@@ -49,6 +58,9 @@ export class ModernHttp {
   private readonly onerror: (err: Error) => void;
   private readonly stopPublishing: () => void;
   private open = 0;
+  private openAll = 0;
+  private readonly byClient = new Map<string, number>();
+  private readonly limits: Pick<ModernHttpOptions, "maxPerClient" | "maxTotal">;
 
   constructor(bridge: Bridge, opts: ModernHttpOptions, log: Logger) {
     const onerror = (err: Error) => log.debug(`MCP HTTP (2026-07-28): ${err.message}`);
@@ -59,6 +71,7 @@ export class ModernHttp {
       onerror,
     });
     this.maxBody = opts.maxBody;
+    this.limits = { maxPerClient: opts.maxPerClient, maxTotal: opts.maxTotal };
     this.onerror = onerror;
     // One process-wide publisher: every open subscriptions/listen stream of this process hears it.
     this.stopPublishing = publishChanges(bridge, this.handler.notify);
@@ -75,6 +88,16 @@ export class ModernHttp {
   }
 
   async serve(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+    const client = req.socket.remoteAddress ?? "";
+    const mine = this.byClient.get(client) ?? 0;
+    if (mine >= this.limits.maxPerClient) {
+      return sendRpcError(res, 429, -32000, `Too many open requests from this client (${mine}; --max-inflight × --max-sessions-per-client): wait for some to finish or close unused subscriptions`, { "retry-after": RETRY_AFTER_S });
+    }
+    if (this.openAll >= this.limits.maxTotal) {
+      return sendRpcError(res, 503, -32000, `mesh-mcp has too many open requests (${this.openAll}; --max-inflight × --max-sessions); retry later`, { "retry-after": RETRY_AFTER_S });
+    }
+    this.byClient.set(client, mine + 1);
+    this.openAll++;
     // A listen stream stays open until the client leaves: shutdown must not wait for it.
     const counted = (body as { method?: unknown } | null)?.method !== "subscriptions/listen";
     if (counted) this.open++;
@@ -82,6 +105,10 @@ export class ModernHttp {
       await this.exchange(req, res, body);
     } finally {
       if (counted) this.open--;
+      this.openAll--;
+      const left = (this.byClient.get(client) ?? 1) - 1;
+      if (left > 0) this.byClient.set(client, left);
+      else this.byClient.delete(client);
     }
   }
 

@@ -266,7 +266,12 @@ class McpHttpServer {
   /** The 2026 leg, loaded once (after listening, or by the first request that needs it). */
   private modernHttp(): Promise<ModernHttp> {
     this.modernLoad ??= import("./http-modern.js").then(({ ModernHttp }) => {
-      this.modern = new ModernHttp(this.bridge, { responseMode: this.mode, maxBody: this.config.maxBody }, this.log);
+      this.modern = new ModernHttp(this.bridge, {
+        responseMode: this.mode,
+        maxBody: this.config.maxBody,
+        maxPerClient: this.config.maxInflight * (this.config.maxSessionsPerClient ?? MAX_SESSIONS_PER_CLIENT),
+        maxTotal: this.config.maxInflight * (this.config.maxSessions ?? MAX_SESSIONS),
+      }, this.log);
       return this.modern;
     });
     return this.modernLoad;

@@ -155,3 +155,25 @@ test("2026-07-28 over HTTP, request by request", T, async (t) => {
     assert.ok(performance.now() - closedAt < 2000, "cancelled within 2 s of the close");
   });
 });
+
+test("2026 requests are bounded per client like 2025 sessions are (--max-inflight × --max-sessions-per-client)", T, async (t) => {
+  const env = await meshWithTools(t);
+  const cli = await startCli(t, ["--nats", env.nats.url, "--max-inflight", "1", "--max-sessions-per-client", "2"]);
+  const open: Array<ReturnType<typeof request>> = [];
+  t.after(() => open.forEach((r) => r.destroy()));
+  for (let i = 0; i < 2; i++) {
+    const spec = modern(30 + i, "tools/call", { name: "slow__wait", arguments: { ms: 60_000 } });
+    const req = request(cli.url, { method: "POST", headers: spec.headers, agent: false });
+    req.on("error", () => {});
+    req.end(spec.body);
+    open.push(req);
+    await env.slowStarted();
+  }
+  const third = await raw(cli.url, modern(40, "tools/call", { name: "calc__add", arguments: { a: 1, b: 2 } }));
+  assert.equal(third.status, 429, third.body);
+  assert.match(third.body, /Too many open requests from this client/);
+  assert.ok(third.headers["retry-after"]);
+  // Closing one frees its slot (and cancels it on the mesh).
+  open.shift()!.destroy();
+  await waitFor(async () => (await raw(cli.url, modern(41, "tools/call", { name: "calc__add", arguments: { a: 1, b: 2 } }))).status === 200, "a slot again");
+});
