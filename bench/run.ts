@@ -8,7 +8,7 @@
  *   npm run bench -- --update-md          # also replace the table in BENCHMARKS.md
  *   npm run bench -- --only call --profile bench/profiles   # server CPU profiles
  *
- * Sections: call, throughput, discovery, stream, files, startup, tasks.
+ * Sections: call, throughput, discovery, stream, files, startup, tasks, eras.
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -18,6 +18,7 @@ import { BENCH_MAX_PAYLOAD, ROOT, machine, startBenchNats, startTsChild, type Ch
 import { renderReport, type SectionResult } from "./lib/report.js";
 import { runCallOverhead } from "./sections/call.js";
 import { runDiscovery } from "./sections/discovery.js";
+import { runEras } from "./sections/eras.js";
 import { runFiles } from "./sections/files.js";
 import { runStartup } from "./sections/startup.js";
 import { runStreaming } from "./sections/stream.js";
@@ -34,6 +35,7 @@ const SECTIONS: Array<{ id: string; run: SectionFn; needsNode: boolean }> = [
   { id: "files", run: runFiles, needsNode: true },
   { id: "startup", run: runStartup, needsNode: false },
   { id: "tasks", run: runTasks, needsNode: true },
+  { id: "eras", run: runEras, needsNode: true },
 ];
 
 export const MD_START = "<!-- bench:results:start -->";

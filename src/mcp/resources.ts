@@ -18,6 +18,11 @@ export class ResourceError extends Error {
   override name = "ResourceError";
 }
 
+/** A cursor we did not hand out: the client's mistake (-32602), not a missing resource. */
+export class InvalidCursorError extends Error {
+  override name = "InvalidCursorError";
+}
+
 export const TEMPLATES: ResourceTemplate[] = [
   { uriTemplate: FILE_TEMPLATE, name: "mesh-file", title: "Mesh file store object", description: "An object of the mesh file store by key (e.g. outputs/abc.png)." },
   { uriTemplate: NODE_TEMPLATE, name: "mesh-node", title: "Mesh node", description: "One mesh node and the tools it offers.", mimeType: "application/json" },
@@ -34,8 +39,9 @@ export function isTextType(ct: string): boolean {
 
 /** Pages over views + files; the cursor is the offset (opaque to clients). */
 export async function listResources(bridge: Bridge, cursor?: string): Promise<{ resources: Resource[]; nextCursor?: string }> {
-  const offset = cursor ? Number.parseInt(Buffer.from(cursor, "base64url").toString(), 10) : 0;
-  if (!Number.isInteger(offset) || offset < 0) throw new ResourceError(`invalid cursor "${cursor}"; list again from the start`);
+  const decoded = cursor === undefined ? "0" : Buffer.from(cursor, "base64url").toString();
+  const offset = /^\d{1,9}$/.test(decoded) ? Number(decoded) : -1;
+  if (offset < 0) throw new InvalidCursorError(`invalid cursor "${cursor}"; list again from the start`);
   const files = bridge.mesh && !bridge.unavailableReason() ? await bridge.mesh.files.list() : [];
   const all: Resource[] = [
     ...VIEWS,

@@ -25,13 +25,18 @@ import type { Bridge } from "./bridge.js";
 import { builtinsFor, type BuiltinContext } from "./builtins.js";
 import type { Level } from "./log.js";
 import { rootsToDirs } from "./paths.js";
-import { complete, listResources, readResource, ResourceError, TEMPLATES } from "./resources.js";
+import { complete, InvalidCursorError, listResources, readResource, ResourceError, TEMPLATES } from "./resources.js";
 import { errorResult, fileUri } from "./results.js";
+import { answerBadParamsAsInvalidParams } from "./rpc-errors.js";
 import { callMeshTool, progressOf, ToolList } from "./tools.js";
 import { DEFAULT_TASK_POLL_MS, SessionTaskStore, startToolTask, taskSupportOf, TASKS_CAPABILITY, toMcpTask, withTaskSupport } from "./tasks.js";
 
 export const SERVER_NAME = "mesh-mcp";
 export const SERVER_VERSION = "0.1.0";
+export const INSTRUCTIONS =
+  "Tools named <tool>__<method> are methods of a jb-mesh tool mesh; each description names the nodes that offer it. " +
+  "Pass files to tools as file-store keys: upload local files with mesh_upload_file, read results via mesh://files/<key> resources. " +
+  "Read mesh://nodes to see which node offers what; set _node to pin a call to one node.";
 
 export interface SessionOptions {
   /** Concurrent tool calls this session may run (HTTP); more get an isError result. */
@@ -68,7 +73,7 @@ function rank(l: LoggingLevel | Level): number {
 function resourceError(err: unknown): Error {
   // A plain Error with a numeric code reaches the client as that JSON-RPC error, without double prefixes.
   const e = new Error(err instanceof Error ? err.message : String(err)) as Error & { code: number };
-  e.code = err instanceof ResourceError ? -32002 : -32603;
+  e.code = err instanceof InvalidCursorError ? -32602 : err instanceof ResourceError ? -32002 : -32603;
   return e;
 }
 
@@ -86,10 +91,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
         ...(tasksOn ? { tasks: TASKS_CAPABILITY } : {}),
       },
       ...(tasksOn ? { taskStore: new SessionTaskStore(bridge, taskOwner), defaultTaskPollInterval: bridge.opts.tasks?.pollMs ?? DEFAULT_TASK_POLL_MS } : {}),
-      instructions:
-        "Tools named <tool>__<method> are methods of a jb-mesh tool mesh; each description names the nodes that offer it. " +
-        "Pass files to tools as file-store keys: upload local files with mesh_upload_file, read results via mesh://files/<key> resources. " +
-        "Read mesh://nodes to see which node offers what; set _node to pin a call to one node.",
+      instructions: INSTRUCTIONS,
     },
   );
   const tools = new ToolList(bridge, tasksOn ? (tool, entry) => withTaskSupport(tool, taskSupportOf(bridge, entry)) : undefined);
@@ -252,6 +254,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   server.setNotificationHandler(RootsListChangedNotificationSchema, async () => {
     roots = undefined;
   });
+  answerBadParamsAsInvalidParams(server);
 
   // ---- change notifications from the shared bridge ----
   const dropTools = bridge.onToolsChanged(() => {

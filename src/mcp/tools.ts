@@ -3,6 +3,8 @@
  * look up the name → validate (ajv) → mesh call or stream → results.ts.
  */
 import { Ajv, type ValidateFunction } from "ajv";
+import { Ajv2019 } from "ajv/dist/2019.js";
+import { Ajv2020 } from "ajv/dist/2020.js";
 import type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js";
 import { MeshCancelledError, MeshTimeoutError, NoRespondersError, StreamInactivityError } from "../mesh/errors.js";
 import type { JsonObject, MethodEntry, StreamFrame } from "../mesh/index.js";
@@ -127,7 +129,20 @@ export class ToolList {
 
 // ---------------- validation ----------------
 
-const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
+const AJV_OPTIONS = { strict: false, allErrors: true, validateFormats: false } as const;
+const ajv = new Ajv(AJV_OPTIONS);
+/** 2020-12 is the dialect of 2026-07-28; draft-07 (the default Ajv) cannot compile it. Built on first use. */
+let ajv2020: Ajv2020 | undefined;
+let ajv2019: Ajv2019 | undefined;
+
+/** The validator for the dialect the schema declares in `$schema` (draft-07 when it declares none). */
+function compilerFor(schema: object): { compile(s: object): ValidateFunction } {
+  const dialect = (schema as { $schema?: unknown }).$schema;
+  if (typeof dialect !== "string") return ajv;
+  if (dialect.includes("2020-12")) return (ajv2020 ??= new Ajv2020(AJV_OPTIONS));
+  if (dialect.includes("2019-09")) return (ajv2019 ??= new Ajv2019(AJV_OPTIONS));
+  return ajv;
+}
 const validators = new Map<string, ValidateFunction | null>();
 /** The same validators by schema object, so a schema seen before costs no JSON.stringify. */
 const validatorsBySchema = new WeakMap<object, ValidateFunction | null>();
@@ -140,7 +155,7 @@ export function validateArgs(schema: Tool["inputSchema"], args: JsonObject, warn
     v = validators.get(key);
     if (v === undefined) {
       try {
-        v = ajv.compile(schema);
+        v = compilerFor(schema).compile(schema);
       } catch (err) {
         warn(`cannot compile input schema (${(err as Error).message}); arguments go unvalidated`);
         v = null;
@@ -174,6 +189,23 @@ export interface CallContext {
    */
   flushProgress?(): Promise<void>;
   meta?: Record<string, unknown>;
+}
+
+// W3C Trace Context (the spec's `_meta.traceparent` / `_meta.tracestate`, SEP-414).
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+const TRACESTATE_MAX = 512;
+
+/**
+ * The client's trace context as NATS request headers, so one trace spans agent,
+ * bridge and node. Malformed values are dropped rather than passed on.
+ */
+export function traceHeaders(meta: Record<string, unknown> | undefined): Record<string, string> | undefined {
+  const parent = meta?.traceparent;
+  if (typeof parent !== "string" || !TRACEPARENT.test(parent)) return undefined;
+  const state = meta?.tracestate;
+  const out: Record<string, string> = { traceparent: parent };
+  if (typeof state === "string" && state.length <= TRACESTATE_MAX && !/[\r\n]/.test(state)) out.tracestate = state;
+  return out;
 }
 
 /** Progress fields a chunk may carry: `progress`, `total`, `message`. */
@@ -296,6 +328,7 @@ async function runCall(
       node,
       nodes: entry.nodes,
       signal,
+      headers: traceHeaders(ctx.meta),
       timeoutMs: bridge.opts.callTimeoutMs ?? 3_600_000,
     });
     answered.node = reply.node || undefined;
@@ -316,6 +349,7 @@ async function runStream(
     node,
     nodes: entry.nodes,
     signal: ac.signal,
+    headers: traceHeaders(ctx.meta),
     inactivityTimeoutMs: bridge.opts.streamIdleMs ?? 120_000,
     onOutage: (ms) => {
       // Said, not skipped: chunks the node sent while NATS was down are gone.

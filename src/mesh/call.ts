@@ -7,7 +7,7 @@
  * once (nothing keeps waiting for a timer), and lets a stream take many frames on
  * the same mechanism.
  */
-import { createInbox, nuid, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { createInbox, headers as natsHeaders, nuid, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import type { z } from "zod";
 import {
   MalformedReplyError,
@@ -41,6 +41,8 @@ export interface CallOptions {
    * a NATS outage): the hook calls `fail` to end it; it returns the function that stops watching.
    */
   watch?: CallWatch;
+  /** NATS headers for the request (e.g. W3C `traceparent`/`tracestate`, so one trace spans caller and node). */
+  headers?: Record<string, string>;
 }
 
 /** See CallOptions.watch. `stream` is set for streams only. */
@@ -53,6 +55,18 @@ export interface StreamOptions {
   inactivityTimeoutMs?: number;
   callId?: string;
   watch?: CallWatch;
+  /** NATS headers for the request (see CallOptions.headers). */
+  headers?: Record<string, string>;
+}
+
+/** Request headers as NATS wants them; undefined when there are none (no header block on the wire). */
+function requestHeaders(h: Record<string, string> | undefined): MsgHdrs | undefined {
+  if (!h) return undefined;
+  const entries = Object.entries(h);
+  if (entries.length === 0) return undefined;
+  const out = natsHeaders();
+  for (const [k, v] of entries) out.set(k, v);
+  return out;
 }
 
 export const DEFAULT_CALL_TIMEOUT_MS = 30_000;
@@ -271,7 +285,7 @@ export class Caller {
       if (settled) unwatch?.();
       try {
         const body = encoder.encode(JSON.stringify(buildCallRequest(params, callId, opts.node)));
-        this.nc.publish(subject, body, { reply: reply.inbox });
+        this.nc.publish(subject, body, { reply: reply.inbox, headers: requestHeaders(opts.headers) });
       } catch (err) {
         end(() => reject(new NotConnectedError(`publish on ${subject} failed`, { cause: err })), false);
       }
@@ -411,7 +425,7 @@ export class MeshStream implements AsyncIterable<StreamFrame> {
       armIdle();
       unwatch = opts.watch?.({ fail: (err) => push(err), callId, stream: this });
       const body = encoder.encode(JSON.stringify(buildCallRequest(this.params, callId, opts.node)));
-      this.nc.publish(subject, body, { reply: reply.inbox });
+      this.nc.publish(subject, body, { reply: reply.inbox, headers: requestHeaders(opts.headers) });
       for (;;) {
         while (queue.length === 0) await new Promise<void>((r) => (wake = r));
         wake = undefined;

@@ -205,6 +205,7 @@ export class Catalog {
   private closed = false;
   /** Duration of the last discovery, for metrics and `doctor`. */
   lastDiscoveryMs = 0;
+  private periodicSince = 0;
 
   constructor(private readonly nc: NatsConnection, private readonly opts: CatalogOptions = {}) {}
 
@@ -219,6 +220,7 @@ export class Catalog {
     this.subs.push(this.nc.subscribe(TOOL_EVENTS, { callback: onEvent }));
     const every = this.opts.refreshIntervalMs ?? DEFAULT_REFRESH_INTERVAL_MS;
     if (every > 0) {
+      this.periodicSince = Date.now();
       this.timer = setInterval(() => void this.sweep().catch(() => {}), every);
       this.timer.unref();
     }
@@ -226,6 +228,17 @@ export class Catalog {
     // The first pass answers fast; a patient one right after catches any responder it missed.
     this.patientNext = true;
     this.scheduleRefresh();
+  }
+
+  /**
+   * Time until the next periodic check: the longest a node that left without a
+   * lifecycle event can stay listed (announced changes are seen within ~150 ms).
+   * Infinity when periodic refresh is off.
+   */
+  nextRefreshInMs(): number {
+    const every = this.opts.refreshIntervalMs ?? DEFAULT_REFRESH_INTERVAL_MS;
+    if (every <= 0 || this.periodicSince === 0) return Infinity;
+    return every - ((Date.now() - this.periodicSince) % every);
   }
 
   /** True once the first discovery has completed. */

@@ -333,8 +333,12 @@ export class ToolServer {
   }
 
   async close(): Promise<void> {
+    const serving = this.regs.size > 0;
     for (const reg of this.regs.values()) await this.stop(reg);
     this.regs.clear();
+    // Like jb-mesh's Node.Close (pkg/node/node.go): say so, so catalogs drop our tools at once
+    // instead of at their next periodic discovery. After stopping, so a refresh sees us gone.
+    if (serving) this.publishEvent("node.left", { reason: "shutdown" });
     this.cancelSub?.unsubscribe();
     this.cancelSub = undefined;
   }

@@ -17,6 +17,8 @@ import { addSecret, type Logger } from "../mcp/log.js";
 import { createServer, type Session } from "../mcp/server.js";
 import { NO_OAUTH, OriginPolicy, TokenCheck, isOAuthProbe, startupProblem } from "./http-security.js";
 import { readBody, sendJson, sendRpcError } from "./http-io.js";
+// Types only: the v2 SDK behind the 2026 leg (~100 ms to load) comes after listening.
+import type { ModernHttp } from "./http-modern.js";
 import { StreamableHttpTransport } from "./http-transport.js";
 import { HttpMetrics } from "./metrics.js";
 
@@ -65,7 +67,7 @@ const MAX_SESSIONS_PER_CLIENT = 100;
 const RETRY_AFTER_S = "5";
 /** How long after listening prom-client is loaded (see metrics.ts). */
 const METRICS_LOAD_DELAY_MS = 1000;
-const CORS_ALLOW_HEADERS = "Content-Type, Accept, Authorization, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID";
+const CORS_ALLOW_HEADERS = "Content-Type, Accept, Authorization, Mcp-Session-Id, Mcp-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID";
 const CORS_EXPOSE_HEADERS = "Mcp-Session-Id, WWW-Authenticate";
 
 export async function serveHttp(bridge: Bridge, config: HttpConfig, log: Logger, onClosed: () => void, tuning: HttpTuning = {}): Promise<HttpTransport> {
@@ -89,6 +91,9 @@ class McpHttpServer {
   private readonly byClient = new Map<string, Set<HttpSession>>();
   private readonly token?: TokenCheck;
   private readonly metrics: HttpMetrics;
+  /** 2026-07-28 requests: sessionless, one server instance each (http-modern.ts), loaded on demand. */
+  private modernLoad?: Promise<ModernHttp>;
+  private modern?: ModernHttp;
   private policy!: OriginPolicy;
   private metricsTimer?: NodeJS.Timeout;
   private closing = false;
@@ -133,6 +138,7 @@ class McpHttpServer {
         // prom-client (40–60 ms to load) comes once start-up traffic is over; a scrape before loads it at once.
         this.metricsTimer = setTimeout(() => void this.metrics.load().catch((err: Error) => this.log.warn(`metrics: ${err.message}`)), METRICS_LOAD_DELAY_MS);
         this.metricsTimer.unref();
+        setTimeout(() => void this.modernHttp().catch((err: Error) => this.log.warn(`MCP 2026-07-28 leg: ${err.message}`)), METRICS_LOAD_DELAY_MS).unref();
         const host = addr.family === "IPv6" ? `[${addr.address}]` : addr.address;
         resolve(`http://${host}:${addr.port}${MCP_PATH}`);
       });
@@ -219,6 +225,11 @@ class McpHttpServer {
     } catch {
       return sendRpcError(res, 400, -32700, "Parse error: Invalid JSON");
     }
+    // The revision is decided here, once per request: 2026-07-28 requests carry it in `_meta`.
+    if (mayBeModern(req, message)) {
+      const modern = await this.modernHttp();
+      if (modern.isModernPost(req, message)) return modern.serve(req, res, message);
+    }
     if (this.config.stateless) return this.stateless(req, res, message);
 
     const id = sessionIdOf(req);
@@ -250,6 +261,20 @@ class McpHttpServer {
     if (!session) return notFound(res);
     // DELETE: the transport answers 200 and closes itself, and its onclose disposes the session.
     return this.exchange(session, req, res, undefined);
+  }
+
+  /** The 2026 leg, loaded once (after listening, or by the first request that needs it). */
+  private modernHttp(): Promise<ModernHttp> {
+    this.modernLoad ??= import("./http-modern.js").then(({ ModernHttp }) => {
+      this.modern = new ModernHttp(this.bridge, {
+        responseMode: this.mode,
+        maxBody: this.config.maxBody,
+        maxPerClient: this.config.maxInflight * (this.config.maxSessionsPerClient ?? MAX_SESSIONS_PER_CLIENT),
+        maxTotal: this.config.maxInflight * (this.config.maxSessions ?? MAX_SESSIONS),
+      }, this.log);
+      return this.modern;
+    });
+    return this.modernLoad;
   }
 
   // ---------------- sessions ----------------
@@ -377,8 +402,9 @@ class McpHttpServer {
     this.closing = true;
     const all = () => [...this.sessions.values(), ...this.loose];
     const stopped = new Promise<void>((resolve) => this.http.close(() => resolve()));
-    await waitUntil(() => all().every((s) => s.mcp.inflight() === 0), 2000);
-    await Promise.all(all().map((s) => this.dispose(s)));
+    await waitUntil(() => (this.modern?.inflight() ?? 0) === 0 && all().every((s) => s.mcp.inflight() === 0), 2000);
+    const modern = this.modernLoad?.then((m) => m.close(), () => {});
+    await Promise.all([modern, ...all().map((s) => this.dispose(s))]);
     this.http.closeIdleConnections();
     await Promise.race([stopped, delay(1000)]);
     this.http.closeAllConnections();
@@ -400,6 +426,24 @@ function responseModeFromEnv(): ResponseMode {
  */
 function clientOf(req: IncomingMessage): string {
   return req.socket.remoteAddress ?? "";
+}
+
+/** Revisions that negotiate with `initialize` (their requests carry no envelope). */
+const LEGACY_VERSIONS = new Set(["2024-10-07", "2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"]);
+
+/**
+ * A cheap first look (no SDK): could this POST be for the 2026 leg? True when a message
+ * claims the per-request envelope or the version header names a newer revision. The
+ * SDK's classifier then decides (http-modern.ts); everything else is 2025 traffic.
+ */
+function mayBeModern(req: IncomingMessage, body: unknown): boolean {
+  const version = req.headers["mcp-protocol-version"];
+  if (typeof version === "string" && !LEGACY_VERSIONS.has(version)) return true;
+  const claims = (m: unknown) => {
+    const meta = (m as { params?: { _meta?: Record<string, unknown> } } | null)?.params?._meta;
+    return typeof meta === "object" && meta !== null && "io.modelcontextprotocol/protocolVersion" in meta;
+  };
+  return Array.isArray(body) ? body.some(claims) : claims(body);
 }
 
 function sessionIdOf(req: IncomingMessage): string | undefined {

@@ -1,15 +1,93 @@
-/** MCP over stdio: stdout carries only protocol messages; everything else goes to stderr. */
+/**
+ * MCP over stdio: stdout carries only protocol messages; everything else goes to stderr.
+ *
+ * One process serves either revision. The connection's first message decides, once:
+ * a 2026-07-28 request (its `_meta` names the protocol version; `server/discover` is
+ * one) pins the connection to the modern server, served by the v2 SDK's `serveStdio`
+ * (subscriptions/listen, per-request envelopes); anything else — `initialize` — is a
+ * 2025 client and gets the session server of server.ts, exactly as before.
+ */
 import { randomUUID } from "node:crypto";
-import { StdioServerTransport } from "./stdio-transport.js";
+import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import type { Bridge } from "../mcp/bridge.js";
 import { createServer } from "../mcp/server.js";
+import { StdioServerTransport } from "./stdio-transport.js";
+
+/** The envelope key naming a request's protocol version (2026-07-28's `_meta`). */
+const PROTOCOL_VERSION_META_KEY = "io.modelcontextprotocol/protocolVersion";
+
+/** True when the message claims the 2026 per-request envelope (the spec's body-only rule on stdio). */
+export function claimsModernEra(message: JSONRPCMessage): boolean {
+  if (!("method" in message)) return false;
+  const meta = (message.params as { _meta?: Record<string, unknown> } | undefined)?._meta;
+  return typeof meta?.[PROTOCOL_VERSION_META_KEY] === "string";
+}
+
+/**
+ * Hands the already-started wire to the server chosen for the connection: replays
+ * the messages read while choosing, then passes everything straight through.
+ */
+class Handoff implements Transport {
+  onclose?: () => void;
+  onerror?: (error: Error) => void;
+  onmessage?: (message: JSONRPCMessage) => void;
+
+  constructor(private readonly wire: StdioServerTransport, private readonly early: JSONRPCMessage[]) {}
+
+  async start(): Promise<void> {
+    this.wire.onmessage = (m) => this.onmessage?.(m);
+    this.wire.onerror = (e) => this.onerror?.(e);
+    const ended = this.wire.onclose;
+    this.wire.onclose = () => {
+      this.onclose?.();
+      ended?.();
+    };
+    // The server set its handlers before start(); the replay must precede any later read.
+    for (const m of this.early.splice(0)) this.onmessage?.(m);
+  }
+
+  send(message: JSONRPCMessage): Promise<void> {
+    return this.wire.send(message);
+  }
+
+  close(): Promise<void> {
+    return this.wire.close();
+  }
+}
 
 export async function serveStdio(bridge: Bridge, onClosed: () => void): Promise<{ close(): Promise<void> }> {
-  // Tasks belong to this process unless --task-owner names a shared identity (bridge.opts.tasks.owner).
-  const session = createServer(bridge, { progressBarrier: true, taskOwner: bridge.opts.tasks?.owner ?? `stdio:${process.pid}:${randomUUID()}` });
-  const transport = new StdioServerTransport();
-  transport.onclose = onClosed;
+  const wire = new StdioServerTransport();
+  const early: JSONRPCMessage[] = [];
+  let close = () => wire.close();
+  wire.onclose = onClosed;
   process.stdin.once("end", onClosed);
-  await session.server.connect(transport);
-  return { close: () => session.close() };
+  wire.onmessage = (first) => {
+    early.push(first);
+    if (early.length > 1) return; // still connecting the chosen server
+    const handoff = new Handoff(wire, early);
+    if (claimsModernEra(first)) {
+      // The v2 SDK (~100 ms to load) comes only for a 2026 client; what arrives meanwhile waits in `early`.
+      const serving = (async () => {
+        const [{ serveStdio: serveModernStdio }, { createModernServer }] = await Promise.all([
+          import("@modelcontextprotocol/server/stdio"),
+          import("../mcp/modern.js"),
+        ]);
+        return serveModernStdio(() => createModernServer(bridge, { pushChanges: true }), {
+          transport: handoff as never,
+          legacy: "reject",
+          onerror: (err) => bridge.log.debug(`MCP stdio (2026-07-28): ${err.message}`),
+        });
+      })();
+      serving.catch((err: Error) => bridge.log.error(`cannot serve MCP 2026-07-28 over stdio: ${err.message}`));
+      close = () => serving.then((handle) => handle.close(), () => wire.close());
+    } else {
+      // Tasks belong to this process unless --task-owner names a shared identity (bridge.opts.tasks.owner).
+      const session = createServer(bridge, { progressBarrier: true, taskOwner: bridge.opts.tasks?.owner ?? `stdio:${process.pid}:${randomUUID()}` });
+      close = () => session.close();
+      void session.server.connect(handoff);
+    }
+  };
+  await wire.start();
+  return { close: () => close() };
 }

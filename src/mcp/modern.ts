@@ -1,0 +1,201 @@
+/**
+ * The 2026-07-28 face of the server: `createModernServer(bridge)` → a v2 SDK `Server`
+ * bound to the modern revision by its serving entry (`createMcpHandler` per HTTP
+ * request, `serveStdio` per connection). It serves the same tools, resources and
+ * calls as server.ts through the same code (tools.ts, resources.ts, builtins.ts);
+ * only how a request arrives and how notifications leave differ, and the transports
+ * decide which face a request meets. Cheap to build: a 2026 HTTP request builds one.
+ */
+import { realpath } from "node:fs/promises";
+import { isAbsolute, resolve } from "node:path";
+import { CLIENT_CAPABILITIES_META_KEY, inputRequired, inputResponse, ProtocolError, ProtocolErrorCode, ResourceNotFoundError, Server, type CallToolResult, type CacheHint, type Tool } from "@modelcontextprotocol/server";
+import type { Bridge } from "./bridge.js";
+import { builtinsFor, type BuiltinContext } from "./builtins.js";
+import { complete, InvalidCursorError, listResources, readResource, ResourceError, TEMPLATES } from "./resources.js";
+import { isInside, rootsToDirs } from "./paths.js";
+import { errorResult, fileUri } from "./results.js";
+import { INSTRUCTIONS, SERVER_NAME, SERVER_VERSION } from "./server.js";
+import { callMeshTool, ToolList } from "./tools.js";
+
+export interface ModernOptions {
+  /**
+   * Send list_changed / resource updates from this instance (stdio: the serving entry
+   * routes them onto the open `subscriptions/listen` streams). Per-request HTTP
+   * instances leave this off: the HTTP edge publishes changes once, on its bus.
+   */
+  pushChanges?: boolean;
+}
+
+/** Fixed surfaces (templates, server/discover) change only with a new mesh-mcp version. */
+const STATIC_HINT: CacheHint = { ttlMs: 3_600_000, cacheScope: "public" };
+/** The file store changes at any moment (the watch tells listeners): do not reuse. */
+const NO_REUSE: CacheHint = { ttlMs: 0, cacheScope: "public" };
+
+const STARTUP_WAIT_MS = 3000;
+const UPLOAD_TOOL = "mesh_upload_file";
+const ROOTS_KEY = "roots";
+
+/** The capabilities the client declared on this request (2026: per request, in the envelope). */
+function clientCaps(envelope: unknown): { roots?: unknown } | undefined {
+  const e = envelope as Record<string, { roots?: unknown } | undefined> | undefined;
+  return e?.[CLIENT_CAPABILITIES_META_KEY] ?? e?.clientCapabilities;
+}
+
+/** Whether --allow-dir already covers the file (then the client need not be asked for roots; builtins.ts still checks). */
+async function coveredByAllowDirs(bridge: Bridge, path: unknown): Promise<boolean> {
+  const dirs = bridge.opts.allowDirs ?? [];
+  if (dirs.length === 0 || typeof path !== "string" || !isAbsolute(path)) return false;
+  const real = await realpath(path).catch(() => undefined);
+  if (real === undefined) return false;
+  const realDirs = await Promise.all(dirs.map((d) => realpath(resolve(d)).catch(() => resolve(d))));
+  return realDirs.some((d) => isInside(real, d));
+}
+
+function invalidParams(message: string): ProtocolError {
+  return new ProtocolError(ProtocolErrorCode.InvalidParams, message);
+}
+
+function resourceFailure(err: unknown, uri?: string): ProtocolError {
+  if (err instanceof InvalidCursorError) return invalidParams(err.message);
+  // A read of something that is not there: -32602 on the wire, with the URI in `data` (SEP-2164).
+  if (err instanceof ResourceError) return uri === undefined ? new ProtocolError(ProtocolErrorCode.ResourceNotFound, err.message) : new ResourceNotFoundError(uri, err.message);
+  return new ProtocolError(ProtocolErrorCode.InternalError, err instanceof Error ? err.message : String(err));
+}
+
+/**
+ * How long a catalog-derived answer stays true: until the next periodic discovery,
+ * when a node that left without a word is noticed (nodes that announce a change are
+ * seen at once, and `subscriptions/listen` tells the client). Zero while the mesh is
+ * not usable: that answer is provisional.
+ */
+export function catalogHint(bridge: Bridge): CacheHint {
+  if (bridge.unavailableReason() || !bridge.catalog) return { ttlMs: 0, cacheScope: "public" };
+  return { ttlMs: Math.max(0, Math.floor(bridge.catalog.nextRefreshInMs())), cacheScope: "public" };
+}
+
+/** What the HTTP edge publishes onto its `subscriptions/listen` bus (the SDK's ServerNotifier). */
+export interface ChangeNotifier {
+  toolsChanged(): void;
+  resourcesChanged(): void;
+  resourceUpdated(uri: string): void;
+}
+
+/**
+ * Turns the bridge's changes into listen-stream events, once per process (per-request
+ * instances cannot hold a subscription). Returns the function that stops it.
+ */
+export function publishChanges(bridge: Bridge, notify: ChangeNotifier): () => void {
+  let listChangedTimer: NodeJS.Timeout | undefined;
+  const dropTools = bridge.onToolsChanged(() => notify.toolsChanged());
+  const dropFiles = bridge.onFileEvent((ev) => {
+    notify.resourceUpdated(fileUri(ev.key));
+    clearTimeout(listChangedTimer);
+    listChangedTimer = setTimeout(() => notify.resourcesChanged(), 200);
+  });
+  return () => {
+    clearTimeout(listChangedTimer);
+    dropTools();
+    dropFiles();
+  };
+}
+
+export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Server {
+  const server = new Server(
+    { name: SERVER_NAME, version: SERVER_VERSION, title: "jb-mesh tools" },
+    {
+      capabilities: {
+        tools: { listChanged: true },
+        resources: { subscribe: true, listChanged: true },
+        completions: {},
+      },
+      instructions: INSTRUCTIONS,
+      cacheHints: { "server/discover": STATIC_HINT, "resources/templates/list": STATIC_HINT },
+    },
+  );
+  const tools = new ToolList(bridge);
+  const builtins = builtinsFor(bridge.opts.admin ?? false);
+  const settled = async () => {
+    if (!bridge.catalog) await bridge.ready(STARTUP_WAIT_MS);
+  };
+
+  server.setRequestHandler("tools/list", async (req) => {
+    // We never hand out a tools cursor: any cursor is not one of ours.
+    if (req.params?.cursor !== undefined) throw invalidParams(`invalid cursor "${req.params.cursor}": tools/list has one page; list again without a cursor`);
+    await settled();
+    return { tools: [...builtins.map((b) => b.tool), ...tools.meshTools()] as Tool[], ...catalogHint(bridge) };
+  });
+
+  server.setRequestHandler("tools/call", async (req, ctx) => {
+    const { name } = req.params;
+    const args = (req.params.arguments ?? {}) as Record<string, unknown>;
+    const builtin = builtins.find((b) => b.tool.name === name);
+    await settled();
+    const entry = builtin ? undefined : bridge.methodByName(name);
+    if (!builtin && !entry) {
+      const why = bridge.unavailableReason();
+      if (why) return errorResult(`${name}: ${why}`) as CallToolResult;
+      return errorResult(`unknown tool "${name}": it is not (or no longer) in the mesh. List the tools again; read mesh://tools for what the mesh offers now.`) as CallToolResult;
+    }
+    if (builtin) {
+      // Roots the 2026 way: no server→client request, but an input-required result the
+      // client fulfils and retries with. Asked only when --allow-dir does not cover the file.
+      const answer = inputResponse(ctx.mcpReq.inputResponses, ROOTS_KEY);
+      const roots = answer.kind === "roots" ? rootsToDirs(answer.roots.map((r) => r.uri)) : [];
+      if (answer.kind !== "roots" && builtin.tool.name === UPLOAD_TOOL && clientCaps(ctx.mcpReq.envelope)?.roots &&
+          !(await coveredByAllowDirs(bridge, args.path))) {
+        return inputRequired({ inputRequests: { [ROOTS_KEY]: inputRequired.listRoots() } }) as unknown as CallToolResult;
+      }
+      const builtinCtx: BuiltinContext = { bridge, roots: async () => roots };
+      return (await builtin.run(args, builtinCtx)) as CallToolResult;
+    }
+    const meta = ctx.mcpReq._meta as Record<string, unknown> | undefined;
+    const progressToken = ctx.mcpReq._meta?.progressToken;
+    return (await callMeshTool(bridge, entry!, args, {
+      signal: ctx.mcpReq.signal,
+      progressToken,
+      meta,
+      sendProgress: (progress, total, message) =>
+        progressToken === undefined
+          ? Promise.resolve()
+          : ctx.mcpReq.notify({ method: "notifications/progress", params: { progressToken, progress, total, message } }),
+    })) as CallToolResult;
+  });
+
+  server.setRequestHandler("resources/list", async (req) => {
+    await settled();
+    try {
+      return { ...(await listResources(bridge, req.params?.cursor)), ...NO_REUSE };
+    } catch (err) {
+      throw resourceFailure(err);
+    }
+  });
+  server.setRequestHandler("resources/templates/list", async () => ({ resourceTemplates: TEMPLATES }));
+  server.setRequestHandler("resources/read", async (req) => {
+    await settled();
+    try {
+      const result = await readResource(bridge, req.params.uri);
+      // Views of the catalog are as fresh as the catalog; file contents may change at any moment.
+      const hint = req.params.uri.startsWith("mesh://files/") ? NO_REUSE : catalogHint(bridge);
+      return { ...result, ...hint };
+    } catch (err) {
+      throw resourceFailure(err, req.params.uri);
+    }
+  });
+  server.setRequestHandler("completion/complete", async (req) => {
+    const ref = req.params.ref;
+    await settled();
+    const values = ref.type === "ref/resource" ? await complete(bridge, ref.uri, req.params.argument.name, req.params.argument.value) : [];
+    return { completion: { values, total: values.length, hasMore: false } };
+  });
+
+  if (opts.pushChanges) {
+    // stdio: the serving entry routes these onto the connection's open listen requests.
+    const safe = (p: Promise<unknown>) => void p.catch(() => {});
+    server.onclose = publishChanges(bridge, {
+      toolsChanged: () => safe(server.sendToolListChanged()),
+      resourcesChanged: () => safe(server.sendResourceListChanged()),
+      resourceUpdated: (uri) => safe(server.sendResourceUpdated({ uri })),
+    });
+  }
+  return server;
+}

@@ -1,0 +1,167 @@
+/**
+ * The 2026-07-28 leg of the HTTP endpoint: sessionless requests, each answered by
+ * its own server instance from the v2 SDK's `createMcpHandler` (strict: `legacy:
+ * 'reject'`, because 2025 traffic never gets here — http.ts keeps its own session
+ * path for it, with the GET stream, cancellation and server→client requests the
+ * SDK's stateless fallback would drop).
+ *
+ * http.ts has already done access control, limits and body parsing; this file only
+ * serves the request, and turns mesh changes into `subscriptions/listen` events.
+ * Closing a request's response stream aborts its handler (→ cancel.<call_id>).
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { toWebRequest } from "@modelcontextprotocol/node";
+import { classifyInboundRequest, createMcpHandler, type McpHttpHandler } from "@modelcontextprotocol/server";
+import type { Bridge } from "../mcp/bridge.js";
+import type { Logger } from "../mcp/log.js";
+import { sendRpcError } from "./http-io.js";
+import { createModernServer, publishChanges } from "../mcp/modern.js";
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * True when this POST belongs to the 2026 leg: it claims the per-request envelope
+ * (or is malformed in a way only that leg answers: header/body mismatches, a modern
+ * version header without an envelope). Everything else is 2025 traffic.
+ */
+function isModernPost(req: IncomingMessage, body: unknown): boolean {
+  const outcome = classifyInboundRequest({
+    httpMethod: "POST",
+    protocolVersionHeader: header(req, "mcp-protocol-version"),
+    mcpMethodHeader: header(req, "mcp-method"),
+    mcpNameHeader: header(req, "mcp-name"),
+    body,
+  });
+  return outcome.kind !== "legacy";
+}
+
+export interface ModernHttpOptions {
+  responseMode: "auto" | "sse" | "json";
+  maxBody: number;
+  /**
+   * Open 2026 requests (calls, listen streams) per client address, and in all. With no
+   * sessions to cap, these bound what one client, and everyone, can hold open: the same
+   * totals a 2025 client reaches with its sessions (--max-inflight × the session caps).
+   */
+  maxPerClient: number;
+  maxTotal: number;
+}
+
+const RETRY_AFTER_S = "5";
+
+export class ModernHttp {
+  private readonly handler: McpHttpHandler;
+  private readonly maxBody: number;
+  private readonly onerror: (err: Error) => void;
+  private readonly stopPublishing: () => void;
+  private open = 0;
+  private openAll = 0;
+  private readonly byClient = new Map<string, number>();
+  private readonly limits: Pick<ModernHttpOptions, "maxPerClient" | "maxTotal">;
+
+  constructor(bridge: Bridge, opts: ModernHttpOptions, log: Logger) {
+    const onerror = (err: Error) => log.debug(`MCP HTTP (2026-07-28): ${err.message}`);
+    this.handler = createMcpHandler(() => createModernServer(bridge), {
+      legacy: "reject",
+      responseMode: opts.responseMode,
+      maxRequestBodySize: opts.maxBody,
+      onerror,
+    });
+    this.maxBody = opts.maxBody;
+    this.limits = { maxPerClient: opts.maxPerClient, maxTotal: opts.maxTotal };
+    this.onerror = onerror;
+    // One process-wide publisher: every open subscriptions/listen stream of this process hears it.
+    this.stopPublishing = publishChanges(bridge, this.handler.notify);
+  }
+
+  /** The SDK's own era decision for a POST (see isModernPost). */
+  isModernPost(req: IncomingMessage, body: unknown): boolean {
+    return isModernPost(req, body);
+  }
+
+  /** Requests (tool calls, listen streams) being answered right now. */
+  inflight(): number {
+    return this.open;
+  }
+
+  async serve(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+    const client = req.socket.remoteAddress ?? "";
+    const mine = this.byClient.get(client) ?? 0;
+    if (mine >= this.limits.maxPerClient) {
+      return sendRpcError(res, 429, -32000, `Too many open requests from this client (${mine}; --max-inflight × --max-sessions-per-client): wait for some to finish or close unused subscriptions`, { "retry-after": RETRY_AFTER_S });
+    }
+    if (this.openAll >= this.limits.maxTotal) {
+      return sendRpcError(res, 503, -32000, `mesh-mcp has too many open requests (${this.openAll}; --max-inflight × --max-sessions); retry later`, { "retry-after": RETRY_AFTER_S });
+    }
+    this.byClient.set(client, mine + 1);
+    this.openAll++;
+    // A listen stream stays open until the client leaves: shutdown must not wait for it.
+    const counted = (body as { method?: unknown } | null)?.method !== "subscriptions/listen";
+    if (counted) this.open++;
+    try {
+      await this.exchange(req, res, body);
+    } finally {
+      if (counted) this.open--;
+      this.openAll--;
+      const left = (this.byClient.get(client) ?? 1) - 1;
+      if (left > 0) this.byClient.set(client, left);
+      else this.byClient.delete(client);
+    }
+  }
+
+  /**
+   * One request through the SDK handler's fetch face. Like the SDK's toNodeHandler,
+   * but a JSON answer leaves in one write with a Content-Length (toNodeHandler streams
+   * every body chunked, costing a syscall and a chunk frame more per call); SSE
+   * answers stream. The client closing the connection aborts the request.
+   */
+  private async exchange(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+    const abort = new AbortController();
+    let finished = false;
+    res.once("close", () => {
+      if (!finished) abort.abort();
+    });
+    let response: Response;
+    try {
+      const request = await toWebRequest(req, body, { signal: abort.signal, maxRequestBodySize: this.maxBody });
+      response = await this.handler.fetch(request, { parsedBody: body });
+    } catch (err) {
+      this.onerror(err instanceof Error ? err : new Error(String(err)));
+      finished = true;
+      if (!res.headersSent) sendRpcError(res, 500, -32603, "Internal error");
+      return;
+    }
+    const headers: Record<string, string> = {};
+    response.headers.forEach((value, name) => (headers[name] = value));
+    if (response.body === null || !headers["content-type"]?.startsWith("text/event-stream")) {
+      const bytes = response.body === null ? Buffer.alloc(0) : Buffer.from(await response.arrayBuffer());
+      finished = true;
+      res.writeHead(response.status, { ...headers, "content-length": String(bytes.length) });
+      res.end(bytes);
+      return;
+    }
+    res.writeHead(response.status, headers);
+    const closed = new Promise<void>((resolve) => abort.signal.addEventListener("abort", () => resolve(), { once: true }));
+    const reader = response.body.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done || abort.signal.aborted) break;
+        if (!res.write(value)) await Promise.race([new Promise<void>((resolve) => res.once("drain", () => resolve())), closed]);
+      }
+    } catch {
+      // the stream ended with the request (client gone, handler closed): nothing more to send
+    }
+    finished = true;
+    res.end();
+  }
+
+  /** Aborts what is still running (each abort publishes its cancel) and drops the listeners. */
+  async close(): Promise<void> {
+    this.stopPublishing();
+    await this.handler.close();
+  }
+}
