@@ -174,7 +174,8 @@ export class ReplyRouter {
    * The connection dropped: requests sent within the last `windowMs` may never have
    * reached the server, and their replies would never come (a call would wait for
    * its whole timeout). Those are failed now; older ones were delivered and keep
-   * waiting, since the node replies once both sides have reconnected.
+   * waiting here, but a reply sent during the outage is lost: Mesh's outage watch
+   * (mesh.ts watchCall/watchStream) ends them at the reconnect.
    */
   dropRecent(windowMs: number): void {
     const now = Date.now();

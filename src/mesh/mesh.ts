@@ -163,7 +163,7 @@ export class Mesh {
 
   /**
    * Request/reply call. With `opts.node`, on that node; else on one node picked from the
-   * catalog (least recently used, not one that just failed), moving on to the next when a
+   * catalog (balance.ts: not one that just failed, fewest in flight, least recently used), moving on to the next when a
    * node has no responder or answers a setup error ("tool X is not running"); with no
    * catalog, on the load-balanced subject. The serving node is watched: if it leaves the
    * mesh, or a NATS outage may have lost the reply, the call fails within seconds.

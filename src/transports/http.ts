@@ -1,7 +1,8 @@
 /**
- * MCP over Streamable HTTP (2025-06-18 / 2025-11-25) at `/mcp`, plus `/healthz`,
- * `/readyz` and `/metrics`. One MCP server per session (`Mcp-Session-Id`) over the
- * one shared Bridge; with --stateless, one per request. Knows nothing of tools.
+ * MCP over Streamable HTTP at `/mcp`, plus `/healthz`, `/readyz` and `/metrics`.
+ * 2025-11-25 / 2025-06-18: one MCP server per session (`Mcp-Session-Id`) over the one
+ * shared Bridge; with --stateless, one per request. 2026-07-28 requests go, after the
+ * same access checks and limits, to http-modern.ts (sessionless). Knows nothing of tools.
  *
  * http-transport.ts does the protocol (our node:http Streamable HTTP transport, JSON
  * or SSE per request); this file routes sessions (unknown or ended → 404, so clients
