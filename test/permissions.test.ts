@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Svcm } from "@nats-io/services";
 import { NatsServer } from "./helpers/nats-server.js";
 import { Mesh, type MeshOptions } from "../src/mesh/index.js";
 
@@ -94,4 +95,29 @@ test("the README's bridge user can discover, call, stream, cancel and use the fi
   const admin = await connect({ user: "node", password: "node-pass" });
   assert.equal((await admin.admin.install("n1", "git@example:tool.git", 2000)).ok, true);
   await assert.rejects(bridge.admin.install("n1", "git@example:tool.git", 2000));
+});
+
+test("the README's bridge user may run the periodic $SRV.PING sweep (a tool that appears without an event is found)", { timeout: 30_000 }, async (t) => {
+  const conf = join(mkdtempSync(join(tmpdir(), "mesh-mcp-perm-")), "nats.conf");
+  writeFileSync(conf, readmeAuthorization().replace("users = [", 'users = [\n    { user: node, password: "node-pass" }'));
+  const srv = await NatsServer.start({ args: ["-c", conf] });
+  const opened: Mesh[] = [];
+  t.after(async () => {
+    for (const m of opened) await m.close().catch(() => {});
+    await srv.stop();
+  });
+  const node = await Mesh.connect({ servers: srv.url, user: "node", password: "node-pass" });
+  opened.push(node);
+  // Events off: only the sweep (a request on the bare `$SRV.PING` subject) can see it.
+  const bridge = await Mesh.connect({ servers: srv.url, user: "mesh-mcp", password: "change-me", catalog: { refreshIntervalMs: 300 } });
+  opened.push(bridge);
+  const catalog = await bridge.catalog();
+  assert.deepEqual(catalog.methods(), []);
+  await new Promise((r) => setTimeout(r, 1500)); // past the first load's patient second pass
+  const svc = await new Svcm(node.nc).add({ name: "quiet", version: "0.1.0", metadata: { node: "n9" } });
+  svc.addGroup("tools.quiet").addEndpoint("run", { handler: (_err, msg) => msg.respond("{}") });
+  await node.nc.flush();
+  const deadline = Date.now() + 10_000;
+  while (!catalog.get("quiet", "run") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(catalog.get("quiet", "run"), "the sweep never found a tool that appeared without an event (is $SRV.PING allowed?)");
 });
