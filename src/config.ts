@@ -213,7 +213,7 @@ export function optionsMarkdown(): string {
   const rows = ["| Flag | Env | Default | Description |", "| --- | --- | --- | --- |"];
   for (const o of OPTIONS) {
     const def = o.default === undefined ? "" : `\`${String(o.default)}\``;
-    rows.push(`| \`--${o.flag}${o.arg ? ` ${o.arg}` : ""}\` | ${o.env ? `\`${o.env}\`` : ""} | ${def} | ${o.description.replace(/\|/g, "\\|")} |`);
+    rows.push(`| \`--${o.flag}${o.arg ? ` ${o.arg.replace(/\|/g, "\\|")}` : ""}\` | ${o.env ? `\`${o.env}\`` : ""} | ${def} | ${o.description.replace(/\|/g, "\\|")} |`);
   }
   return rows.join("\n");
 }

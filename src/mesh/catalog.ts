@@ -282,7 +282,10 @@ export class Catalog {
   async sweep(): Promise<void> {
     if (this.closed || this.nc.isClosed() || this.running) return;
     const pinged = await pingIds(this.nc, this.opts);
-    if (pinged === undefined) return;
+    if (pinged instanceof Error) {
+      // Say it: a denied publish (a user without `$SRV.PING`) silently turned this check off once.
+      return this.warn(`the periodic check for tools that come or go without an event failed: ${pinged.message}`);
+    }
     const known = new Set(this.servicesList.map((x) => x.id));
     const added = [...pinged].filter(([id]) => !known.has(id) && !this.unfetchable.has(id));
     const lost = [...known].some((id) => !pinged.has(id));
@@ -570,7 +573,7 @@ export class Catalog {
 }
 
 /** Instance id → service name of those that answer `$SRV.PING` (undefined when the sweep itself failed). */
-async function pingIds(nc: NatsConnection, opts: DiscoverOptions): Promise<Map<string, string> | undefined> {
+async function pingIds(nc: NatsConnection, opts: DiscoverOptions): Promise<Map<string, string> | Error> {
   const ids = new Map<string, string>();
   try {
     const iter = await nc.requestMany(SRV_PING, "", { strategy: "stall", stall: opts.stallMs ?? 50, maxWait: opts.maxWaitMs ?? 2000 });
@@ -586,7 +589,7 @@ async function pingIds(nc: NatsConnection, opts: DiscoverOptions): Promise<Map<s
     }
   } catch (err) {
     if (isNoResponders(err)) return ids;
-    return undefined;
+    return err instanceof Error ? err : new Error(String(err));
   }
   return ids;
 }
