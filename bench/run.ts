@@ -8,7 +8,7 @@
  *   npm run bench -- --update-md          # also replace the table in BENCHMARKS.md
  *   npm run bench -- --only call --profile bench/profiles   # server CPU profiles
  *
- * Sections: call, throughput, discovery, stream, files, startup, tasks, eras.
+ * Sections: call, throughput, discovery, stream, files, startup, tasks, eras, capacity.
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -16,6 +16,7 @@ import { parseArgs } from "node:util";
 import { type BenchContext } from "./lib/context.js";
 import { BENCH_MAX_PAYLOAD, ROOT, machine, startBenchNats, startTsChild, type Child } from "./lib/procs.js";
 import { renderReport, type SectionResult } from "./lib/report.js";
+import { runCapacity } from "./sections/capacity.js";
 import { runCallOverhead } from "./sections/call.js";
 import { runDiscovery } from "./sections/discovery.js";
 import { runEras } from "./sections/eras.js";
@@ -36,6 +37,7 @@ const SECTIONS: Array<{ id: string; run: SectionFn; needsNode: boolean }> = [
   { id: "startup", run: runStartup, needsNode: false },
   { id: "tasks", run: runTasks, needsNode: true },
   { id: "eras", run: runEras, needsNode: true },
+  { id: "capacity", run: runCapacity, needsNode: true },
 ];
 
 export const MD_START = "<!-- bench:results:start -->";

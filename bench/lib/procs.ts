@@ -43,6 +43,8 @@ export interface Child {
   pid: number;
   stderr(): string;
   stop(): Promise<void>;
+  /** What the child printed after `ready` (an HTTP child's URL), if anything. */
+  readyInfo?: string;
 }
 
 /** Waits for `proc` to print a line matching `ready` on stdout (or `stream`), failing if it exits first. */
@@ -87,8 +89,8 @@ export async function startTsChild(script: string, args: string[], opts: { timeo
   let err = "";
   proc.stderr!.on("data", (d) => (err = (err + String(d)).slice(-20_000)));
   proc.stdout!.resume();
-  await waitForLine(proc, "stdout", /^ready\b/m, opts.timeoutMs ?? 60_000, script, () => err);
-  return { proc, pid: proc.pid!, stderr: () => err, stop: () => stopProc(proc) };
+  const m = await waitForLine(proc, "stdout", /^ready\b[ \t]*(\S*)/m, opts.timeoutMs ?? 60_000, script, () => err);
+  return { proc, pid: proc.pid!, stderr: () => err, stop: () => stopProc(proc), readyInfo: m[1] || undefined };
 }
 
 export interface HttpServer extends Child {

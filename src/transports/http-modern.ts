@@ -10,16 +10,81 @@
  * Closing a request's response stream aborts its handler (→ cancel.<call_id>).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { toWebRequest } from "@modelcontextprotocol/node";
-import { classifyInboundRequest, createMcpHandler, type McpHttpHandler } from "@modelcontextprotocol/server";
+import { classifyInboundRequest, createMcpHandler, PROTOCOL_VERSION_META_KEY, type McpHttpHandler, type Server } from "@modelcontextprotocol/server";
 import type { Bridge } from "../mcp/bridge.js";
 import type { Logger } from "../mcp/log.js";
 import { sendRpcError } from "./http-io.js";
 import { createModernServer, publishChanges } from "../mcp/modern.js";
 
+/** Headers a bodyless Request must not carry (the parsed body travels beside it). */
+const BODY_HEADERS = new Set(["content-length", "transfer-encoding", "content-encoding"]);
+
+/**
+ * The web Request the SDK handler reads headers, URL and abort signal from. Unlike
+ * the SDK's toWebRequest it carries no body: http.ts has parsed it once already and
+ * hands it over as `parsedBody`, which the modern path reads instead (toWebRequest
+ * would JSON.stringify it again and measure it, on every call).
+ */
+function leanWebRequest(req: IncomingMessage, signal: AbortSignal): Request {
+  const headers = new Headers();
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (!BODY_HEADERS.has(name) && !name.startsWith(":")) headers.append(name, raw[i + 1]!);
+  }
+  return new Request(`http://${req.headers.host ?? "localhost"}${req.url ?? "/"}`, { method: req.method ?? "POST", headers, signal });
+}
+
+/**
+ * Idle per-request server instances, reused: the SDK needs one instance per request in
+ * flight (it refuses one still serving), not a new one per request. An instance comes
+ * back when its exchange closes; what the previous client declared is wiped first.
+ */
+class ServerPool {
+  private readonly idle: Server[] = [];
+  constructor(private readonly make: () => Server, private readonly max: number) {}
+
+  take(): Server {
+    const reused = this.idle.pop();
+    if (reused) return reused;
+    const server = this.make();
+    server.onclose = () => {
+      const s = server as unknown as { _clientCapabilities?: unknown; _clientVersion?: unknown };
+      s._clientCapabilities = undefined;
+      s._clientVersion = undefined;
+      if (this.idle.length < this.max) this.idle.push(server);
+    };
+    return server;
+  }
+}
+
 function header(req: IncomingMessage, name: string): string | undefined {
   const v = req.headers[name];
   return Array.isArray(v) ? v[0] : v;
+}
+
+const FIRST_MODERN = "2026-07-28";
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * The two everyday shapes, decided without the SDK's full classifier (which the 2026
+ * leg runs again anyway, and which validates the whole message: ~4% of a call's CPU).
+ * A message whose `_meta` claims a protocol version is never legacy (the classifier
+ * answers modern or a rejection, both the 2026 leg's to give), `initialize` aside;
+ * a well-formed message with no claim and no modern version header is always legacy.
+ * Anything else: undefined, and the classifier decides.
+ */
+function obviousEra(req: IncomingMessage, body: unknown): "modern" | "legacy" | undefined {
+  if (!isObject(body) || typeof body.method !== "string" || "result" in body || "error" in body) return undefined;
+  const params = body.params;
+  if (params !== undefined && !isObject(params)) return undefined;
+  const meta = params?._meta;
+  if (meta !== undefined && !isObject(meta)) return undefined;
+  if (meta && PROTOCOL_VERSION_META_KEY in meta) return body.method === "initialize" ? undefined : "modern";
+  const version = header(req, "mcp-protocol-version")?.trim();
+  if (version !== undefined && version >= FIRST_MODERN) return undefined;
+  if (body.jsonrpc !== "2.0" || !(body.id === undefined || typeof body.id === "string" || typeof body.id === "number")) return undefined;
+  return "legacy";
 }
 
 /**
@@ -28,6 +93,8 @@ function header(req: IncomingMessage, name: string): string | undefined {
  * version header without an envelope). Everything else is 2025 traffic.
  */
 function isModernPost(req: IncomingMessage, body: unknown): boolean {
+  const quick = obviousEra(req, body);
+  if (quick !== undefined) return quick === "modern";
   const outcome = classifyInboundRequest({
     httpMethod: "POST",
     protocolVersionHeader: header(req, "mcp-protocol-version"),
@@ -54,7 +121,6 @@ const RETRY_AFTER_S = "5";
 
 export class ModernHttp {
   private readonly handler: McpHttpHandler;
-  private readonly maxBody: number;
   private readonly onerror: (err: Error) => void;
   private readonly stopPublishing: () => void;
   private open = 0;
@@ -64,13 +130,13 @@ export class ModernHttp {
 
   constructor(bridge: Bridge, opts: ModernHttpOptions, log: Logger) {
     const onerror = (err: Error) => log.debug(`MCP HTTP (2026-07-28): ${err.message}`);
-    this.handler = createMcpHandler(() => createModernServer(bridge), {
+    const pool = new ServerPool(() => createModernServer(bridge), 256);
+    this.handler = createMcpHandler(() => pool.take(), {
       legacy: "reject",
       responseMode: opts.responseMode,
       maxRequestBodySize: opts.maxBody,
       onerror,
     });
-    this.maxBody = opts.maxBody;
     this.limits = { maxPerClient: opts.maxPerClient, maxTotal: opts.maxTotal };
     this.onerror = onerror;
     // One process-wide publisher: every open subscriptions/listen stream of this process hears it.
@@ -126,8 +192,7 @@ export class ModernHttp {
     });
     let response: Response;
     try {
-      const request = await toWebRequest(req, body, { signal: abort.signal, maxRequestBodySize: this.maxBody });
-      response = await this.handler.fetch(request, { parsedBody: body });
+      response = await this.handler.fetch(leanWebRequest(req, abort.signal), { parsedBody: body });
     } catch (err) {
       this.onerror(err instanceof Error ? err : new Error(String(err)));
       finished = true;
