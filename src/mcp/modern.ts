@@ -16,6 +16,11 @@ import { isInside, rootsToDirs } from "./paths.js";
 import { errorResult, fileUri } from "./results.js";
 import { INSTRUCTIONS, SERVER_NAME, SERVER_VERSION } from "./server.js";
 import { callMeshTool, ToolList } from "./tools.js";
+import { taskSupportOf, withTaskSupport } from "./tasks.js";
+import { ANONYMOUS_OWNER, createModernTask, declaresTasks, registerModernTasks, TASKS_EXTENSION_CAPABILITY } from "./tasks-modern.js";
+
+/** The authInfo.extra key under which the HTTP edge names a request's task owner. */
+export const TASK_OWNER_AUTH_KEY = "meshTaskOwner";
 
 export interface ModernOptions {
   /**
@@ -24,6 +29,12 @@ export interface ModernOptions {
    * instances leave this off: the HTTP edge publishes changes once, on its bus.
    */
   pushChanges?: boolean;
+  /**
+   * Whose tasks this instance serves: the bearer identity over HTTP, the process over
+   * stdio, or --task-owner. Without one (HTTP without a token) tasks share an
+   * anonymous owner: the unguessable task id is then the only handle.
+   */
+  taskOwner?: string;
 }
 
 /** Fixed surfaces (templates, server/discover) change only with a new mesh-mcp version. */
@@ -100,6 +111,12 @@ export function publishChanges(bridge: Bridge, notify: ChangeNotifier): () => vo
 }
 
 export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Server {
+  const tasksOn = !bridge.opts.tasks?.disabled;
+  // Per request: the HTTP edge may serve many clients from one (pooled) instance, so it names the identity in authInfo.
+  const ownerOf = (ctx: { http?: { authInfo?: { extra?: Record<string, unknown> } } }): string => {
+    const fromEdge = ctx.http?.authInfo?.extra?.[TASK_OWNER_AUTH_KEY];
+    return typeof fromEdge === "string" ? fromEdge : opts.taskOwner ?? bridge.opts.tasks?.owner ?? ANONYMOUS_OWNER;
+  };
   const server = new Server(
     { name: SERVER_NAME, version: SERVER_VERSION, title: "jb-mesh tools" },
     {
@@ -107,12 +124,14 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
         tools: { listChanged: true },
         resources: { subscribe: true, listChanged: true },
         completions: {},
+        ...(tasksOn ? TASKS_EXTENSION_CAPABILITY : {}),
       },
       instructions: INSTRUCTIONS,
       cacheHints: { "server/discover": STATIC_HINT, "resources/templates/list": STATIC_HINT },
     },
   );
-  const tools = new ToolList(bridge);
+  const tools = new ToolList(bridge, tasksOn ? (tool, entry) => withTaskSupport(tool, taskSupportOf(bridge, entry)) : undefined);
+  if (tasksOn) registerModernTasks(server, bridge, ownerOf);
   const builtins = builtinsFor(bridge.opts.admin ?? false);
   const settled = async () => {
     if (!bridge.catalog) await bridge.ready(STARTUP_WAIT_MS);
@@ -149,6 +168,10 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
       return (await builtin.run(args, builtinCtx)) as CallToolResult;
     }
     const meta = ctx.mcpReq._meta as Record<string, unknown> | undefined;
+    // The server decides: an eligible method becomes a task when this request declares the extension.
+    if (tasksOn && taskSupportOf(bridge, entry!) && declaresTasks(ctx.mcpReq.envelope)) {
+      return (await createModernTask(bridge, entry!, args as never, ownerOf(ctx), meta)) as unknown as CallToolResult;
+    }
     const progressToken = ctx.mcpReq._meta?.progressToken;
     return (await callMeshTool(bridge, entry!, args, {
       signal: ctx.mcpReq.signal,
@@ -199,3 +222,6 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
   }
   return server;
 }
+
+// The transports serve task listens beside the SDK's listen router (they know the mesh only through here).
+export { ANONYMOUS_OWNER, listenTaskIds, watchTaskIds } from "./tasks-modern.js";

@@ -10,11 +10,11 @@
  * Closing a request's response stream aborts its handler (→ cancel.<call_id>).
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { classifyInboundRequest, createMcpHandler, PROTOCOL_VERSION_META_KEY, type McpHttpHandler, type Server } from "@modelcontextprotocol/server";
+import { classifyInboundRequest, createMcpHandler, PROTOCOL_VERSION_META_KEY, SUBSCRIPTION_ID_META_KEY, type McpHttpHandler, type Server, type ServerEvent } from "@modelcontextprotocol/server";
 import type { Bridge } from "../mcp/bridge.js";
 import type { Logger } from "../mcp/log.js";
 import { sendRpcError } from "./http-io.js";
-import { createModernServer, publishChanges } from "../mcp/modern.js";
+import { ANONYMOUS_OWNER, createModernServer, listenTaskIds, publishChanges, TASK_OWNER_AUTH_KEY, watchTaskIds } from "../mcp/modern.js";
 
 /** Headers a bodyless Request must not carry (the parsed body travels beside it). */
 const BODY_HEADERS = new Set(["content-length", "transfer-encoding", "content-encoding"]);
@@ -95,6 +95,10 @@ function obviousEra(req: IncomingMessage, body: unknown): "modern" | "legacy" | 
 function isModernPost(req: IncomingMessage, body: unknown): boolean {
   const quick = obviousEra(req, body);
   if (quick !== undefined) return quick === "modern";
+  return classify(req, body) !== "legacy";
+}
+
+function classify(req: IncomingMessage, body: unknown): string {
   const outcome = classifyInboundRequest({
     httpMethod: "POST",
     protocolVersionHeader: header(req, "mcp-protocol-version"),
@@ -102,7 +106,7 @@ function isModernPost(req: IncomingMessage, body: unknown): boolean {
     mcpNameHeader: header(req, "mcp-name"),
     body,
   });
-  return outcome.kind !== "legacy";
+  return outcome.kind;
 }
 
 export interface ModernHttpOptions {
@@ -115,9 +119,34 @@ export interface ModernHttpOptions {
    */
   maxPerClient: number;
   maxTotal: number;
+  /** Whose tasks a request sees (the bearer identity, else --task-owner; undefined: anonymous). */
+  taskOwnerOf?: (req: IncomingMessage) => string | undefined;
 }
 
+
+
 const RETRY_AFTER_S = "5";
+const KEEPALIVE_MS = 15_000;
+
+type Filter = { toolsListChanged?: boolean; resourcesListChanged?: boolean; resourceSubscriptions?: string[] };
+
+/** What our capabilities let a listen filter have (as the SDK's router narrows it; no prompts here). */
+function honored(f: Filter): Filter {
+  const out: Filter = {};
+  if (f.toolsListChanged === true) out.toolsListChanged = true;
+  if (f.resourcesListChanged === true) out.resourcesListChanged = true;
+  if (Array.isArray(f.resourceSubscriptions) && f.resourceSubscriptions.length > 0) out.resourceSubscriptions = f.resourceSubscriptions.filter((u) => typeof u === "string");
+  return out;
+}
+
+function eventNote(f: Filter, ev: ServerEvent): { method: string; params: Record<string, unknown> } | undefined {
+  switch (ev.kind) {
+    case "tools_list_changed": return f.toolsListChanged ? { method: "notifications/tools/list_changed", params: {} } : undefined;
+    case "resources_list_changed": return f.resourcesListChanged ? { method: "notifications/resources/list_changed", params: {} } : undefined;
+    case "resource_updated": return f.resourceSubscriptions?.includes(ev.uri) ? { method: "notifications/resources/updated", params: { uri: ev.uri } } : undefined;
+    default: return undefined;
+  }
+}
 
 export class ModernHttp {
   private readonly handler: McpHttpHandler;
@@ -127,8 +156,11 @@ export class ModernHttp {
   private openAll = 0;
   private readonly byClient = new Map<string, number>();
   private readonly limits: Pick<ModernHttpOptions, "maxPerClient" | "maxTotal">;
+  private readonly taskOwnerOf?: (req: IncomingMessage) => string | undefined;
+  /** Listen streams that follow tasks (served here: the SDK's router knows only its four change kinds). */
+  private readonly taskListens = new Set<() => void>();
 
-  constructor(bridge: Bridge, opts: ModernHttpOptions, log: Logger) {
+  constructor(private readonly bridge: Bridge, opts: ModernHttpOptions, log: Logger) {
     const onerror = (err: Error) => log.debug(`MCP HTTP (2026-07-28): ${err.message}`);
     const pool = new ServerPool(() => createModernServer(bridge), 256);
     this.handler = createMcpHandler(() => pool.take(), {
@@ -139,6 +171,7 @@ export class ModernHttp {
     });
     this.limits = { maxPerClient: opts.maxPerClient, maxTotal: opts.maxTotal };
     this.onerror = onerror;
+    this.taskOwnerOf = opts.taskOwnerOf;
     // One process-wide publisher: every open subscriptions/listen stream of this process hears it.
     this.stopPublishing = publishChanges(bridge, this.handler.notify);
   }
@@ -168,7 +201,11 @@ export class ModernHttp {
     const counted = (body as { method?: unknown } | null)?.method !== "subscriptions/listen";
     if (counted) this.open++;
     try {
-      await this.exchange(req, res, body);
+      const m = body as { id?: unknown; method?: unknown; params?: unknown } | null;
+      // A well-formed modern listen only: malformed ones get the SDK's answer (400, -32020, …).
+      const taskIds = m?.method === "subscriptions/listen" && classify(req, body) === "modern" ? listenTaskIds(m.params) : undefined;
+      if (taskIds) await this.listenWithTasks(req, res, m!.id, (m!.params as { notifications: Filter }).notifications, taskIds);
+      else await this.exchange(req, res, body);
     } finally {
       if (counted) this.open--;
       this.openAll--;
@@ -192,7 +229,10 @@ export class ModernHttp {
     });
     let response: Response;
     try {
-      response = await this.handler.fetch(leanWebRequest(req, abort.signal), { parsedBody: body });
+      // The request's task owner rides in authInfo.extra (modern.ts reads it per request).
+      const owner = this.taskOwnerOf?.(req);
+      const authInfo = owner === undefined ? undefined : { token: "", clientId: owner, scopes: [], extra: { [TASK_OWNER_AUTH_KEY]: owner } };
+      response = await this.handler.fetch(leanWebRequest(req, abort.signal), { parsedBody: body, authInfo });
     } catch (err) {
       this.onerror(err instanceof Error ? err : new Error(String(err)));
       finished = true;
@@ -224,9 +264,55 @@ export class ModernHttp {
     res.end();
   }
 
+  /**
+   * A `subscriptions/listen` whose filter names `taskIds` (the Tasks extension): the
+   * same stream as the SDK's (ack first, stamped notifications, keep-alives, a final
+   * result when the server ends it), carrying `notifications/tasks` for those tasks —
+   * status changes written by any mesh-mcp process — beside the change events asked for.
+   */
+  private async listenWithTasks(req: IncomingMessage, res: ServerResponse, id: unknown, filter: Filter, taskIds: string[]): Promise<void> {
+    const stamp = (params: Record<string, unknown>) => ({ ...params, _meta: { ...(params._meta as object | undefined), [SUBSCRIPTION_ID_META_KEY]: id } });
+    const write = (message: Record<string, unknown>) => {
+      if (!res.writableEnded) res.write(`event: message\ndata: ${JSON.stringify({ jsonrpc: "2.0", ...message })}\n\n`);
+    };
+    const wanted = honored(filter);
+    let stopTasks: () => void;
+    try {
+      stopTasks = await watchTaskIds(this.bridge, this.taskOwnerOf?.(req) ?? this.bridge.opts.tasks?.owner ?? ANONYMOUS_OWNER, taskIds, (task) =>
+        write({ method: "notifications/tasks", params: stamp(task) }));
+    } catch (err) {
+      return sendRpcError(res, 200, -32603, (err as Error).message);
+    }
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache, no-transform", "x-accel-buffering": "no" });
+    write({ method: "notifications/subscriptions/acknowledged", params: stamp({ notifications: { ...wanted, taskIds } }) });
+    const unsubscribe = this.handler.bus.subscribe((ev) => {
+      const note = eventNote(wanted, ev);
+      if (note) write({ method: note.method, params: stamp(note.params) });
+    });
+    const keepalive = setInterval(() => res.write(": keepalive\n\n"), KEEPALIVE_MS);
+    await new Promise<void>((resolve) => {
+      let ended = false;
+      const end = (graceful: boolean) => {
+        if (ended) return;
+        ended = true;
+        this.taskListens.delete(closeByServer);
+        clearInterval(keepalive);
+        unsubscribe();
+        stopTasks();
+        if (graceful) write({ id, result: { resultType: "complete", _meta: { [SUBSCRIPTION_ID_META_KEY]: id } } });
+        if (!res.writableEnded) res.end();
+        resolve();
+      };
+      const closeByServer = () => end(true);
+      this.taskListens.add(closeByServer);
+      res.once("close", () => end(false));
+    });
+  }
+
   /** Aborts what is still running (each abort publishes its cancel) and drops the listeners. */
   async close(): Promise<void> {
     this.stopPublishing();
+    for (const end of [...this.taskListens]) end();
     await this.handler.close();
   }
 }

@@ -272,6 +272,7 @@ class McpHttpServer {
         maxBody: this.config.maxBody,
         maxPerClient: this.config.maxInflight * (this.config.maxSessionsPerClient ?? MAX_SESSIONS_PER_CLIENT),
         maxTotal: this.config.maxInflight * (this.config.maxSessions ?? MAX_SESSIONS),
+        taskOwnerOf: (req) => this.taskOwnerOf(req) ?? this.bridge.opts.tasks?.owner,
       }, this.log);
       return this.modern;
     });

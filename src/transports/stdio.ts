@@ -13,6 +13,7 @@ import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import type { Bridge } from "../mcp/bridge.js";
 import { createServer } from "../mcp/server.js";
 import { StdioServerTransport } from "./stdio-transport.js";
+import type { StdioTaskListens } from "./stdio-task-listen.js";
 
 /** The envelope key naming a request's protocol version (2026-07-28's `_meta`). */
 const PROTOCOL_VERSION_META_KEY = "io.modelcontextprotocol/protocolVersion";
@@ -33,22 +34,31 @@ class Handoff implements Transport {
   onerror?: (error: Error) => void;
   onmessage?: (message: JSONRPCMessage) => void;
 
+  /** Set for a 2026 connection: task listens are served beside the SDK's router. */
+  tasks?: StdioTaskListens;
+
   constructor(private readonly wire: StdioServerTransport, private readonly early: JSONRPCMessage[]) {}
 
+  private deliver(m: JSONRPCMessage): void {
+    const passed = this.tasks ? this.tasks.inbound(m) : m;
+    if (passed) this.onmessage?.(passed);
+  }
+
   async start(): Promise<void> {
-    this.wire.onmessage = (m) => this.onmessage?.(m);
+    this.wire.onmessage = (m) => this.deliver(m);
     this.wire.onerror = (e) => this.onerror?.(e);
     const ended = this.wire.onclose;
     this.wire.onclose = () => {
+      this.tasks?.close();
       this.onclose?.();
       ended?.();
     };
     // The server set its handlers before start(); the replay must precede any later read.
-    for (const m of this.early.splice(0)) this.onmessage?.(m);
+    for (const m of this.early.splice(0)) this.deliver(m);
   }
 
   send(message: JSONRPCMessage): Promise<void> {
-    return this.wire.send(message);
+    return this.wire.send(this.tasks ? this.tasks.outbound(message) : message);
   }
 
   close(): Promise<void> {
@@ -66,14 +76,18 @@ export async function serveStdio(bridge: Bridge, onClosed: () => void): Promise<
     early.push(first);
     if (early.length > 1) return; // still connecting the chosen server
     const handoff = new Handoff(wire, early);
+    // Tasks belong to this process unless --task-owner names a shared identity (bridge.opts.tasks.owner).
+    const taskOwner = bridge.opts.tasks?.owner ?? `stdio:${process.pid}:${randomUUID()}`;
     if (claimsModernEra(first)) {
       // The v2 SDK (~100 ms to load) comes only for a 2026 client; what arrives meanwhile waits in `early`.
       const serving = (async () => {
-        const [{ serveStdio: serveModernStdio }, { createModernServer }] = await Promise.all([
+        const [{ serveStdio: serveModernStdio }, { createModernServer }, { StdioTaskListens }] = await Promise.all([
           import("@modelcontextprotocol/server/stdio"),
           import("../mcp/modern.js"),
+          import("./stdio-task-listen.js"),
         ]);
-        return serveModernStdio(() => createModernServer(bridge, { pushChanges: true }), {
+        handoff.tasks = new StdioTaskListens(bridge, taskOwner, (m) => void wire.send(m).catch(() => {}));
+        return serveModernStdio(() => createModernServer(bridge, { pushChanges: true, taskOwner }), {
           transport: handoff as never,
           legacy: "reject",
           onerror: (err) => bridge.log.debug(`MCP stdio (2026-07-28): ${err.message}`),
@@ -82,8 +96,7 @@ export async function serveStdio(bridge: Bridge, onClosed: () => void): Promise<
       serving.catch((err: Error) => bridge.log.error(`cannot serve MCP 2026-07-28 over stdio: ${err.message}`));
       close = () => serving.then((handle) => handle.close(), () => wire.close());
     } else {
-      // Tasks belong to this process unless --task-owner names a shared identity (bridge.opts.tasks.owner).
-      const session = createServer(bridge, { progressBarrier: true, taskOwner: bridge.opts.tasks?.owner ?? `stdio:${process.pid}:${randomUUID()}` });
+      const session = createServer(bridge, { progressBarrier: true, taskOwner });
       close = () => session.close();
       void session.server.connect(handoff);
     }
