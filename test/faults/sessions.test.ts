@@ -122,7 +122,7 @@ test("an initialize flood from one client is capped: bounded memory, clear refus
 
   await t.test("memory stays bounded", () => {
     const second = mem.full.rssMb - mem.half.rssMb;
-    assert.ok(second < 40, `the second ${FLOOD / 2} sessions added ${second} MB (${mem.half.rssMb} → ${mem.full.rssMb} MB): memory grows with every session (want < +40 MB)`);
+    assert.ok(second < 60, `the second ${FLOOD / 2} sessions added ${second} MB (${mem.half.rssMb} → ${mem.full.rssMb} MB): memory grows with every session (want < +60 MB; uncapped, 4,000 sessions add ~150 MB)`);
     assert.ok(after.peakMb - before.rssMb < 200, `memory peaked at ${after.peakMb} MB from ${before.rssMb} MB (want < +200 MB)`);
   });
 
