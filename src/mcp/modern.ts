@@ -15,7 +15,7 @@ import { complete, InvalidCursorError, listResources, readResource, ResourceErro
 import { isInside, rootsToDirs } from "./paths.js";
 import { errorResult, fileUri } from "./results.js";
 import { INSTRUCTIONS, SERVER_NAME, SERVER_VERSION } from "./server.js";
-import { callMeshTool, ToolList } from "./tools.js";
+import { callMeshTool, ToolList, type CallContext } from "./tools.js";
 import { taskSupportOf, withTaskSupport } from "./tasks.js";
 import { ANONYMOUS_OWNER, createModernTask, declaresTasks, registerModernTasks, TASKS_EXTENSION_CAPABILITY } from "./tasks-modern.js";
 
@@ -225,3 +225,22 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
 
 // The transports serve task listens beside the SDK's listen router (they know the mesh only through here).
 export { ANONYMOUS_OWNER, listenTaskIds, watchTaskIds } from "./tasks-modern.js";
+
+/** The identity a 2026 result carries in `_meta` (what createModernServer's instances stamp). */
+export const MODERN_SERVER_INFO = { name: SERVER_NAME, version: SERVER_VERSION, title: "jb-mesh tools" };
+
+let builtinNames: Set<string> | undefined;
+
+/**
+ * The HTTP fast path's way into a plain mesh-tool call (the same callMeshTool as the
+ * tools/call handler above). Undefined for anything that handler treats specially —
+ * built-ins (roots rounds), unknown names, a mesh not ready or unavailable — which
+ * then take the full SDK path and get its answer.
+ */
+export function plainMeshCall(bridge: Bridge, name: string): ((args: Record<string, unknown>, ctx: CallContext) => Promise<CallToolResult>) | undefined {
+  builtinNames ??= new Set(builtinsFor(true).map((b) => b.tool.name));
+  if (builtinNames.has(name) || !bridge.catalog || bridge.unavailableReason()) return undefined;
+  const entry = bridge.methodByName(name);
+  if (!entry) return undefined;
+  return async (args, ctx) => (await callMeshTool(bridge, entry, args, ctx)) as CallToolResult;
+}

@@ -15,6 +15,7 @@ import type { Bridge } from "../mcp/bridge.js";
 import type { Logger } from "../mcp/log.js";
 import { sendRpcError } from "./http-io.js";
 import { ANONYMOUS_OWNER, createModernServer, listenTaskIds, publishChanges, TASK_OWNER_AUTH_KEY, watchTaskIds } from "../mcp/modern.js";
+import { leanToolCall } from "./http-modern-lean.js";
 
 /** Headers a bodyless Request must not carry (the parsed body travels beside it). */
 const BODY_HEADERS = new Set(["content-length", "transfer-encoding", "content-encoding"]);
@@ -160,7 +161,12 @@ export class ModernHttp {
   /** Listen streams that follow tasks (served here: the SDK's router knows only its four change kinds). */
   private readonly taskListens = new Set<() => void>();
 
+  private readonly responseMode: ModernHttpOptions["responseMode"];
+  /** Aborts the lean path's calls still running at close(), as handler.close() does the SDK's. */
+  private readonly shutdown = new AbortController();
+
   constructor(private readonly bridge: Bridge, opts: ModernHttpOptions, log: Logger) {
+    this.responseMode = opts.responseMode;
     const onerror = (err: Error) => log.debug(`MCP HTTP (2026-07-28): ${err.message}`);
     const pool = new ServerPool(() => createModernServer(bridge), 256);
     this.handler = createMcpHandler(() => pool.take(), {
@@ -205,7 +211,11 @@ export class ModernHttp {
       // A well-formed modern listen only: malformed ones get the SDK's answer (400, -32020, …).
       const taskIds = m?.method === "subscriptions/listen" && classify(req, body) === "modern" ? listenTaskIds(m.params) : undefined;
       if (taskIds) await this.listenWithTasks(req, res, m!.id, (m!.params as { notifications: Filter }).notifications, taskIds);
-      else await this.exchange(req, res, body);
+      else {
+        // A plain call of a mesh tool skips the SDK's per-request machinery (http-modern-lean.ts).
+        const lean = leanToolCall(this.bridge, req, body, this.responseMode);
+        await (lean ? lean(res, this.shutdown.signal) : this.exchange(req, res, body));
+      }
     } finally {
       if (counted) this.open--;
       this.openAll--;
@@ -313,6 +323,7 @@ export class ModernHttp {
   async close(): Promise<void> {
     this.stopPublishing();
     for (const end of [...this.taskListens]) end();
+    this.shutdown.abort();
     await this.handler.close();
   }
 }

@@ -82,6 +82,51 @@ test("2026-07-28 over HTTP, request by request", T, async (t) => {
     assert.equal(message(toolsCursor.body).error?.code, -32602, toolsCursor.body);
   });
 
+  // A plain tools/call is answered on our lean path (transports/http-modern-lean.ts), the
+  // rest by the SDK: what each accepts, and how it answers, must be the same.
+  await t.test("a tools/call the lean path does not take gets the SDK's errors", async () => {
+    const call = { name: "calc__add", arguments: { a: 1, b: 2 } };
+    const without = (id: number, name: string) => {
+      const spec = modern(id, "tools/call", call, auth);
+      delete (spec.headers as Record<string, string>)[name];
+      return raw(cli.url, spec);
+    };
+    const noMethod = await without(20, "mcp-method");
+    assert.equal(message(noMethod.body).error?.code, -32020, noMethod.body);
+    const noName = await without(21, "mcp-name");
+    assert.equal(message(noName.body).error?.code, -32020, noName.body);
+    const badArgs = await send(22, "tools/call", { name: "calc__add", arguments: [1, 2] });
+    assert.equal(message(badArgs.body).error?.code, -32602, badArgs.body);
+    const numericName = await send(23, "tools/call", { name: 5, arguments: {} }, { "mcp-name": "5" });
+    assert.equal(message(numericName.body).error?.code, -32602, numericName.body);
+    const oldHeader = await send(24, "tools/call", call, { "mcp-protocol-version": "2025-11-25" });
+    assert.ok(oldHeader.status >= 400 && message(oldHeader.body).error, oldHeader.body);
+    const ok = await send(25, "tools/call", call);
+    assert.equal(message(ok.body).result?.resultType, "complete", ok.body);
+  });
+
+  await t.test("the lean path answers a plain call byte for byte like the SDK path", async () => {
+    // A Base64-encoded Mcp-Name is valid and means the same name, but only the SDK decodes it.
+    const viaSdk = (name: string) => ({ "mcp-name": `=?base64?${Buffer.from(name).toString("base64")}?=` });
+    for (const params of [
+      { name: "calc__add", arguments: { a: 2, b: 3 } },
+      { name: "calc__add", arguments: { a: "x", b: 3 } },
+      { name: "slow__count", arguments: { n: 2 }, _meta: { progressToken: "tok" } },
+      { name: "slow__count", arguments: { n: 2 } },
+    ]) {
+      const lean = await send(30, "tools/call", params);
+      const sdk = await send(30, "tools/call", params, viaSdk(params.name));
+      assert.equal(lean.status, sdk.status);
+      assert.equal(lean.headers["content-type"], sdk.headers["content-type"], params.name);
+      assert.equal(lean.body, sdk.body, `${JSON.stringify(params)}`);
+    }
+    const streamed = await send(31, "tools/call", { name: "slow__count", arguments: { n: 3 }, _meta: { progressToken: "p" } });
+    assert.equal(streamed.headers["content-type"], "text/event-stream");
+    assert.equal(streamed.body.match(/notifications\/progress/g)?.length, 3, streamed.body);
+    const plain = await send(32, "tools/call", { name: "calc__add", arguments: { a: 2, b: 3 } });
+    assert.equal(plain.headers["content-length"], String(Buffer.byteLength(plain.body)));
+  });
+
   await t.test("2025 requests on the same endpoint: bad params are -32602 there too", async () => {
     const sid = await rawSession(cli.url, auth);
     const h = { ...MCP_HEADERS, ...auth, "mcp-session-id": sid, "mcp-protocol-version": "2025-11-25" };

@@ -73,6 +73,32 @@ test("SIGTERM during a call: the cancel reaches the mesh, the client gets an ans
   assert.match(cli.stderr(), /shutting down \(SIGTERM\)/);
 });
 
+test("SIGTERM during a 2026-07-28 call: cancelled on the mesh, answered, exit code 0", async (t) => {
+  const env = await meshWithTools(t);
+  const cli = await startCli(t, ["--nats", env.nats.url]);
+  const cancels: string[] = [];
+  const sub = env.node.nc.subscribe("cancel.*", { callback: (_e, m) => void cancels.push(m.subject) });
+  t.after(() => sub.unsubscribe());
+  const V = "2026-07-28";
+  const call = raw(cli.url, {
+    method: "POST",
+    headers: { ...MCP_HEADERS, "mcp-protocol-version": V, "mcp-method": "tools/call", "mcp-name": "slow__wait" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "slow__wait", arguments: { ms: 60_000 }, _meta: {
+      "io.modelcontextprotocol/protocolVersion": V, "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" }, "io.modelcontextprotocol/clientCapabilities": {},
+    } } }),
+  }).then((r) => r, (err: Error) => err);
+  const callId = await env.slowStarted();
+  cli.proc.kill("SIGTERM");
+
+  assert.equal(await cli.exited, 0);
+  await waitFor(() => cancels.includes(`cancel.${callId}`), `cancel.${callId}`);
+  const answer = await call;
+  assert.ok(!(answer instanceof Error), `no answer: ${answer instanceof Error ? answer.message : ""}`);
+  const result = JSON.parse(answer.body).result;
+  assert.equal(result?.isError, true, answer.body);
+  assert.match(result.content[0].text, /cancelled; cancel\./);
+});
+
 test("in-process: a closing server answers 503 with Retry-After; close() ends open streams", async (t) => {
   const nats = await NatsServer.start();
   const mesh = await Mesh.connect({ servers: nats.url });
