@@ -14,7 +14,7 @@ import { builtinsFor, type BuiltinContext } from "./builtins.js";
 import { complete, InvalidCursorError, listResources, readResource, ResourceError, TEMPLATES } from "./resources.js";
 import { isInside, rootsToDirs } from "./paths.js";
 import { errorResult, fileUri } from "./results.js";
-import { INSTRUCTIONS, SERVER_NAME, SERVER_VERSION } from "./server.js";
+import { INSTRUCTIONS, SERVER_INFO, SHARED_CAPABILITIES } from "./server.js";
 import { callMeshTool, ToolList, type CallContext } from "./tools.js";
 import { taskSupportOf, withTaskSupport } from "./tasks.js";
 import { ANONYMOUS_OWNER, createModernTask, declaresTasks, registerModernTasks, TASKS_EXTENSION_CAPABILITY } from "./tasks-modern.js";
@@ -118,12 +118,10 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
     return typeof fromEdge === "string" ? fromEdge : opts.taskOwner ?? bridge.opts.tasks?.owner ?? ANONYMOUS_OWNER;
   };
   const server = new Server(
-    { name: SERVER_NAME, version: SERVER_VERSION, title: "jb-mesh tools" },
+    { ...SERVER_INFO },
     {
       capabilities: {
-        tools: { listChanged: true },
-        resources: { subscribe: true, listChanged: true },
-        completions: {},
+        ...SHARED_CAPABILITIES,
         ...(tasksOn ? TASKS_EXTENSION_CAPABILITY : {}),
       },
       instructions: INSTRUCTIONS,
@@ -227,7 +225,7 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
 export { ANONYMOUS_OWNER, listenTaskIds, watchTaskIds } from "./tasks-modern.js";
 
 /** The identity a 2026 result carries in `_meta` (what createModernServer's instances stamp). */
-export const MODERN_SERVER_INFO = { name: SERVER_NAME, version: SERVER_VERSION, title: "jb-mesh tools" };
+export const MODERN_SERVER_INFO = SERVER_INFO;
 
 let builtinNames: Set<string> | undefined;
 

@@ -33,6 +33,13 @@ import { DEFAULT_TASK_POLL_MS, SessionTaskStore, startToolTask, taskSupportOf, T
 
 export const SERVER_NAME = "mesh-mcp";
 export const SERVER_VERSION = "0.1.0";
+/** What both revisions' servers call themselves, and the capabilities they share. */
+export const SERVER_INFO = { name: SERVER_NAME, version: SERVER_VERSION, title: "jb-mesh tools" } as const;
+export const SHARED_CAPABILITIES = {
+  tools: { listChanged: true },
+  resources: { subscribe: true, listChanged: true },
+  completions: {},
+} as const;
 export const INSTRUCTIONS =
   "Tools named <tool>__<method> are methods of a jb-mesh tool mesh; each description names the nodes that offer it. " +
   "Pass files to tools as file-store keys: upload local files with mesh_upload_file, read results via mesh://files/<key> resources. " +
@@ -81,12 +88,10 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   const tasksOn = !bridge.opts.tasks?.disabled;
   const taskOwner = opts.taskOwner ?? bridge.opts.tasks?.owner ?? `session:${randomUUID()}`;
   const server = new Server(
-    { name: SERVER_NAME, version: SERVER_VERSION, title: "jb-mesh tools" },
+    { ...SERVER_INFO },
     {
       capabilities: {
-        tools: { listChanged: true },
-        resources: { subscribe: true, listChanged: true },
-        completions: {},
+        ...SHARED_CAPABILITIES,
         logging: {},
         ...(tasksOn ? { tasks: TASKS_CAPABILITY } : {}),
       },

@@ -159,9 +159,9 @@ export interface RawResponse {
 }
 
 /** A raw HTTP request (node:http, so Host and Origin can be anything). */
-export function raw(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<RawResponse> {
+export function raw(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string; localAddress?: string } = {}): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: opts.method ?? "GET", headers: opts.headers, agent: false }, (res) => {
+    const req = request(url, { method: opts.method ?? "GET", headers: opts.headers, agent: false, localAddress: opts.localAddress }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (d) => (body += d));

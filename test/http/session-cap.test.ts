@@ -6,29 +6,16 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { request, type IncomingMessage } from "node:http";
+import { request } from "node:http";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { INITIALIZE, MCP_HEADERS, meshWithTools, startCli } from "./helpers.js";
+import { INITIALIZE, MCP_HEADERS, meshWithTools, raw, startCli, type RawResponse } from "./helpers.js";
 
-interface Reply {
-  status: number;
-  headers: IncomingMessage["headers"];
-  body: string;
-}
+type Reply = RawResponse;
 
 /** A raw request from a chosen loopback address (127.0.0.2 is another client to the server). */
 function from(localAddress: string, url: string, opts: { method?: string; headers?: Record<string, string>; body?: string }): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: opts.method ?? "POST", headers: opts.headers, agent: false, localAddress }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (d) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on("error", reject);
-    req.end(opts.body);
-  });
+  return raw(url, { method: "POST", ...opts, localAddress });
 }
 
 async function initialize(localAddress: string, url: string): Promise<Reply & { id?: string }> {
