@@ -17,6 +17,8 @@ const { values } = parseArgs({
   options: { nats: { type: "string" }, subject: { type: "string", default: "tools.bench.echo" }, http: { type: "boolean", default: false } },
 });
 const nc = await connect({ servers: values.nats });
+// Exit (not die) on SIGTERM, so a `--cpu-prof` run writes its profile.
+process.once("SIGTERM", () => process.exit(0));
 const subject = values.subject;
 
 if (values.http) {

@@ -24,8 +24,8 @@ async function waitReady(proc: ChildProcess): Promise<string> {
   });
 }
 
-function spawnRelay(natsUrl: string, http: boolean): ChildProcess {
-  return spawn(process.execPath, ["--import", "tsx", join(BENCH_DIR, "children", "relay.ts"), "--nats", natsUrl, ...(http ? ["--http"] : [])], {
+function spawnRelay(natsUrl: string, http: boolean, nodeArgs: string[]): ChildProcess {
+  return spawn(process.execPath, [...nodeArgs, "--import", "tsx", join(BENCH_DIR, "children", "relay.ts"), "--nats", natsUrl, ...(http ? ["--http"] : [])], {
     cwd: ROOT,
     stdio: ["pipe", "pipe", "inherit"],
   });
@@ -40,8 +40,8 @@ async function stop(proc: ChildProcess): Promise<void> {
 }
 
 /** A line relay over a child's stdin/stdout (sequential use: one call at a time). */
-export async function stdioRelay(natsUrl: string): Promise<Relay> {
-  const proc = spawnRelay(natsUrl, false);
+export async function stdioRelay(natsUrl: string, nodeArgs: string[] = []): Promise<Relay> {
+  const proc = spawnRelay(natsUrl, false, nodeArgs);
   await waitReady(proc);
   let buf = "";
   let waiting: ((line: string) => void) | undefined;
@@ -68,8 +68,8 @@ export async function stdioRelay(natsUrl: string): Promise<Relay> {
 }
 
 /** The same relay over HTTP (fetch with keep-alive, like the SDK's HTTP client). */
-export async function httpRelay(natsUrl: string): Promise<Relay> {
-  const proc = spawnRelay(natsUrl, true);
+export async function httpRelay(natsUrl: string, nodeArgs: string[] = []): Promise<Relay> {
+  const proc = spawnRelay(natsUrl, true, nodeArgs);
   const url = await waitReady(proc);
   return {
     async call(body) {

@@ -9,6 +9,7 @@ import { callOk, httpClient, inProcClient, stdioClient, waitForTools, type McpHa
 import { serverNodeArgs, type BenchContext } from "../lib/context.js";
 import { tryStartHttp, type HttpServer } from "../lib/procs.js";
 import { httpRelay, stdioRelay, type Relay } from "../lib/relay.js";
+import { lineWaitForTool, stdioLine, type StdioLine } from "../lib/stdio-line.js";
 import type { SectionResult, TargetCheck } from "../lib/report.js";
 import { fmt, fmtRatio, now, percentile, ratio, rotate } from "../lib/stats.js";
 
@@ -37,6 +38,10 @@ function relayCall(relay: Relay): () => Promise<void> {
   };
 }
 
+/** stdio rows whose client is a plain JSON-RPC line writer (bench/lib/stdio-line.ts): the server's cost alone. */
+const LINE_2025 = "MCP stdio 2025-11-25, line client";
+const LINE_2026 = "MCP stdio 2026-07-28, line client";
+
 /** Rows that are floors (no MCP at all), shown under the MCP paths. */
 const FLOOR_PREFIX = "floor: ";
 
@@ -50,12 +55,18 @@ export async function runCallOverhead(ctx: BenchContext): Promise<SectionResult>
   const inproc = await inProcClient(ctx.natsUrl);
   const stdio = await stdioClient(ctx.natsUrl, { nodeArgs: serverNodeArgs(ctx, "call-stdio") });
   const handles: McpHandle[] = [inproc, stdio];
-  const relays: Relay[] = [await stdioRelay(ctx.natsUrl), await httpRelay(ctx.natsUrl)];
+  const relays: Relay[] = [await stdioRelay(ctx.natsUrl, serverNodeArgs(ctx, "call-relay-stdio")), await httpRelay(ctx.natsUrl, serverNodeArgs(ctx, "call-relay-http"))];
+  const lines: StdioLine[] = [
+    await stdioLine(ctx.natsUrl, "2025-11-25", { nodeArgs: serverNodeArgs(ctx, "call-stdio-line-2025") }),
+    await stdioLine(ctx.natsUrl, "2026-07-28", { nodeArgs: serverNodeArgs(ctx, "call-stdio-line-2026") }),
+  ];
   let http: HttpServer | undefined;
   const variants: Variant[] = [
     { name: "raw NATS request/reply", call: () => rawEcho(nc) },
     { name: "MCP in-process", call: () => callOk(inproc.client, ECHO_TOOL, { text: "hi" }) },
     { name: "MCP stdio", call: () => callOk(stdio.client, ECHO_TOOL, { text: "hi" }) },
+    { name: LINE_2025, call: () => lines[0]!.call(ECHO_TOOL, { text: "hi" }).then(() => {}) },
+    { name: LINE_2026, call: () => lines[1]!.call(ECHO_TOOL, { text: "hi" }).then(() => {}) },
   ];
   const h = await tryStartHttp(ctx.natsUrl, { nodeArgs: serverNodeArgs(ctx, "call-http") });
   if ("server" in h) {
@@ -75,6 +86,7 @@ export async function runCallOverhead(ctx: BenchContext): Promise<SectionResult>
   );
   try {
     for (const hnd of handles) await waitForTools(hnd.client, (n) => n.includes(ECHO_TOOL));
+    for (const l of lines) await lineWaitForTool(l, ECHO_TOOL);
     for (const v of variants) for (let i = 0; i < warmup; i++) await v.call();
 
     const lat = new Map<string, number[]>(variants.map((v) => [v.name, []]));
@@ -128,6 +140,7 @@ export async function runCallOverhead(ctx: BenchContext): Promise<SectionResult>
   } finally {
     for (const hnd of handles) await hnd.close();
     for (const r of relays) await r.close();
+    for (const l of lines) await l.close();
     await http?.stop();
     await nc.close();
   }

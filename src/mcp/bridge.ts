@@ -278,7 +278,7 @@ export class Bridge {
    */
   callDone(key: string, outcome: CallOutcome, ms: number, detail: CallDetail = {}): void {
     const level = this.opts.logCalls ? (outcome === "ok" || outcome === "cancelled" ? "info" : "warning") : outcome === "ok" ? "debug" : "info";
-    if (level !== "debug" || this.log.enabled("debug") || this.log.hasSinks()) {
+    if (this.log.wants(level)) {
       const took = ms < 1000 ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(1)} s`;
       const why = detail.error ? `: ${detail.error.split("\n")[0]}` : "";
       this.log.log(level, `call ${key} ${outcome.replace("_", " ")} in ${took}${detail.node ? ` (node ${detail.node})` : ""}${why}`, {

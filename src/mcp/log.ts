@@ -23,21 +23,27 @@ export type LogSink = (level: Level, message: string, fields: LogFields) => void
 
 export { addSecret, scrub };
 
+/** Whether a sink would forward a record of this level now (lets the logger skip building it). */
+export type SinkWants = (level: Level) => boolean;
+
 export class Logger {
-  private sinks = new Set<LogSink>();
+  private sinks = new Map<LogSink, SinkWants>();
   constructor(
     private readonly level: Level = "info",
     private readonly stderr = true,
     private readonly format: LogFormat = "text",
   ) {}
 
-  addSink(sink: LogSink): () => void {
-    this.sinks.add(sink);
+  addSink(sink: LogSink, wants: SinkWants = () => true): () => void {
+    this.sinks.set(sink, wants);
     return () => this.sinks.delete(sink);
   }
 
-  hasSinks(): boolean {
-    return this.sinks.size > 0;
+  /** True when a record of `level` would go anywhere: stderr or some sink. */
+  wants(level: Level): boolean {
+    if (this.enabled(level)) return true;
+    for (const wants of this.sinks.values()) if (wants(level)) return true;
+    return false;
   }
 
   /** True when stderr would show `level` (lets hot paths skip building a debug line). */
@@ -46,8 +52,10 @@ export class Logger {
   }
 
   log(level: Level, message: string, fields: LogFields = {}): void {
+    // Scrubbing costs regex passes: a record nobody reads (a debug line per call) is not built.
+    if (!this.wants(level)) return;
     const text = this.local(level, message, fields);
-    for (const s of this.sinks) s(level, text, fields);
+    for (const [s, wants] of this.sinks) if (wants(level)) s(level, text, fields);
   }
 
   /** stderr only (never to a client); returns the scrubbed one-line text. */

@@ -60,7 +60,7 @@ export function keyCandidates(value: unknown, limit = 8): string[] {
   const walk = (v: unknown, depth: number) => {
     if (out.size >= limit || depth > 4) return;
     if (typeof v === "string") {
-      if (v.length < 256 && KEY_LIKE.test(v)) out.add(v);
+      if (v.length < 256 && v.includes("/") && KEY_LIKE.test(v)) out.add(v);
     } else if (Array.isArray(v)) {
       for (const x of v.slice(0, 50)) walk(x, depth + 1);
     } else if (isPlainObject(v)) {
@@ -170,9 +170,9 @@ async function fileContent(result: unknown, opts: ResultOptions): Promise<Conten
     out.push(...fileNote(ref.key, contentType, size, ref.filename, img, opts));
   }
   if (!files) return out;
-  const found = await Promise.all(
-    keyCandidates(shownValue(result)).filter((k) => !seen.has(k)).map((k) => files.head(k).catch(() => undefined)),
-  );
+  const candidates = keyCandidates(shownValue(result)).filter((k) => !seen.has(k));
+  if (candidates.length === 0) return out;
+  const found = await Promise.all(candidates.map((k) => files.head(k).catch(() => undefined)));
   for (const info of found) {
     if (!info) continue;
     const img = await inlineImage(files, info.key, info.contentType, info.size, opts.inlineImageMax);

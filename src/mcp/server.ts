@@ -20,7 +20,9 @@ import {
   type CallToolResult,
   type CreateTaskResult,
   type LoggingLevel,
+  type ServerNotification,
 } from "@modelcontextprotocol/sdk/types.js";
+import type { MethodEntry } from "../mesh/index.js";
 import type { Bridge } from "./bridge.js";
 import { builtinsFor, type BuiltinContext } from "./builtins.js";
 import type { Level } from "./log.js";
@@ -68,7 +70,33 @@ export interface Session {
   server: Server;
   /** Number of tool calls in flight in this session. */
   inflight(): number;
+  /**
+   * The stdio fast path: a plain `tools/call` of a mesh tool (its `params`), run for this
+   * session without the SDK's request dispatch and zod passes; the caller answers with
+   * what it resolves to, exactly as the SDK would. Undefined for anything the SDK handler
+   * treats otherwise — built-ins, tasks, unknown names, a mesh not ready, any params
+   * shape it should check — which then goes to the SDK.
+   */
+  plainCall(params: unknown, signal: AbortSignal, notify: (n: ServerNotification) => Promise<void>): Promise<CallToolResult> | undefined;
   close(): Promise<void>;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const PLAIN_CALL_KEYS = new Set(["name", "arguments", "_meta"]);
+
+/**
+ * Params the SDK's CallToolRequestSchema takes as they are (nothing stripped or
+ * coerced) and our handler answers as a plain call: no `task`, no related-task
+ * `_meta`, a progress token of the schema's types.
+ */
+function isPlainCall(p: unknown): p is { name: string; arguments?: Record<string, unknown>; _meta?: Record<string, unknown> } {
+  if (!isObject(p) || typeof p.name !== "string") return false;
+  for (const key in p) if (!PLAIN_CALL_KEYS.has(key)) return false;
+  if (p.arguments !== undefined && !isObject(p.arguments)) return false;
+  const meta = p._meta;
+  if (meta === undefined) return true;
+  if (!isObject(meta) || "io.modelcontextprotocol/related-task" in meta) return false;
+  return meta.progressToken === undefined || typeof meta.progressToken === "string" || Number.isSafeInteger(meta.progressToken);
 }
 
 const MCP_LEVELS: LoggingLevel[] = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
@@ -192,24 +220,28 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
         });
         return result;
       }
-      const progressToken = req.params._meta?.progressToken;
-      return await callMeshTool(bridge, entry!, args, {
-        session: sessionId(),
-        signal: extra.signal,
-        progressToken,
-        meta: req.params._meta as Record<string, unknown> | undefined,
-        sendProgress: (progress, total, message) =>
-          progressToken === undefined
-            ? Promise.resolve()
-            : extra.sendNotification({ method: "notifications/progress", params: { progressToken, progress, total, message } }),
-        flushProgress: opts.progressBarrier
-          ? () => extra.sendRequest({ method: "ping" }, EmptyResultSchema, { timeout: PROGRESS_BARRIER_TIMEOUT_MS }).then(() => undefined, () => undefined)
-          : undefined,
-      });
+      return await meshCall(entry!, args, req.params._meta, extra.signal, (n) => extra.sendNotification(n), () => extra.sendRequest({ method: "ping" }, EmptyResultSchema, { timeout: PROGRESS_BARRIER_TIMEOUT_MS }));
     } finally {
       inflight--;
     }
   });
+
+  /** A mesh method called for this session: progress as notifications, the barrier ping when asked. */
+  const meshCall = (
+    entry: MethodEntry, args: Record<string, unknown>, meta: Record<string, unknown> | undefined, signal: AbortSignal,
+    notify: (n: ServerNotification) => Promise<void>, ping: () => Promise<unknown>,
+  ): Promise<CallToolResult> => {
+    const progressToken = meta?.progressToken as string | number | undefined;
+    return callMeshTool(bridge, entry, args, {
+      session: sessionId(),
+      signal,
+      progressToken,
+      meta,
+      sendProgress: (progress, total, message) =>
+        progressToken === undefined ? Promise.resolve() : notify({ method: "notifications/progress", params: { progressToken, progress, total, message } }),
+      flushProgress: opts.progressBarrier ? () => ping().then(() => undefined, () => undefined) : undefined,
+    });
+  };
 
   // ---- resources (like tools, they wait a little for the mesh right after start-up) ----
   server.setRequestHandler(ListResourcesRequestSchema, async (req) => {
@@ -249,12 +281,12 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
     logLevel = req.params.level;
     return {};
   });
+  const wantsLevel = (level: Level) => !quiet() && logLevel !== undefined && rank(level) >= rank(logLevel);
   const dropSink = bridge.log.addSink((level, message, fields) => {
-    if (quiet() || logLevel === undefined || rank(level) < rank(logLevel)) return;
     // Another session's record (its calls, its id) never reaches this client.
     if (fields.session !== undefined && fields.session !== sessionId()) return;
     safe(server.sendLoggingMessage({ level, logger: SERVER_NAME, data: message }));
-  });
+  }, wantsLevel);
 
   server.setNotificationHandler(RootsListChangedNotificationSchema, async () => {
     roots = undefined;
@@ -276,6 +308,16 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   return {
     server,
     inflight: () => inflight,
+    plainCall(params, signal, notify) {
+      if (!isPlainCall(params) || opts.maxInflight !== undefined || !bridge.catalog) return undefined;
+      const { name, arguments: args, _meta: meta } = params;
+      if (builtins.some((b) => b.tool.name === name)) return undefined;
+      const entry = bridge.methodByName(name);
+      if (!entry) return undefined;
+      inflight++;
+      return meshCall(entry, args ?? {}, meta, signal, notify, () => server.request({ method: "ping" }, EmptyResultSchema, { timeout: PROGRESS_BARRIER_TIMEOUT_MS }))
+        .finally(() => inflight--);
+    },
     async close() {
       if (closed) return;
       closed = true;

@@ -35,7 +35,6 @@ import { isJsonContentType } from "@modelcontextprotocol/sdk/shared/mediaType.js
 import type { Transport, TransportSendOptions } from "@modelcontextprotocol/sdk/shared/transport.js";
 import {
   isInitializeRequest,
-  JSONRPCMessageSchema,
   SUPPORTED_PROTOCOL_VERSIONS,
   type JSONRPCMessage,
   type MessageExtraInfo,
@@ -43,6 +42,7 @@ import {
   type RequestInfo,
 } from "@modelcontextprotocol/sdk/types.js";
 import { sendRpcError } from "./http-io.js";
+import { parseMessage } from "./jsonrpc-shape.js";
 
 /** `auto`: JSON when the response is the first and only message, else SSE (see above). */
 export type AnswerMode = "auto" | "sse" | "json";
@@ -177,7 +177,7 @@ export class StreamableHttpTransport implements Transport {
     }
     let messages: JSONRPCMessage[];
     try {
-      messages = Array.isArray(body) ? body.map((m) => JSONRPCMessageSchema.parse(m)) : [JSONRPCMessageSchema.parse(body)];
+      messages = Array.isArray(body) ? body.map((m) => parseMessage(m)) : [parseMessage(body)];
     } catch {
       return this.reject(res, 400, -32700, "Parse error: Invalid JSON-RPC message");
     }

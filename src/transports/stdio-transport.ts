@@ -18,7 +18,8 @@ import { randomUUID } from "node:crypto";
 import process from "node:process";
 import type { Readable, Writable } from "node:stream";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
-import { JSONRPCMessageSchema, type JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import { safeParseMessage } from "./jsonrpc-shape.js";
 
 /** Strings at least this long are written in slices, not embedded in one JSON text. */
 const LARGE_STRING = 1 << 20;
@@ -106,7 +107,7 @@ export class StdioServerTransport implements Transport {
       void this.send({ jsonrpc: "2.0", id: null, error: { code: -32700, message: "Parse error: the line is not valid JSON" } } as unknown as JSONRPCMessage);
       return;
     }
-    const parsed = JSONRPCMessageSchema.safeParse(raw);
+    const parsed = safeParseMessage(raw);
     if (parsed.success) {
       this.onmessage?.(parsed.data);
       return;

@@ -13,6 +13,7 @@ import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import type { Bridge } from "../mcp/bridge.js";
 import { createServer } from "../mcp/server.js";
 import { StdioServerTransport } from "./stdio-transport.js";
+import { sessionStart, StdioLeanCalls } from "./stdio-lean.js";
 import type { StdioTaskListens } from "./stdio-task-listen.js";
 
 /** The envelope key naming a request's protocol version (2026-07-28's `_meta`). */
@@ -36,10 +37,13 @@ class Handoff implements Transport {
 
   /** Set for a 2026 connection: task listens are served beside the SDK's router. */
   tasks?: StdioTaskListens;
+  /** Plain mesh-tool calls, answered without the SDK's dispatch (stdio-lean.ts). */
+  lean?: StdioLeanCalls;
 
   constructor(private readonly wire: StdioServerTransport, private readonly early: JSONRPCMessage[]) {}
 
   private deliver(m: JSONRPCMessage): void {
+    if (this.lean?.inbound(m)) return;
     const passed = this.tasks ? this.tasks.inbound(m) : m;
     if (passed) this.onmessage?.(passed);
   }
@@ -50,6 +54,7 @@ class Handoff implements Transport {
     const ended = this.wire.onclose;
     this.wire.onclose = () => {
       this.tasks?.close();
+      this.lean?.close();
       this.onclose?.();
       ended?.();
     };
@@ -81,12 +86,14 @@ export async function serveStdio(bridge: Bridge, onClosed: () => void): Promise<
     if (claimsModernEra(first)) {
       // The v2 SDK (~100 ms to load) comes only for a 2026 client; what arrives meanwhile waits in `early`.
       const serving = (async () => {
-        const [{ serveStdio: serveModernStdio }, { createModernServer }, { StdioTaskListens }] = await Promise.all([
+        const [{ serveStdio: serveModernStdio }, { createModernServer }, { StdioTaskListens }, { modernStdioStart }] = await Promise.all([
           import("@modelcontextprotocol/server/stdio"),
           import("../mcp/modern.js"),
           import("./stdio-task-listen.js"),
+          import("./modern-lean.js"),
         ]);
         handoff.tasks = new StdioTaskListens(bridge, taskOwner, (m) => void wire.send(m).catch(() => {}));
+        handoff.lean = new StdioLeanCalls(modernStdioStart(bridge), (m) => wire.send(m), bridge.log);
         return serveModernStdio(() => createModernServer(bridge, { pushChanges: true, taskOwner }), {
           transport: handoff as never,
           legacy: "reject",
@@ -97,6 +104,7 @@ export async function serveStdio(bridge: Bridge, onClosed: () => void): Promise<
       close = () => serving.then((handle) => handle.close(), () => wire.close());
     } else {
       const session = createServer(bridge, { progressBarrier: true, taskOwner });
+      handoff.lean = new StdioLeanCalls(sessionStart(session), (m) => wire.send(m), bridge.log);
       close = () => session.close();
       void session.server.connect(handoff);
     }
