@@ -77,7 +77,7 @@ export class Bridge {
   private fatal?: string;
   readonly names = new ToolNameTable(BUILTIN_TOOL_NAMES);
   /** Every in-flight call's controller: shutdown aborts them (which publishes their cancels). */
-  readonly inflight = new Set<AbortController>();
+  readonly inflight = new Set<{ abort(reason?: unknown): void }>();
   private visible: MethodEntry[] = [];
   /** `tool.method` → visible entry, so a call's lookup does not scan the list. */
   private visibleByKey = new Map<string, MethodEntry>();

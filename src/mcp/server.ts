@@ -77,7 +77,7 @@ export interface Session {
    * treats otherwise — built-ins, tasks, unknown names, a mesh not ready, any params
    * shape it should check — which then goes to the SDK.
    */
-  plainCall(params: unknown, signal: AbortSignal, notify: (n: ServerNotification) => Promise<void>): Promise<CallToolResult> | undefined;
+  plainCall(params: unknown, abort: AbortController, notify: (n: ServerNotification) => Promise<void>): Promise<CallToolResult> | undefined;
   close(): Promise<void>;
 }
 
@@ -228,13 +228,14 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
 
   /** A mesh method called for this session: progress as notifications, the barrier ping when asked. */
   const meshCall = (
-    entry: MethodEntry, args: Record<string, unknown>, meta: Record<string, unknown> | undefined, signal: AbortSignal,
+    // `cancel`: the SDK's signal, or the fast path's own controller (then no second one is made).
+    entry: MethodEntry, args: Record<string, unknown>, meta: Record<string, unknown> | undefined, cancel: AbortSignal | AbortController,
     notify: (n: ServerNotification) => Promise<void>, ping: () => Promise<unknown>,
   ): Promise<CallToolResult> => {
     const progressToken = meta?.progressToken as string | number | undefined;
     return callMeshTool(bridge, entry, args, {
       session: sessionId(),
-      signal,
+      ...(cancel instanceof AbortController ? { signal: cancel.signal, abort: (reason) => cancel.abort(reason) } : { signal: cancel }),
       progressToken,
       meta,
       sendProgress: (progress, total, message) =>
@@ -308,14 +309,14 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   return {
     server,
     inflight: () => inflight,
-    plainCall(params, signal, notify) {
+    plainCall(params, abort, notify) {
       if (!isPlainCall(params) || opts.maxInflight !== undefined || !bridge.catalog) return undefined;
       const { name, arguments: args, _meta: meta } = params;
       if (builtins.some((b) => b.tool.name === name)) return undefined;
       const entry = bridge.methodByName(name);
       if (!entry) return undefined;
       inflight++;
-      return meshCall(entry, args ?? {}, meta, signal, notify, () => server.request({ method: "ping" }, EmptyResultSchema, { timeout: PROGRESS_BARRIER_TIMEOUT_MS }))
+      return meshCall(entry, args ?? {}, meta, abort, notify, () => server.request({ method: "ping" }, EmptyResultSchema, { timeout: PROGRESS_BARRIER_TIMEOUT_MS }))
         .finally(() => inflight--);
     },
     async close() {

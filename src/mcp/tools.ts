@@ -179,6 +179,11 @@ export interface CallContext {
   /** The MCP session the call came from: its log lines go to that session only. */
   session?: string;
   signal: AbortSignal;
+  /**
+   * Aborts `signal`, from a caller that owns it (the stdio fast path): the call then
+   * needs no controller of its own (each costs a few µs, linked or not).
+   */
+  abort?: (reason?: unknown) => void;
   progressToken?: string | number;
   sendProgress(progress: number, total?: number, message?: string): Promise<void>;
   /**
@@ -222,6 +227,12 @@ export function progressOf(chunk: unknown): { progress?: number; total?: number;
 const MAX_KEPT_CHUNKS = 10_000;
 /** Most characters of the chunk summary added to a streamed result without progress. */
 const CHUNK_SUMMARY_MAX = 16_384;
+
+/** A signal and the way to abort it (an AbortController, or a caller's own). */
+interface Abortable {
+  readonly signal: AbortSignal;
+  abort(reason?: unknown): void;
+}
 
 /** What a thrown call error means for metrics. */
 function outcomeOf(err: unknown): CallOutcome {
@@ -269,10 +280,20 @@ export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: Jso
   if ("problem" in prepared) return rejected("invalid", prepared.problem);
   const { params, node } = prepared;
 
-  const ac = new AbortController();
-  const onAbort = () => ac.abort(ctx.signal.reason);
-  if (ctx.signal.aborted) ac.abort(ctx.signal.reason);
-  ctx.signal.addEventListener("abort", onAbort, { once: true });
+  // One abortable signal for the call (client cancel, shutdown, a stream's deadline):
+  // the caller's own when it can abort it (ctx.abort), else a controller linked to it.
+  let ac: Abortable;
+  let unlink: (() => void) | undefined;
+  if (ctx.abort) {
+    ac = { signal: ctx.signal, abort: ctx.abort };
+  } else {
+    const own = new AbortController();
+    const onAbort = () => own.abort(ctx.signal.reason);
+    if (ctx.signal.aborted) own.abort(ctx.signal.reason);
+    ctx.signal.addEventListener("abort", onAbort, { once: true });
+    unlink = () => ctx.signal.removeEventListener("abort", onAbort);
+    ac = own;
+  }
   bridge.inflight.add(ac);
   const resultOpts = { files: mesh.files, inlineImageMax: bridge.opts.inlineImageMax ?? 1 << 20, resourceLinks: bridge.opts.resourceLinks, resultMax: bridge.opts.resultMax };
   let outcome: CallOutcome = "error";
@@ -296,7 +317,7 @@ export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: Jso
     result = thrownResult(err, key);
     return result;
   } finally {
-    ctx.signal.removeEventListener("abort", onAbort);
+    unlink?.();
     bridge.inflight.delete(ac);
     const detail = result?.isError ? textOf(result.content.find((c) => c.type === "text")?.text ?? "") : undefined;
     done(outcome, performance.now() - started, detail);
@@ -341,7 +362,7 @@ async function runCall(
 
 async function runStream(
   bridge: Bridge, entry: MethodEntry, params: JsonObject, node: string | undefined,
-  ac: AbortController, ctx: CallContext, resultOpts: Parameters<typeof okResult>[1], answered: { node?: string },
+  ac: Abortable, ctx: CallContext, resultOpts: Parameters<typeof okResult>[1], answered: { node?: string },
 ): Promise<CallToolResult> {
   const key = `${entry.tool}.${entry.method}`;
   const outages: number[] = [];

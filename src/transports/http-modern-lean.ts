@@ -68,7 +68,7 @@ async function answer(res: ServerResponse, shutdown: AbortSignal, call: PlainCal
     if (call.progressToken === undefined || clientGone || res.destroyed) return;
     event(progressNotification(call.progressToken, progress, total, message));
   };
-  const reply = await modernReply(call, abort.signal, sendProgress);
+  const reply = await modernReply(call, abort, sendProgress);
   finished = true;
   shutdown.removeEventListener("abort", stop);
   if (clientGone || res.destroyed) {

@@ -32,7 +32,8 @@ export interface PlainCall {
   /** The tool name (HTTP checks it against Mcp-Name). */
   name: string;
   progressToken?: string | number;
-  run(signal: AbortSignal, sendProgress: SendProgress): Promise<Record<string, unknown>>;
+  /** Runs the call; `abort` is the caller's (it cancels the call on the mesh). */
+  run(abort: AbortController, sendProgress: SendProgress): Promise<Record<string, unknown>>;
 }
 
 /** The standard headers of an HTTP request (absent on stdio, where the body is the only signal). */
@@ -69,7 +70,8 @@ export function plainModernCall(bridge: Bridge, body: unknown, headers: ModernHe
     id: id as string | number,
     name,
     progressToken,
-    run: (signal, sendProgress) => call((args ?? {}) as Record<string, unknown>, { signal, progressToken, meta, sendProgress }),
+    run: (abort, sendProgress) =>
+      call((args ?? {}) as Record<string, unknown>, { signal: abort.signal, abort: (reason) => abort.abort(reason), progressToken, meta, sendProgress }),
   };
 }
 
@@ -106,9 +108,9 @@ export function progressNotification(progressToken: string | number, progress: n
 }
 
 /** The answer the SDK's Protocol sends for a handler's result or throw, in its key order. */
-export async function modernReply(call: PlainCall, signal: AbortSignal, sendProgress: SendProgress): Promise<Record<string, unknown>> {
+export async function modernReply(call: PlainCall, abort: AbortController, sendProgress: SendProgress): Promise<Record<string, unknown>> {
   try {
-    const result = await call.run(signal, sendProgress);
+    const result = await call.run(abort, sendProgress);
     return { result: stamp(result), jsonrpc: "2.0", id: call.id };
   } catch (err) {
     // As the SDK answers a handler's throw: its code when it is a protocol error, else -32603.
@@ -128,12 +130,12 @@ function stamp(result: Record<string, unknown>): Record<string, unknown> {
 
 /** stdio (stdio-lean.ts): the plain calls above, answered as the SDK's pinned instance would. */
 export function modernStdioStart(bridge: Bridge): Start {
-  return (request, signal, send) => {
+  return (request, abort, send) => {
     const call = plainModernCall(bridge, request);
     if (!call) return undefined;
     const sendProgress = async (progress: number, total?: number, message?: string) => {
       if (call.progressToken !== undefined) await send(progressNotification(call.progressToken, progress, total, message) as JSONRPCMessage);
     };
-    return modernReply(call, signal, sendProgress);
+    return modernReply(call, abort, sendProgress);
   };
 }

@@ -14,7 +14,7 @@ import type { Session } from "../mcp/server.js";
 type Id = string | number;
 type Send = (m: JSONRPCMessage) => Promise<void>;
 /** Starts the call when `request` is plain (resolving to its answer), else undefined. */
-export type Start = (request: { id: Id; method: string; params?: unknown }, signal: AbortSignal, send: Send) => Promise<Record<string, unknown>> | undefined;
+export type Start = (request: { id: Id; method: string; params?: unknown }, abort: AbortController, send: Send) => Promise<Record<string, unknown>> | undefined;
 
 export class StdioLeanCalls {
   private readonly running = new Map<Id, AbortController>();
@@ -35,7 +35,7 @@ export class StdioLeanCalls {
     if (m.method !== "tools/call" || m.id === undefined || this.running.has(m.id)) return false;
     const abort = new AbortController();
     const live: Send = (n) => (abort.signal.aborted ? Promise.resolve() : this.send(n));
-    const answer = this.start(m as { id: Id; method: string }, abort.signal, live);
+    const answer = this.start(m as { id: Id; method: string }, abort, live);
     if (!answer) return false;
     const id = m.id;
     this.running.set(id, abort);
@@ -55,9 +55,9 @@ export class StdioLeanCalls {
 
 /** 2025-11-25: the session's plain calls, answered as the v1 SDK's Protocol would (same keys, same order). */
 export function sessionStart(session: Session): Start {
-  return (request, signal, send) => {
+  return (request, abort, send) => {
     // The SDK's notification(): `{ ...notification, jsonrpc }`.
-    const running = session.plainCall(request.params, signal, (n) => send({ ...n, jsonrpc: "2.0" } as JSONRPCMessage));
+    const running = session.plainCall(request.params, abort, (n) => send({ ...n, jsonrpc: "2.0" } as JSONRPCMessage));
     if (!running) return undefined;
     return running.then(
       (result) => ({ result, jsonrpc: "2.0", id: request.id }),
