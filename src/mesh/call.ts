@@ -168,6 +168,7 @@ export const LOST_REQUEST_WINDOW_MS = 2000;
 export class ReplyRouter {
   private readonly prefix: string;
   private readonly handlers = new Map<string, Pending>();
+  private seq = 0;
   private readonly sub: Subscription;
 
   constructor(private readonly nc: NatsConnection) {
@@ -183,7 +184,8 @@ export class ReplyRouter {
 
   /** Registers a handler and returns the reply subject plus a function that forgets it. */
   open(handler: ReplyHandler, onLost?: (sinceMs: number) => void): { inbox: string; close: () => void } {
-    const token = nuid.next();
+    // The prefix is a random inbox of this connection: a counter is unique enough after it.
+    const token = (++this.seq).toString(36);
     this.handlers.set(token, { handler, openedAt: Date.now(), onLost });
     return { inbox: `${this.prefix}.${token}`, close: () => this.handlers.delete(token) };
   }

@@ -53,7 +53,8 @@ export class Liveness {
     return () => {
       w.listeners.delete(l);
       if (w.listeners.size === 0 && this.watched.get(k) === w) this.watched.delete(k);
-      if (this.watched.size === 0) clearTimeout(this.timer), (this.timer = undefined);
+      // The timer stays armed (unref'd): with nothing watched it fires once and stops, and
+      // back-to-back short calls do not set and clear a timer each.
     };
   }
 

@@ -47,7 +47,7 @@ test("bench --quick runs the call and stream sections and writes results", { tim
   assert.ok(results.machine.nproc >= 1);
   assert.deepEqual(results.sections.map((s) => s.id), ["call", "stream"]);
   const call = results.sections[0]!.data.figures as Record<string, { p50: number; p99: number; ratio: number }>;
-  for (const path of ["raw NATS request/reply", "MCP in-process", "MCP stdio"]) {
+  for (const path of ["raw NATS request/reply", "MCP in-process", "MCP stdio", "MCP stdio 2025-11-25, line client", "MCP stdio 2026-07-28, line client"]) {
     assert.ok(call[path] && call[path].p50 > 0 && Number.isFinite(call[path].ratio), `no call figures for ${path}`);
   }
   const stream = results.sections[1]!.data.figures as Record<string, { framesPerSec: number; lost: number; ordered: boolean }>;
