@@ -210,9 +210,62 @@ export class ReplyRouter {
   }
 }
 
+/**
+ * The deadlines of all calls on one timer. A timer per call cost ~6 µs to set and ~3 µs
+ * to clear on the path of every call (measured on stdio, BENCHMARKS.md §10), where most
+ * calls end long before their deadline. The timer is re-armed only for a deadline
+ * earlier than the one it waits for, fires at the earliest deadline as a call's own
+ * timer would, and is unref'd: a pending call's NATS connection keeps the process up.
+ */
+export class Deadlines {
+  private readonly due = new Set<{ at: number; fire: () => void }>();
+  private timer?: NodeJS.Timeout;
+  private timerAt = Infinity;
+
+  /** Calls `fire` after `ms` unless the returned function is called first. */
+  add(ms: number, fire: () => void): () => void {
+    const entry = { at: performance.now() + ms, fire };
+    this.due.add(entry);
+    if (entry.at < this.timerAt) this.arm(entry.at);
+    return () => this.due.delete(entry);
+  }
+
+  private arm(at: number): void {
+    clearTimeout(this.timer);
+    this.timerAt = at;
+    // setTimeout takes at most 2^31-1 ms; a later deadline is looked at again then.
+    this.timer = setTimeout(() => this.expire(), Math.min(Math.max(0, at - performance.now()), 2 ** 31 - 1));
+    this.timer.unref();
+  }
+
+  private expire(): void {
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    const now = performance.now();
+    let next = Infinity;
+    const fired: Array<() => void> = [];
+    for (const e of this.due) {
+      if (e.at <= now) {
+        this.due.delete(e);
+        fired.push(e.fire);
+      } else if (e.at < next) next = e.at;
+    }
+    if (next < Infinity) this.arm(next);
+    for (const f of fired) f();
+  }
+
+  close(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    this.due.clear();
+  }
+}
+
 /** The caller side: `call`, `stream` and `cancel` over one connection. */
 export class Caller {
   private readonly replies: ReplyRouter;
+  private readonly deadlines = new Deadlines();
 
   constructor(private readonly nc: NatsConnection, private readonly isConnected: () => boolean) {
     this.replies = new ReplyRouter(nc);
@@ -269,7 +322,7 @@ export class Caller {
     return new Promise<CallResult>((resolve, reject) => {
       if (opts.signal?.aborted) return reject(new MeshCancelledError(subject, callId, { cause: opts.signal.reason }));
       this.ensureConnected();
-      let timer: NodeJS.Timeout | undefined;
+      let forgetDeadline: (() => void) | undefined;
       let unwatch: (() => void) | undefined;
       let settled = false;
       // Every way out goes through here exactly once: forget the inbox, stop timers and watches.
@@ -277,7 +330,7 @@ export class Caller {
         if (settled) return;
         settled = true;
         reply.close();
-        clearTimeout(timer);
+        forgetDeadline?.();
         unwatch?.();
         opts.signal?.removeEventListener("abort", onAbort);
         if (cancel) this.cancel(callId);
@@ -300,7 +353,7 @@ export class Caller {
         // Buffered by the client, the cancel goes out on reconnect: no duplicate job if the caller retries.
         (sinceMs) => end(() => reject(lostError(subject, sinceMs)), true),
       );
-      timer = setTimeout(() => end(() => reject(new MeshTimeoutError(subject, timeoutMs)), true), timeoutMs);
+      forgetDeadline = this.deadlines.add(timeoutMs, () => end(() => reject(new MeshTimeoutError(subject, timeoutMs)), true));
       opts.signal?.addEventListener("abort", onAbort, { once: true });
       unwatch = opts.watch?.({ fail: (err) => end(() => reject(err), true), callId });
       if (settled) unwatch?.();
@@ -330,6 +383,7 @@ export class Caller {
   close(): void {
     for (const t of this.repeats) clearTimeout(t);
     this.repeats.clear();
+    this.deadlines.close();
     this.replies.close();
   }
 }
