@@ -33,10 +33,16 @@ export interface LargeResultOptions {
  * `text` is over the limit, undefined when it is not (or storing is off). When the store
  * is unreachable the result is returned as text once (no structuredContent copy).
  */
+/** True when `text` surely fits under --result-max (no need to measure its bytes). */
+export function fitsInline(text: string, opts: LargeResultOptions): boolean {
+  const max = opts.resultMax ?? RESULT_MAX;
+  // A UTF-8 character takes at most three bytes per UTF-16 unit.
+  return max <= 0 || text.length <= max / 3;
+}
+
 export async function largeResult(result: unknown, text: string, opts: LargeResultOptions): Promise<CallToolResult | undefined> {
   const max = opts.resultMax ?? RESULT_MAX;
-  // A UTF-8 byte is at least one UTF-16 unit: a text with fewer units than the limit fits.
-  if (max <= 0 || text.length <= max / 3) return undefined;
+  if (fitsInline(text, opts)) return undefined;
   const bytes = Buffer.from(text, "utf8");
   if (bytes.length <= max) return undefined;
   const json = typeof result !== "string";

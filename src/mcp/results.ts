@@ -14,7 +14,7 @@ import {
 } from "../mesh/errors.js";
 import type { FileStore } from "../mesh/index.js";
 import { scrub } from "../mesh/secrets.js";
-import { largeResult } from "./large-results.js";
+import { fitsInline, largeResult } from "./large-results.js";
 
 type Content = CallToolResult["content"][number];
 
@@ -153,10 +153,20 @@ async function inlineImage(files: FileStore, key: string, contentType: string, s
   return { type: "image", data: Buffer.from(got.data).toString("base64"), mimeType: got.info.contentType || contentType };
 }
 
-/** A note per attached file and file-store key found in a result (small images inline). */
-async function fileContent(result: unknown, opts: ResultOptions): Promise<Content[]> {
-  const files = opts.files;
+/**
+ * A note per attached file and file-store key found in a result (small images inline).
+ * Synchronous (an empty list) when the result names no file: the everyday call does not
+ * pay for an await (each costs a few µs on a cold call path, BENCHMARKS.md §10).
+ */
+function fileContent(result: unknown, opts: ResultOptions): Content[] | Promise<Content[]> {
   const refs = meshFileRefs(result);
+  const candidates = opts.files ? keyCandidates(shownValue(result)) : [];
+  if (refs.length === 0 && candidates.length === 0) return [];
+  return fileNotes(refs, candidates, opts);
+}
+
+async function fileNotes(refs: MeshFileRef[], candidates: string[], opts: ResultOptions): Promise<Content[]> {
+  const files = opts.files;
   const out: Content[] = [];
   const seen = new Set<string>();
   for (const ref of refs) {
@@ -169,10 +179,9 @@ async function fileContent(result: unknown, opts: ResultOptions): Promise<Conten
     const img = files && contentType ? await inlineImage(files, ref.key, contentType, size, opts.inlineImageMax) : undefined;
     out.push(...fileNote(ref.key, contentType, size, ref.filename, img, opts));
   }
-  if (!files) return out;
-  const candidates = keyCandidates(shownValue(result)).filter((k) => !seen.has(k));
-  if (candidates.length === 0) return out;
-  const found = await Promise.all(candidates.map((k) => files.head(k).catch(() => undefined)));
+  const unseen = candidates.filter((k) => !seen.has(k));
+  if (!files || unseen.length === 0) return out;
+  const found = await Promise.all(unseen.map((k) => files.head(k).catch(() => undefined)));
   for (const info of found) {
     if (!info) continue;
     const img = await inlineImage(files, info.key, info.contentType, info.size, opts.inlineImageMax);
@@ -200,13 +209,14 @@ export async function okResult(result: unknown, opts: ResultOptions): Promise<Ca
     textValue = { ...shown, data: `(${Math.floor(shown.data.length * 0.75)} bytes of ${shown.content_type}, shown as an image below)` };
   }
   const text = textOf(textValue);
-  const large = await largeResult(shown, text, opts);
+  const large = fitsInline(text, opts) ? undefined : await largeResult(shown, text, opts);
   if (large) {
     large.content.push(...extra, ...(await fileContent(result, opts)));
     return large;
   }
   const content: Content[] = [{ type: "text", text }, ...extra];
-  content.push(...(await fileContent(result, opts)));
+  const notes = fileContent(result, opts);
+  content.push(...(Array.isArray(notes) ? notes : await notes));
   const out: CallToolResult = { content };
   if (isPlainObject(result) && extra.length === 0 && text.length <= STRUCTURED_DUPLICATE_MAX) out.structuredContent = result;
   return out;

@@ -86,9 +86,15 @@ export class StdioServerTransport implements Transport {
         if (start < chunk.length) this.partial.push(chunk.subarray(start));
         return;
       }
-      this.partial.push(chunk.subarray(start, nl));
-      const line = (this.partial.length === 1 ? this.partial[0]! : Buffer.concat(this.partial)).toString("utf8").replace(/\r$/, "");
-      this.partial = [];
+      // CRLF too; the common case (nothing left from an earlier chunk) decodes in place.
+      const end = nl > start && chunk[nl - 1] === 13 ? nl - 1 : nl;
+      let line: string;
+      if (this.partial.length === 0) line = chunk.toString("utf8", start, end);
+      else {
+        this.partial.push(chunk.subarray(start, nl));
+        line = Buffer.concat(this.partial).toString("utf8").replace(/\r$/, "");
+        this.partial = [];
+      }
       start = nl + 1;
       if (line.trim() !== "") this.receive(line);
     }

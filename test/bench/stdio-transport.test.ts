@@ -67,8 +67,17 @@ test("input lines split across chunks (and CRLF) are parsed; bad lines reach one
   h.stdin.write(a.slice(0, 5));
   h.stdin.write(a.slice(5) + "\r\n" + b.slice(0, 10));
   h.stdin.write(b.slice(10) + "\nnot json\n");
+  // A whole CRLF line in one chunk, and one split inside a multi-byte character.
+  const text = "é€😀 ok";
+  const c = JSON.stringify({ jsonrpc: "2.0", id: 3, method: "tools/call", params: { name: "t", arguments: { text } } });
+  h.stdin.write(Buffer.from(c + "\r\n"));
+  const d = Buffer.from(JSON.stringify({ jsonrpc: "2.0", id: 4, method: "tools/call", params: { name: "t", arguments: { text } } }) + "\n");
+  const cut = d.indexOf(Buffer.from("😀")) + 2;
+  h.stdin.write(d.subarray(0, cut));
+  h.stdin.write(d.subarray(cut));
   await new Promise((r) => setImmediate(r));
-  assert.deepEqual(got.map((m) => (m as { id: number }).id), [1, 2]);
+  assert.deepEqual(got.map((m) => (m as { id: number }).id), [1, 2, 3, 4]);
+  for (const m of got.slice(2)) assert.equal((m as unknown as { params: { arguments: { text: string } } }).params.arguments.text, text);
   assert.equal(errors.length, 1);
   let closed = false;
   h.transport.onclose = () => (closed = true);
