@@ -124,7 +124,7 @@ async function openSession(url: string): Promise<string> {
 export async function runCapacity(ctx: BenchContext): Promise<SectionResult> {
   const notes: string[] = [];
   const skip = ensureWrk(ctx.log);
-  if (skip) return { id: "capacity", title: "8. HTTP capacity (wrk)", tables: [], targets: [], notes: [skip], data: { skipped: skip } };
+  if (skip) return { id: "capacity", title: "9. HTTP capacity (wrk)", tables: [], targets: [], notes: [skip], data: { skipped: skip } };
   const seconds = ctx.quick ? 2 : 4;
   const rounds = ctx.quick ? 1 : 3;
   const conns = [1, 16, 64];
@@ -139,7 +139,7 @@ export async function runCapacity(ctx: BenchContext): Promise<SectionResult> {
       // 64 connections on one 2025 session: the per-session cap must allow them.
       extraArgs: ["--auth-token", TOKEN, "--max-inflight", "128"],
     });
-    if (!("server" in h)) return { id: "capacity", title: "8. HTTP capacity (wrk)", tables: [], targets: [], notes: [h.skip], data: { skipped: h.skip } };
+    if (!("server" in h)) return { id: "capacity", title: "9. HTTP capacity (wrk)", tables: [], targets: [], notes: [h.skip], data: { skipped: h.skip } };
     http = h.server;
     const sid = await openSession(http.url);
     const common = { "Content-Type": "application/json", Accept: "application/json, text/event-stream", Authorization: `Bearer ${TOKEN}` };
@@ -221,7 +221,7 @@ export async function runCapacity(ctx: BenchContext): Promise<SectionResult> {
     );
     return {
       id: "capacity",
-      title: "8. HTTP capacity: wrk against mesh-mcp (both revisions) and the plain relay",
+      title: "9. HTTP capacity: wrk against mesh-mcp (both revisions) and the plain relay",
       tables: [{
         title: "tools/call bench__echo under load (latency in ms)",
         columns: ["conns", "Target", "req/s", "req/s / relay", "p50 ms", "p50 / relay", "p99 ms", "server CPU ms/call", "failed"],

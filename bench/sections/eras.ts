@@ -134,7 +134,7 @@ export async function runEras(ctx: BenchContext): Promise<SectionResult> {
     }
     return {
       id: "eras",
-      title: "7. Protocol revisions: 2025-11-25 beside 2026-07-28",
+      title: "8. Protocol revisions: 2025-11-25 beside 2026-07-28",
       tables: [{
         title: `${calls} sequential calls per variant, ${rounds} interleaved rounds (latency in ms, server CPU in ms per call)`,
         columns: ["Path", "p50 ms", "p99 ms", "p50 / raw", "server CPU ms/call"],
