@@ -43,8 +43,9 @@ export async function stdioLine(natsUrl: string, era: Era, opts: { nodeArgs?: st
     for (let nl = partial.indexOf("\n"); nl >= 0; nl = partial.indexOf("\n")) {
       const line = partial.slice(0, nl);
       partial = partial.slice(nl + 1);
-      const m = JSON.parse(line) as { id?: number; result?: unknown; error?: { code: number; message: string } };
-      if (typeof m.id === "number") {
+      const m = JSON.parse(line) as { id?: number; method?: string; result?: unknown; error?: { code: number; message: string } };
+      // Answers only: a server's own request (a ping) has a method and ids of its own.
+      if (typeof m.id === "number" && m.method === undefined) {
         const w = waiting.get(m.id);
         waiting.delete(m.id);
         w?.(m);

@@ -28,11 +28,6 @@ export interface LargeResultOptions {
   keyOf?: (name: string) => string;
 }
 
-/**
- * `text` is the result as the client would get it. Returns the link + preview result when
- * `text` is over the limit, undefined when it is not (or storing is off). When the store
- * is unreachable the result is returned as text once (no structuredContent copy).
- */
 /** True when `text` surely fits under --result-max (no need to measure its bytes). */
 export function fitsInline(text: string, opts: LargeResultOptions): boolean {
   const max = opts.resultMax ?? RESULT_MAX;
@@ -40,6 +35,11 @@ export function fitsInline(text: string, opts: LargeResultOptions): boolean {
   return max <= 0 || text.length <= max / 3;
 }
 
+/**
+ * `text` is the result as the client would get it. Returns the link + preview result when
+ * `text` is over the limit, undefined when it is not (or storing is off). When the store
+ * is unreachable the result is returned as text once (no structuredContent copy).
+ */
 export async function largeResult(result: unknown, text: string, opts: LargeResultOptions): Promise<CallToolResult | undefined> {
   const max = opts.resultMax ?? RESULT_MAX;
   if (fitsInline(text, opts)) return undefined;

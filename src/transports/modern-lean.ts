@@ -1,6 +1,6 @@
 /**
  * The lean 2026-07-28 path for the everyday request, a plain `tools/call` of a mesh
- * tool, shared by HTTP (http-modern-lean.ts) and stdio (stdio-modern-lean.ts). The
+ * tool, shared by HTTP (http-modern-lean.ts) and stdio (stdio-lean.ts). The
  * SDK's per-request machinery (dispatch, zod parsing; over HTTP also web
  * Request/Response) cost 0.1–0.4 ms CPU a call; this answers the same request with the
  * same bytes from the same tool code (modern.ts → tools.ts), after the same checks.
@@ -23,7 +23,7 @@ const PLAIN_KEYS = new Set(["name", "arguments", "_meta"]);
 /** A JSON-RPC request's keys (the SDK's request schema is strict). */
 const REQUEST_KEYS = new Set(["jsonrpc", "id", "method", "params"]);
 
-export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
 export type SendProgress = (progress: number, total?: number, message?: string) => Promise<void>;
 

@@ -3,9 +3,8 @@
  * here, beside the SDK, with the lines the SDK would write — progress notifications,
  * then the result — and nothing after a `notifications/cancelled` for it (the cancel
  * reaches the node as `cancel.<call_id>`), as the SDK does. What is plain is decided
- * by `start` (2026: modern-lean.ts's `modernStdioStart`, loaded with the v2 SDK;
- * 2025: the session's `plainCall`); every other
- * message goes on to the SDK.
+ * by `start` (2026: modern-lean.ts's `modernStdioStart`, loaded with the v2 SDK; 2025:
+ * the session's `plainCall`); every other message goes on to the SDK.
  */
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import type { Bridge } from "../mcp/bridge.js";
