@@ -106,8 +106,11 @@ async function main(): Promise<void> {
     });
   }
   try {
-    await waitForLine(nodes, /registered|ready|serving/i, 15_000);
-    const m = await waitForLine(server, /(http:\/\/127\.0\.0\.1:\d+\/mcp)/, 15_000);
+    // Both listen from now on: the server may print its URL before the nodes are ready.
+    const [, m] = await Promise.all([
+      waitForLine(nodes, /registered|ready|serving/i, 15_000),
+      waitForLine(server, /(http:\/\/127\.0\.0\.1:\d+\/mcp)/, 15_000),
+    ]);
     const url = m[1]!;
     // Wait until the catalog has the example tools, so the first tools/list is complete.
     const ready = url.replace(/\/mcp$/, "/readyz");
