@@ -2,7 +2,7 @@
  * The README's least-privilege NATS user for the bridge, taken from the README itself,
  * on a real nats-server: everything mesh-mcp does must work with exactly those rights.
  */
-import { test } from "node:test";
+import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,9 +19,12 @@ function readmeAuthorization(): string {
   return block;
 }
 
-test("the README's bridge user can discover, call, stream, cancel and use the file store", { timeout: 60_000 }, async (t) => {
+/**
+ * A nats-server with the README's block plus a node user with full rights; `connect`
+ * opens a mesh on it as some user, closed after the test.
+ */
+async function readmeNats(t: TestContext): Promise<{ connect(o: MeshOptions): Promise<Mesh> }> {
   const conf = join(mkdtempSync(join(tmpdir(), "mesh-mcp-perm-")), "nats.conf");
-  // The README's block plus a node user with full rights.
   writeFileSync(conf, readmeAuthorization().replace("users = [", 'users = [\n    { user: node, password: "node-pass" }'));
   const srv = await NatsServer.start({ args: ["-c", conf] });
   const opened: Mesh[] = [];
@@ -29,11 +32,17 @@ test("the README's bridge user can discover, call, stream, cancel and use the fi
     for (const m of opened) await m.close().catch(() => {});
     await srv.stop();
   });
-  const connect = async (o: MeshOptions) => {
-    const m = await Mesh.connect({ servers: srv.url, ...o });
-    opened.push(m);
-    return m;
+  return {
+    async connect(o) {
+      const m = await Mesh.connect({ servers: srv.url, ...o });
+      opened.push(m);
+      return m;
+    },
   };
+}
+
+test("the README's bridge user can discover, call, stream, cancel and use the file store", { timeout: 60_000 }, async (t) => {
+  const { connect } = await readmeNats(t);
 
   const node = await connect({ user: "node", password: "node-pass", node: "n1" });
   let cancelled = false;
@@ -98,19 +107,10 @@ test("the README's bridge user can discover, call, stream, cancel and use the fi
 });
 
 test("the README's bridge user may run the periodic $SRV.PING sweep (a tool that appears without an event is found)", { timeout: 30_000 }, async (t) => {
-  const conf = join(mkdtempSync(join(tmpdir(), "mesh-mcp-perm-")), "nats.conf");
-  writeFileSync(conf, readmeAuthorization().replace("users = [", 'users = [\n    { user: node, password: "node-pass" }'));
-  const srv = await NatsServer.start({ args: ["-c", conf] });
-  const opened: Mesh[] = [];
-  t.after(async () => {
-    for (const m of opened) await m.close().catch(() => {});
-    await srv.stop();
-  });
-  const node = await Mesh.connect({ servers: srv.url, user: "node", password: "node-pass" });
-  opened.push(node);
+  const { connect } = await readmeNats(t);
+  const node = await connect({ user: "node", password: "node-pass" });
   // Events off: only the sweep (a request on the bare `$SRV.PING` subject) can see it.
-  const bridge = await Mesh.connect({ servers: srv.url, user: "mesh-mcp", password: "change-me", catalog: { refreshIntervalMs: 300 } });
-  opened.push(bridge);
+  const bridge = await connect({ user: "mesh-mcp", password: "change-me", catalog: { refreshIntervalMs: 300 } });
   const catalog = await bridge.catalog();
   assert.deepEqual(catalog.methods(), []);
   await new Promise((r) => setTimeout(r, 1500)); // past the first load's patient second pass

@@ -13,9 +13,9 @@ import type { Bridge } from "./bridge.js";
 import { builtinsFor, type BuiltinContext } from "./builtins.js";
 import { complete, InvalidCursorError, listResources, readResource, ResourceError, TEMPLATES } from "./resources.js";
 import { isInside, rootsToDirs } from "./paths.js";
-import { errorResult, fileUri } from "./results.js";
+import { fileUri } from "./results.js";
 import { INSTRUCTIONS, SERVER_INFO, SHARED_CAPABILITIES } from "./server.js";
-import { callMeshTool, ToolList, type CallContext } from "./tools.js";
+import { callMeshTool, findTool, ToolList, type CallContext } from "./tools.js";
 import { taskSupportOf, withTaskSupport } from "./tasks.js";
 import { ANONYMOUS_OWNER, createModernTask, declaresTasks, registerModernTasks, TASKS_EXTENSION_CAPABILITY } from "./tasks-modern.js";
 
@@ -145,14 +145,9 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
   server.setRequestHandler("tools/call", async (req, ctx) => {
     const { name } = req.params;
     const args = (req.params.arguments ?? {}) as Record<string, unknown>;
-    const builtin = builtins.find((b) => b.tool.name === name);
     await settled();
-    const entry = builtin ? undefined : bridge.methodByName(name);
-    if (!builtin && !entry) {
-      const why = bridge.unavailableReason();
-      if (why) return errorResult(`${name}: ${why}`) as CallToolResult;
-      return errorResult(`unknown tool "${name}": it is not (or no longer) in the mesh. List the tools again; read mesh://tools for what the mesh offers now.`) as CallToolResult;
-    }
+    const { builtin, entry, missing } = findTool(bridge, builtins, name);
+    if (missing) return missing as CallToolResult;
     if (builtin) {
       // Roots the 2026 way: no server→client request, but an input-required result the
       // client fulfils and retries with. Asked only when --allow-dir does not cover the file.
@@ -227,7 +222,7 @@ export { ANONYMOUS_OWNER, listenTaskIds, watchTaskIds } from "./tasks-modern.js"
 /** The identity a 2026 result carries in `_meta` (what createModernServer's instances stamp). */
 export const MODERN_SERVER_INFO = SERVER_INFO;
 
-let builtinNames: Set<string> | undefined;
+let allBuiltins: ReturnType<typeof builtinsFor> | undefined;
 
 /**
  * The HTTP fast path's way into a plain mesh-tool call (the same callMeshTool as the
@@ -236,9 +231,9 @@ let builtinNames: Set<string> | undefined;
  * then take the full SDK path and get its answer.
  */
 export function plainMeshCall(bridge: Bridge, name: string): ((args: Record<string, unknown>, ctx: CallContext) => Promise<CallToolResult>) | undefined {
-  builtinNames ??= new Set(builtinsFor(true).map((b) => b.tool.name));
-  if (builtinNames.has(name) || !bridge.catalog || bridge.unavailableReason()) return undefined;
-  const entry = bridge.methodByName(name);
+  allBuiltins ??= builtinsFor(true);
+  if (!bridge.catalog || bridge.unavailableReason()) return undefined;
+  const { entry } = findTool(bridge, allBuiltins, name);
   if (!entry) return undefined;
   return async (args, ctx) => (await callMeshTool(bridge, entry, args, ctx)) as CallToolResult;
 }

@@ -30,7 +30,7 @@ import { rootsToDirs } from "./paths.js";
 import { complete, InvalidCursorError, listResources, readResource, ResourceError, TEMPLATES } from "./resources.js";
 import { errorResult, fileUri } from "./results.js";
 import { answerBadParamsAsInvalidParams } from "./rpc-errors.js";
-import { callMeshTool, progressOf, ToolList } from "./tools.js";
+import { callMeshTool, findTool, progressOf, ToolList } from "./tools.js";
 import { DEFAULT_TASK_POLL_MS, SessionTaskStore, startToolTask, taskSupportOf, TASKS_CAPABILITY, toMcpTask, withTaskSupport } from "./tasks.js";
 
 export const SERVER_NAME = "mesh-mcp";
@@ -176,14 +176,9 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   server.setRequestHandler(CallToolRequestSchema, async (req, extra): Promise<CallToolResult | CreateTaskResult> => {
     const { name } = req.params;
     const args = (req.params.arguments ?? {}) as Record<string, unknown>;
-    const builtin = builtins.find((b) => b.tool.name === name);
     await settled();
-    const entry = builtin ? undefined : bridge.methodByName(name);
-    if (!builtin && !entry) {
-      const why = bridge.unavailableReason();
-      if (why) return errorResult(`${name}: ${why}`);
-      return errorResult(`unknown tool "${name}": it is not (or no longer) in the mesh. List the tools again; read mesh://tools for what the mesh offers now.`);
-    }
+    const { builtin, entry, missing } = findTool(bridge, builtins, name);
+    if (missing) return missing;
     if (req.params.task) {
       // A task-augmented call: the job runs durably on the mesh; this returns its handle at once.
       if (!tasksOn || !entry || !taskSupportOf(bridge, entry)) {
@@ -312,8 +307,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
     plainCall(params, abort, notify) {
       if (!isPlainCall(params) || opts.maxInflight !== undefined || !bridge.catalog) return undefined;
       const { name, arguments: args, _meta: meta } = params;
-      if (builtins.some((b) => b.tool.name === name)) return undefined;
-      const entry = bridge.methodByName(name);
+      const { entry } = findTool(bridge, builtins, name);
       if (!entry) return undefined;
       inflight++;
       return meshCall(entry, args ?? {}, meta, abort, notify, () => server.request({ method: "ping" }, EmptyResultSchema, { timeout: PROGRESS_BARRIER_TIMEOUT_MS }))

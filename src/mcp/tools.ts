@@ -234,6 +234,23 @@ interface Abortable {
   abort(reason?: unknown): void;
 }
 
+/**
+ * What the name of a tools/call is: one of `builtins`, a visible mesh method, or
+ * neither — then `missing` is the result the agent gets (why the mesh is unavailable,
+ * or that no such tool exists). Shared by both revisions' servers and the fast paths.
+ */
+export function findTool<B extends { tool: { name: string } }>(
+  bridge: Bridge, builtins: readonly B[], name: string,
+): { builtin?: B; entry?: MethodEntry; missing?: CallToolResult } {
+  const builtin = builtins.find((b) => b.tool.name === name);
+  if (builtin) return { builtin };
+  const entry = bridge.methodByName(name);
+  if (entry) return { entry };
+  const why = bridge.unavailableReason();
+  if (why) return { missing: errorResult(`${name}: ${why}`) };
+  return { missing: errorResult(`unknown tool "${name}": it is not (or no longer) in the mesh. List the tools again; read mesh://tools for what the mesh offers now.`) };
+}
+
 /** What a thrown call error means for metrics. */
 function outcomeOf(err: unknown): CallOutcome {
   if (err instanceof MeshTimeoutError || err instanceof StreamInactivityError) return "timeout";

@@ -8,9 +8,7 @@ import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
-import { Mesh } from "../../src/mesh/index.js";
-import { NatsServer } from "../helpers/nats-server.js";
-import { CLI, MCP_HEADERS, raw, startCli, waitFor } from "../http/helpers.js";
+import { CLI, MCP_HEADERS, natsWithJob, raw, startCli, waitFor } from "../http/helpers.js";
 
 const T = { timeout: 90_000 };
 const V = "2026-07-28";
@@ -33,35 +31,6 @@ function parse(text: string): Msg {
   if (text.startsWith("{")) return JSON.parse(text);
   const data = text.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim()).filter(Boolean);
   return JSON.parse(data[data.length - 1]!);
-}
-
-/** A mesh with a streaming job whose node records when a cancel reaches it. */
-async function natsWithJob(t: TestContext): Promise<{ nats: NatsServer; cancelled: Set<string> }> {
-  const nats = await NatsServer.start();
-  const node = await Mesh.connect({ servers: nats.url, node: "n1" });
-  const cancelled = new Set<string>();
-  t.after(async () => {
-    await node.close().catch(() => {});
-    await nats.stop();
-  });
-  await node.registerTool({
-    name: "job",
-    methods: {
-      run: {
-        stream: true,
-        handler: async (p, ctx) => {
-          const n = p.n as number;
-          for (let i = 1; i <= n && !ctx.signal.aborted; i++) {
-            ctx.emit({ message: `step ${i}/${n}` });
-            await new Promise((r) => setTimeout(r, 100));
-          }
-          if (ctx.signal.aborted) cancelled.add(String(p.label));
-          return { steps: n };
-        },
-      },
-    },
-  });
-  return { nats, cancelled };
 }
 
 type Send = ((method: string, params: Record<string, unknown>, tasks?: boolean) => Promise<Msg>) & { listen?: Listen };

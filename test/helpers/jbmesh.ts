@@ -223,3 +223,16 @@ export async function goCaller<T = Record<string, unknown>>(natsUrl: string, com
     });
   });
 }
+
+/** The Go nodes of one suite, started on its nats-server (`natsUrl` is read at each start); the suite kills `nodes` after. */
+export function goNodes(natsUrl: () => string): { nodes: GoNode[]; start(o: Omit<GoNodeOptions, "natsUrl">): Promise<GoNode> } {
+  const nodes: GoNode[] = [];
+  return {
+    nodes,
+    async start(o) {
+      const n = await GoNode.start({ natsUrl: natsUrl(), ...o });
+      nodes.push(n);
+      return n;
+    },
+  };
+}

@@ -141,6 +141,39 @@ export async function meshWithTools(t: TestContext): Promise<Env> {
   };
 }
 
+/**
+ * nats-server + node "n1" serving `job.run`, a stream of `n` chunks (`step i/n`, one per
+ * `everyMs`, default 100) returning `{steps}`; the `label` of each run a cancel stopped
+ * lands in `cancelled`. For task tests.
+ */
+export async function natsWithJob(t: TestContext): Promise<{ nats: NatsServer; cancelled: Set<string> }> {
+  const nats = await NatsServer.start();
+  const node = await Mesh.connect({ servers: nats.url, node: "n1" });
+  const cancelled = new Set<string>();
+  t.after(async () => {
+    await node.close().catch(() => {});
+    await nats.stop();
+  });
+  await node.registerTool({
+    name: "job",
+    methods: {
+      run: {
+        stream: true,
+        handler: async (p, ctx) => {
+          const n = p.n as number;
+          for (let i = 1; i <= n && !ctx.signal.aborted; i++) {
+            ctx.emit({ message: `step ${i}/${n}` });
+            await new Promise((r) => setTimeout(r, (p.everyMs as number | undefined) ?? 100));
+          }
+          if (ctx.signal.aborted) cancelled.add(String(p.label));
+          return { steps: n };
+        },
+      },
+    },
+  });
+  return { nats, cancelled };
+}
+
 /** An SDK client connected over Streamable HTTP; closed after the test. */
 export async function connectClient(t: TestContext, url: string, token?: string): Promise<Client> {
   const client = new Client({ name: "http-test", version: "1.0.0" });

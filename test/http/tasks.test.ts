@@ -3,41 +3,13 @@
  * load balancer), the bearer token as the task identity, clients that go away and
  * come back.
  */
-import { test, type TestContext } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { CallToolResultSchema, CreateTaskResultSchema, type CallToolResult, type Task } from "@modelcontextprotocol/sdk/types.js";
-import { Mesh } from "../../src/mesh/index.js";
-import { NatsServer } from "../helpers/nats-server.js";
-import { connectClient, startCli, waitFor } from "./helpers.js";
+import { connectClient, natsWithJob, startCli, waitFor } from "./helpers.js";
 
 const TOKEN = "http-task-token-0123456789";
-
-async function natsWithJob(t: TestContext): Promise<NatsServer> {
-  const nats = await NatsServer.start();
-  const node = await Mesh.connect({ servers: nats.url, node: "n1" });
-  t.after(async () => {
-    await node.close().catch(() => {});
-    await nats.stop();
-  });
-  await node.registerTool({
-    name: "job",
-    methods: {
-      run: {
-        stream: true,
-        handler: async (p, ctx) => {
-          const n = p.n as number;
-          for (let i = 1; i <= n && !ctx.signal.aborted; i++) {
-            ctx.emit({ message: `step ${i}/${n}` });
-            await new Promise((r) => setTimeout(r, (p.everyMs as number) ?? 100));
-          }
-          return { steps: n };
-        },
-      },
-    },
-  });
-  return nats;
-}
 
 async function startTask(c: Client, args: Record<string, unknown>): Promise<Task> {
   await waitFor(async () => (await c.listTools()).tools.some((x) => x.name === "job__run"), "job__run listed", 8000);
@@ -51,7 +23,7 @@ async function resultText(c: Client, id: string): Promise<string> {
 }
 
 test("behind a load balancer: a task created through one process is polled through another; the client disconnects mid-job and comes back", async (t) => {
-  const nats = await natsWithJob(t);
+  const { nats } = await natsWithJob(t);
   const [p1, p2] = await Promise.all([
     startCli(t, ["--nats", nats.url, "--auth-token", TOKEN]),
     startCli(t, ["--nats", nats.url, "--auth-token", TOKEN]),
@@ -77,7 +49,7 @@ test("behind a load balancer: a task created through one process is polled throu
 });
 
 test("another token's process and a token-less session cannot see the task; sessions without a token are their own identity", async (t) => {
-  const nats = await natsWithJob(t);
+  const { nats } = await natsWithJob(t);
   const [mine, theirs, open] = await Promise.all([
     startCli(t, ["--nats", nats.url, "--auth-token", TOKEN]),
     startCli(t, ["--nats", nats.url, "--auth-token", "another-token-abcdefghij"]),
@@ -98,7 +70,7 @@ test("another token's process and a token-less session cannot see the task; sess
 });
 
 test("stateless instances behind a load balancer: each request may hit another process, the task is found by its token", async (t) => {
-  const nats = await natsWithJob(t);
+  const { nats } = await natsWithJob(t);
   const [p1, p2] = await Promise.all([
     startCli(t, ["--nats", nats.url, "--auth-token", TOKEN, "--stateless"]),
     startCli(t, ["--nats", nats.url, "--auth-token", TOKEN, "--stateless"]),

@@ -6,7 +6,7 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { GoNode, NATS_FLAVOURS, startNats } from "../helpers/jbmesh.js";
+import { GoNode, goNodes, NATS_FLAVOURS, startNats } from "../helpers/jbmesh.js";
 import { McpClient, sleep, textOf, waitFor } from "../helpers/mcp.js";
 import type { NatsServer } from "../helpers/nats-server.js";
 
@@ -16,12 +16,7 @@ for (const flavour of NATS_FLAVOURS) {
   describe(`no hangs with jb-mesh nodes (nats-server ${flavour})`, () => {
     let nats: NatsServer;
     let client: McpClient;
-    const nodes: GoNode[] = [];
-    const start = async (o: Omit<Parameters<typeof GoNode.start>[0], "natsUrl">) => {
-      const n = await GoNode.start({ natsUrl: nats.url, ...o });
-      nodes.push(n);
-      return n;
-    };
+    const { nodes, start } = goNodes(() => nats.url);
     /** Until the bridge lists exactly `nodes` for each of `tools` (a killed node's tools linger until it notices). */
     const offeredBy = (tools: string[], want: string[]) =>
       waitFor(async () => {

@@ -21,7 +21,7 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { GoNode, NATS_FLAVOURS, startNats } from "../helpers/jbmesh.js";
+import { GoNode, goNodes, NATS_FLAVOURS, startNats } from "../helpers/jbmesh.js";
 import { McpClient, sleep, textOf, waitFor, within } from "../helpers/mcp.js";
 import type { NatsServer } from "../helpers/nats-server.js";
 
@@ -35,12 +35,7 @@ for (const flavour of NATS_FLAVOURS) {
     let beta: GoNode;
     let client: McpClient;
     let dir: string;
-    const nodes: GoNode[] = [];
-    const start = async (o: Omit<Parameters<typeof GoNode.start>[0], "natsUrl">) => {
-      const n = await GoNode.start({ natsUrl: nats.url, ...o });
-      nodes.push(n);
-      return n;
-    };
+    const { nodes, start } = goNodes(() => nats.url);
     /** The nodes tools/list offers `tool` on (its `_node` choices). */
     const offeredOn = async (tool: string): Promise<string[]> => {
       const t = await client.tool(tool);

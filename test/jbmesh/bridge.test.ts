@@ -13,7 +13,7 @@ import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { GoNode, goCaller, NATS_FLAVOURS, startNats } from "../helpers/jbmesh.js";
+import { goCaller, GoNode, goNodes, NATS_FLAVOURS, startNats } from "../helpers/jbmesh.js";
 import { McpClient, textOf, waitFor } from "../helpers/mcp.js";
 import type { NatsServer } from "../helpers/nats-server.js";
 
@@ -31,12 +31,7 @@ for (const flavour of NATS_FLAVOURS) {
     let beta: GoNode;
     let client: McpClient;
     let dir: string;
-    const nodes: GoNode[] = [];
-    const start = async (o: Omit<Parameters<typeof GoNode.start>[0], "natsUrl">) => {
-      const n = await GoNode.start({ natsUrl: nats.url, ...o });
-      nodes.push(n);
-      return n;
-    };
+    const { nodes, start } = goNodes(() => nats.url);
 
     before(async () => {
       dir = mkdtempSync(join(tmpdir(), "mesh-mcp-jbmesh-"));
