@@ -26,6 +26,12 @@ export interface Principal {
   readonly expiresAt?: number;
 }
 
+/**
+ * The key under which the HTTP edge hands a 2026-07-28 request's principal to src/mcp:
+ * `authInfo.extra[PRINCIPAL_AUTH_KEY]` (2025 sessions get SessionOptions.principal).
+ */
+export const PRINCIPAL_AUTH_KEY = "mesh-mcp/principal";
+
 /** The principal of a request no credential was asked for (loopback HTTP without auth). */
 export const ANONYMOUS: Principal = Object.freeze({ id: "anonymous", name: "anonymous", source: "anonymous", roles: [], scopes: [], groups: [], claims: {} });
 

@@ -32,6 +32,7 @@ import { errorResult, fileUri } from "./results.js";
 import { answerBadParamsAsInvalidParams } from "./rpc-errors.js";
 import { callMeshTool, findTool, progressOf, ToolList } from "./tools.js";
 import { DEFAULT_TASK_POLL_MS, SessionTaskStore, startToolTask, taskSupportOf, TASKS_CAPABILITY, toMcpTask, withTaskSupport } from "./tasks.js";
+import type { Principal } from "./principal.js";
 
 export const SERVER_NAME = "mesh-mcp";
 export const SERVER_VERSION = "0.1.0";
@@ -62,6 +63,12 @@ export interface SessionOptions {
    * HTTP, else the configured owner, else something unique to this session.
    */
   taskOwner?: string;
+  /**
+   * Who this session's requests come from, as the transport authenticated them (one
+   * principal per 2025 session; stateless HTTP builds a session per request). Undefined:
+   * the transport knows no identity.
+   */
+  principal?: Principal;
 }
 
 const PROGRESS_BARRIER_TIMEOUT_MS = 2000;
