@@ -361,8 +361,9 @@ async function runCall(
         ticks++;
         const secs = Math.round((Date.now() - started) / 1000);
         // While NATS is down the answer cannot arrive: say so instead of "still running".
+        // A jb-service method that returns None never answers (docs/tool-authors.md): say so once it is long.
         const message = bridge.state === "connected"
-          ? `${key} still running on the mesh (${secs} s)`
+          ? `${key} still running on the mesh (${secs} s)${secs >= 60 ? "; no answer yet (a tool method that returns None never answers: cancel the call if it should be done)" : ""}`
           : `${key}: the NATS connection is down (call started ${secs} s ago); once it is back the call is checked and ends if its answer was lost`;
         void ctx.sendProgress(ticks, undefined, message).catch(() => {});
       }, every)

@@ -223,7 +223,7 @@ function droppedText(r: NodeCallRecord, maxPayload: number | undefined, graceMs:
 export function recordAddendum(replyError: string, r: NodeCallRecord | undefined): string {
   if (!r || r.ok) return "";
   const parts: string[] = [];
-  if (r.error && !replyError.includes(r.error.trim())) parts.push(`logged: ${r.error}`);
+  if (r.error && !replyError.includes(r.error.trim())) parts.push(r.error);
   if (r.durationMs !== undefined && r.durationMs >= 1000) parts.push(`failed after ${(r.durationMs / 1000).toFixed(1)} s of work on the node`);
   return parts.length ? `\n(node ${r.node}'s log: ${parts.join("; ")})` : "";
 }
