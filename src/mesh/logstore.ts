@@ -126,10 +126,14 @@ interface Watcher {
  */
 export class CallRecords {
   private sub?: Subscription;
+  private readonly ownPrefix?: string;
   private readonly watchers = new Map<string, Set<Watcher>>();
   private failed = false;
 
-  constructor(private readonly nc: NatsConnection, private readonly warn: (m: string) => void = () => {}) {}
+  /** `ownSource`: the token mesh-mcp publishes its own records under (skipped unparsed). */
+  constructor(private readonly nc: NatsConnection, private readonly warn: (m: string) => void = () => {}, ownSource?: string) {
+    this.ownPrefix = ownSource ? `logs.call.${logToken(ownSource)}.` : undefined;
+  }
 
   /**
    * Calls `onRecord` with the record a node publishes for this call: same `corr`,
@@ -159,7 +163,7 @@ export class CallRecords {
             this.warn(`cannot read the nodes' call records on ${CALL_LOG_SUBJECTS} (${err.message}): a call whose reply NATS drops waits for --call-timeout. Allow this subscription to mesh-mcp's NATS user.`);
             return;
           }
-          if (this.watchers.size === 0) return;
+          if (this.watchers.size === 0 || (this.ownPrefix && msg.subject.startsWith(this.ownPrefix))) return;
           const rec = parseNodeCallRecord(msg.subject, msg.data);
           if (rec) this.deliver(rec);
         },
@@ -286,16 +290,43 @@ export function callLogRecord(source: string, e: CallLogEntry, now = new Date())
   return rec;
 }
 
-/** Publishes one record per call on `logs.call.<source>.<tool>.<method>` (best effort, like BestEffortPublish). */
+/** How long records wait to go out together (they are a log, not on any call's path). */
+export const CALL_LOG_BATCH_MS = 25;
+
+/**
+ * Publishes one record per call on `logs.call.<source>.<tool>.<method>` (best effort,
+ * like BestEffortPublish). Records go out in batches, off the calls' path: a publish
+ * (and its echo on our own `logs.call.>` subscription) per call cost ~0.2 ms of latency
+ * on sequential calls; `close` sends what is left.
+ */
 export class CallLog {
+  private queue: Array<{ subject: string; body: Uint8Array }> = [];
+  private timer?: NodeJS.Timeout;
+
   constructor(private readonly nc: NatsConnection, readonly source: string) {}
 
   publish(e: CallLogEntry): void {
     if (this.nc.isClosed()) return;
     try {
-      this.nc.publish(callLogSubject(this.source, e.tool, e.method), encoder.encode(JSON.stringify(callLogRecord(this.source, e))));
+      this.queue.push({ subject: callLogSubject(this.source, e.tool, e.method), body: encoder.encode(JSON.stringify(callLogRecord(this.source, e))) });
     } catch {
-      /* best effort: a log record never fails a call */
+      return; // best effort: a log record never fails a call
+    }
+    this.timer ??= setTimeout(() => this.flush(), CALL_LOG_BATCH_MS);
+  }
+
+  /** Sends the records waiting now. */
+  flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = this.queue;
+    this.queue = [];
+    for (const r of batch) {
+      try {
+        if (!this.nc.isClosed()) this.nc.publish(r.subject, r.body);
+      } catch {
+        /* best effort */
+      }
     }
   }
 }

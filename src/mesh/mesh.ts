@@ -92,8 +92,9 @@ export class Mesh {
 
   private constructor(readonly nc: NatsConnection, private readonly opts: MeshOptions) {
     this.caller = new Caller(nc, () => this.state === "connected");
-    this.records = new CallRecords(nc, (m) => this.log("warning", m));
-    this.callLog = new CallLog(nc, opts.callLogSource ?? opts.name ?? "mesh-mcp");
+    const source = opts.callLogSource ?? opts.name ?? "mesh-mcp";
+    this.records = new CallRecords(nc, (m) => this.log("warning", m), source);
+    this.callLog = new CallLog(nc, source);
     this.admin = new AdminClient(nc);
     this.files = new FileStore(nc, opts.files);
     // Right after a reconnect nodes re-register (and may still be reconnecting): no verdicts then.
@@ -451,6 +452,7 @@ export class Mesh {
   async close(): Promise<void> {
     this.liveness.close();
     this.records.close();
+    this.callLog.flush();
     this.outageListeners.clear();
     await this.files.close();
     this.liveCatalog?.close();
