@@ -17,8 +17,8 @@ const T = { timeout: 60_000 };
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /** A Go program subscribed to logs.> (what jb-mesh's logstore captures): resolves with what it saw. */
-async function goLogSubscriber(natsUrl: string, prefix: string, count: number): Promise<{ done: Promise<Json> }> {
-  const p = spawn(CALLER_BIN, ["--nats", natsUrl, "--timeout", "30s", "logs", prefix, String(count)], { stdio: ["ignore", "pipe", "pipe"] });
+async function goLogSubscriber(natsUrl: string, prefix: string, count: number, corrPrefix: string): Promise<{ done: Promise<Json> }> {
+  const p = spawn(CALLER_BIN, ["--nats", natsUrl, "--timeout", "30s", "logs", prefix, String(count), corrPrefix], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
   p.stdout!.on("data", (d) => (out += String(d)));
@@ -79,10 +79,12 @@ describe("bridge ↔ a node that behaves as a real jb-mesh v0.0.9 node", () => {
   });
 
   test("4. mesh-mcp's own records on logs.call.*: a Go subscriber reads them with jb-mesh's field names, beside the node's", T, async () => {
-    const seen = await goLogSubscriber(nats.url, "logs.call.", 4);
+    // Only this test's calls (records of earlier ones may still be on their way): their corr says which.
+    const corr = `rec-${Date.now()}`;
+    const seen = await goLogSubscriber(nats.url, "logs.call.", 4, corr);
     const secret = "s3cr3t-argument-value";
-    assert.equal(textOf(await client.call("quirks__shape", { value: { sum: 2 }, mode: secret })), "2");
-    assert.equal((await client.call("quirks__shape", { value: { error: "no" } })).isError, true);
+    assert.equal(textOf(await client.call("quirks__shape", { value: { sum: 2 }, mode: secret, corr: `${corr}-ok` })), "2");
+    assert.equal((await client.call("quirks__shape", { value: { error: "no" }, corr: `${corr}-failed` })).isError, true);
     const out = await seen.done;
     assert.equal(out.error, undefined, JSON.stringify(out));
     const records = out.records as Json[];
@@ -91,7 +93,9 @@ describe("bridge ↔ a node that behaves as a real jb-mesh v0.0.9 node", () => {
     const theirs = records.filter((r) => r.subject.startsWith("logs.call.rn."));
     assert.equal(ours.length, 2);
     assert.equal(theirs.length, 2);
-    const [ok, failed] = ours.map((r) => r.record as Json);
+    const ok = ours.find((r) => r.record.corr === `${corr}-ok`)?.record as Json | undefined;
+    const failed = ours.find((r) => r.record.corr === `${corr}-failed`)?.record as Json | undefined;
+    assert.ok(ok && failed, JSON.stringify(ours));
     assert.equal(ours[0]!.subject, "logs.call.mesh-mcp.quirks.shape");
     assert.deepEqual(
       { kind: ok!.kind, level: ok!.level, node: ok!.node, tool: ok!.tool, method: ok!.method, ok: ok!.ok, served_by: ok!.data.served_by, outcome: ok!.data.outcome },

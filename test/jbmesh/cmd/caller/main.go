@@ -101,13 +101,19 @@ func main() {
 	case "store-put", "store-get", "store-head", "store-list", "store-put-python":
 		storeCmd(m, cmd, args[1:])
 	case "logs":
-		// logs <subject prefix> <count>: what jb-mesh's logstore subscriber sees on logs.>.
-		need(2)
+		// logs <subject prefix> <count> [corr prefix]: what jb-mesh's logstore subscriber sees on logs.>.
+		if len(args) != 3 && len(args) != 4 {
+			usage("logs <subject prefix> <count> [corr prefix]")
+		}
 		var n int
 		if _, err := fmt.Sscan(args[2], &n); err != nil {
-			usage("logs <subject prefix> <count>")
+			usage("logs <subject prefix> <count> [corr prefix]")
 		}
-		logs(m, args[1], n, *timeout)
+		corr := ""
+		if len(args) == 4 {
+			corr = args[3]
+		}
+		logs(m, args[1], corr, n, *timeout)
 	default:
 		usage("unknown command " + cmd)
 	}
@@ -247,7 +253,7 @@ type logRecord struct {
 	Data       map[string]interface{} `json:"data"`
 }
 
-func logs(m *jbmesh.Mesh, prefix string, count int, timeout time.Duration) {
+func logs(m *jbmesh.Mesh, prefix, corr string, count int, timeout time.Duration) {
 	type seen struct {
 		Subject string      `json:"subject"`
 		Record  *logRecord  `json:"record,omitempty"`
@@ -261,6 +267,9 @@ func logs(m *jbmesh.Mesh, prefix string, count int, timeout time.Duration) {
 		}
 		s := seen{Subject: msg.Subject}
 		_ = json.Unmarshal(msg.Data, &s.Raw)
+		if raw, ok := s.Raw.(map[string]interface{}); corr != "" && (!ok || !strings.HasPrefix(fmt.Sprint(raw["corr"]), corr)) {
+			return
+		}
 		dec := json.NewDecoder(bytes.NewReader(msg.Data))
 		dec.DisallowUnknownFields()
 		var r logRecord
