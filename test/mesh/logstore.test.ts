@@ -79,3 +79,38 @@ test("a failure gains the node's log only when it adds something", () => {
   assert.equal(recordAddendum("Nats-Service-Error", rec), "\n(node n's log: queue call failed: boom)");
   assert.equal(recordAddendum("x", undefined), "");
 });
+
+test("a NATS user that may not read logs.call.> loses only the early end: calls still work, one warning says why", { timeout: 30_000 }, async (t) => {
+  const { mkdtempSync, writeFileSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const { NatsServer } = await import("../helpers/nats-server.js");
+  const { Mesh } = await import("../../src/mesh/index.js");
+  const conf = join(mkdtempSync(join(tmpdir(), "mesh-mcp-logs-")), "nats.conf");
+  writeFileSync(conf, `authorization {
+  users = [
+    { user: node, password: "node-pass" }
+    { user: bridge, password: "bridge-pass", permissions: { subscribe: { deny: ["logs.>"] }, publish: { deny: ["logs.>"] } } }
+  ]
+}
+`);
+  const srv = await NatsServer.start({ args: ["-c", conf] });
+  const opened: Array<{ close(): Promise<void> }> = [];
+  t.after(async () => {
+    for (const m of opened) await m.close().catch(() => {});
+    await srv.stop();
+  });
+  const node = await Mesh.connect({ servers: srv.url, user: "node", password: "node-pass", node: "n1" });
+  opened.push(node);
+  await node.registerTool({ name: "calc", version: "1.0.0", methods: { add: { handler: (p) => (p.a as number) + (p.b as number) } } });
+  const warnings: string[] = [];
+  const bridge = await Mesh.connect({ servers: srv.url, user: "bridge", password: "bridge-pass", log: (level, m) => level === "warning" && warnings.push(m) });
+  opened.push(bridge);
+  for (let i = 0; i < 3; i++) assert.deepEqual(await bridge.call("calc", "add", { a: i, b: 1 }, { node: "n1", timeoutMs: 5000 }), { ok: true, result: i + 1, node: "n1" });
+  bridge.callLog.publish({ tool: "calc", method: "add", corr: "c", durationMs: 1, ok: true, outcome: "ok" });
+  bridge.callLog.flush();
+  for (let i = 0; i < 50 && warnings.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(warnings.filter((w) => w.includes("logs.call.>")).length, 1, warnings.join("\n"));
+  assert.match(warnings.find((w) => w.includes("logs.call.>"))!, /Allow this subscription/);
+  assert.deepEqual(await bridge.call("calc", "add", { a: 5, b: 5 }, { node: "n1", timeoutMs: 5000 }), { ok: true, result: 10, node: "n1" });
+});
