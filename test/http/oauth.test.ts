@@ -253,3 +253,38 @@ test("OAuth: start-up refuses nonsense with a clear error", async (t) => {
   }
   void t;
 });
+
+test("OAuth: the principal a token makes (name, issuer-qualified id, scopes, groups, claims, expiry), cached until it expires", async (t) => {
+  const { OAuthResourceServer } = await import("../../src/transports/oauth.js");
+  const { Logger } = await import("../../src/mcp/log.js");
+  const iss = await startIssuer();
+  t.after(() => iss.close());
+  const resource = "https://mesh.example.com/mcp";
+  const rs = new OAuthResourceServer({ issuer: iss.issuer, publicUrl: `${resource}/` }, new Logger("error", false));
+  assert.equal(rs.resource, resource, "canonical: no trailing slash");
+  assert.equal(rs.metadataUrl, "https://mesh.example.com/.well-known/oauth-protected-resource/mcp");
+  const exp = Math.floor(Date.now() / 1000) + 600;
+  const token = await iss.sign({ aud: resource, sub: "u-123", preferred_username: "carol", email: "carol@example.com", groups: ["ops"], roles: ["Mesh.Admin"], scope: "mcp:tools mcp:admin", exp, nonce: "n" });
+  const v = await rs.verify(token);
+  assert.ok(v.ok, JSON.stringify(v));
+  const p = v.principal;
+  assert.equal(p.name, "carol");
+  assert.equal(p.id, `${new URL(iss.issuer).host}/u-123`);
+  assert.equal(p.source, "oauth");
+  assert.deepEqual(p.scopes, ["mcp:tools", "mcp:admin"]);
+  assert.deepEqual(p.groups, ["ops", "Mesh.Admin"], "groups, then Entra's roles");
+  assert.equal(p.claims.email, "carol@example.com");
+  assert.equal(p.claims.nonce, undefined, "binding material is not a claim a policy sees");
+  assert.equal(p.expiresAt, exp * 1000);
+  const again = await rs.verify(token);
+  assert.ok(again.ok && again.principal === p, "verified once, then cached");
+
+  const entra = new OAuthResourceServer({ issuer: iss.issuer, publicUrl: resource, audience: ["api://mesh"], nameClaims: ["upn"], groupsClaims: ["roles"] }, new Logger("error", false));
+  const e = await entra.verify(await iss.sign({ aud: "api://mesh", sub: "oid-1", upn: "dave@corp.example", roles: ["Mesh.Reader"], scope: undefined, scp: "mcp.tools" }));
+  assert.ok(e.ok, JSON.stringify(e));
+  assert.equal(e.principal.name, "dave@corp.example");
+  assert.deepEqual(e.principal.groups, ["Mesh.Reader"]);
+  assert.deepEqual(e.principal.scopes, ["mcp.tools"], "Entra's scp");
+  const notOurs = await entra.verify(await iss.sign({ aud: resource }));
+  assert.ok(!notOurs.ok, "--oauth-audience replaces the public URL as the accepted audience");
+});
