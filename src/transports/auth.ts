@@ -16,7 +16,7 @@ import type { IncomingMessage } from "node:http";
 import { ANONYMOUS, type Principal } from "../mcp/principal.js";
 import type { Logger } from "../mcp/log.js";
 import { NO_OAUTH, TokenCheck, isLoopback } from "./http-security.js";
-import type { OAuthResourceServer } from "./oauth.js";
+import type { OAuthResourceServer, Verdict } from "./oauth.js";
 
 /** What the edge decided about a request. */
 export type AuthOutcome =
@@ -204,6 +204,9 @@ export class EdgeAuth {
     if (!this.required) return { ok: true, principal: ANONYMOUS };
     const bearer = bearerOf(req.headers.authorization);
     if (bearer === undefined) return this.missing(req.headers.authorization);
+    // A signed-in client sends the same access token until it expires: answered from the cache first.
+    const known = this.oauth?.cached(bearer);
+    if (known) return this.oauthOutcome(known);
     if (this.token && this.token.check(`Bearer ${bearer}`) === "ok") return { ok: true, principal: this.tokenPrincipal!, taskOwner: this.tokenOwner };
     const entry = this.file?.lookup(bearer);
     if (entry) {
@@ -211,9 +214,7 @@ export class EdgeAuth {
       return { ok: true, principal, taskOwner: `principal:${principal.id}` };
     }
     if (this.oauth) {
-      const verdict = await this.oauth.verify(bearer);
-      if (verdict.ok) return { ok: true, principal: verdict.principal, taskOwner: `principal:${verdict.principal.id}` };
-      return { ok: false, status: verdict.status, message: verdict.message, headers: verdict.headers };
+      return this.oauthOutcome(await this.oauth.verify(bearer));
     }
     const what = this.file ? (this.token ? "neither the server's MESH_MCP_AUTH_TOKEN nor one of its --token-file tokens" : "not one of the server's --token-file tokens") : "not the server's MESH_MCP_AUTH_TOKEN";
     return {
@@ -222,6 +223,11 @@ export class EdgeAuth {
       message: `Unauthorized: invalid token (${what}). The client did send a bearer token: check which one it sends.`,
       headers: { "www-authenticate": 'Bearer realm="mesh-mcp", error="invalid_token"' },
     };
+  }
+
+  private oauthOutcome(verdict: Verdict): AuthOutcome {
+    if (verdict.ok) return { ok: true, principal: verdict.principal, taskOwner: `principal:${verdict.principal.id}` };
+    return { ok: false, status: verdict.status, message: verdict.message, headers: verdict.headers };
   }
 
   private missing(header: string | undefined): AuthOutcome {

@@ -84,6 +84,8 @@ export async function serveHttp(bridge: Bridge, config: HttpConfig, log: Logger,
   const url = await server.listen();
   log.info(`serving MCP over Streamable HTTP at ${url}${config.stateless ? " (stateless)" : ""}; ` +
     `${edge.required ? edge.describe() : "no auth"}; probes /healthz /readyz, metrics /metrics`);
+  // The issuer's metadata is loaded now, in the background: listening does not wait for the issuer.
+  void edge.oauth?.start();
   server.onUnexpectedClose = onClosed;
   return { url, close: () => server.close() };
 }
@@ -467,7 +469,6 @@ async function edgeAuth(config: HttpConfig, log: Logger): Promise<EdgeAuth> {
       nameClaims: c.oauthNameClaim, groupsClaims: c.oauthGroupsClaim, clockSkewS: c.oauthClockSkew,
       introspection: c.oauthIntrospectionClientId && c.oauthIntrospectionClientSecret ? { clientId: c.oauthIntrospectionClientId, clientSecret: c.oauthIntrospectionClientSecret } : undefined,
     }, log);
-    await oauth.start();
   }
   try {
     return new EdgeAuth({ authToken: c.authToken, authTokenName: c.authTokenName ?? "token", tokenFile: c.tokenFile, oauth }, log);
