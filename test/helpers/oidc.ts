@@ -151,6 +151,11 @@ export async function startIssuer(opts: { ttlS?: number } = {}): Promise<Issuer>
  * `login`), with cookies, and returns the query of the final redirect to `redirectUri`.
  */
 export async function authorize(authorizationUrl: string | URL, redirectUri: string, login = "alice"): Promise<URLSearchParams> {
+  return (await authorizeTo(authorizationUrl, redirectUri, login)).searchParams;
+}
+
+/** As authorize(), returning the whole redirect URL (to deliver it to a client's callback server). */
+export async function authorizeTo(authorizationUrl: string | URL, redirectUri: string, login = "alice"): Promise<URL> {
   const jar = new Map<string, string>();
   const cookieHeader = () => [...jar].map(([k, v]) => `${k}=${v}`).join("; ");
   const keep = (res: Response) => {
@@ -164,7 +169,7 @@ export async function authorize(authorizationUrl: string | URL, redirectUri: str
   let method = "GET";
   let body: URLSearchParams | undefined;
   for (let hop = 0; hop < 20; hop++) {
-    if (url.href.startsWith(redirectUri)) return url.searchParams;
+    if (url.href.startsWith(redirectUri)) return url;
     const res = await fetch(url, { method, body, redirect: "manual", headers: { cookie: cookieHeader(), ...(body ? { "content-type": "application/x-www-form-urlencoded" } : {}) } });
     keep(res);
     method = "GET";

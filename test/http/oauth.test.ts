@@ -288,3 +288,36 @@ test("OAuth: the principal a token makes (name, issuer-qualified id, scopes, gro
   const notOurs = await entra.verify(await iss.sign({ aud: resource }));
   assert.ok(!notOurs.ok, "--oauth-audience replaces the public URL as the accepted audience");
 });
+
+test("OAuth: mcp-remote's own flow, headless (its browser is a script that signs in at the provider)", async (t) => {
+  const { mkdtempSync, writeFileSync, chmodSync, rmSync, readFileSync, existsSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const { StdioClientTransport } = await import("@modelcontextprotocol/sdk/client/stdio.js");
+  const s = await setup(t);
+  const root = new URL("../..", import.meta.url).pathname;
+  const dir = mkdtempSync(join(tmpdir(), "mesh-mcp-remote-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // mcp-remote opens the browser with the `open` package: its xdg-open runs $BROWSER with the URL.
+  const browser = join(dir, "browser.sh");
+  writeFileSync(browser, `#!/bin/sh\ncd '${root}' && exec '${process.execPath}' --import tsx test/helpers/oidc-browser.ts "$1"\n`);
+  chmodSync(browser, 0o755);
+  const trace = join(dir, "browser.log");
+  const env: Record<string, string> = { ...(process.env as Record<string, string>), BROWSER: browser, MCP_REMOTE_CONFIG_DIR: join(dir, "auth"), OIDC_BROWSER_LOG: trace, OIDC_BROWSER_LOGIN: "alice" };
+  for (const k of ["DISPLAY", "WAYLAND_DISPLAY", "XDG_CURRENT_DESKTOP", "DESKTOP_SESSION"]) delete env[k];
+  const transport = new StdioClientTransport({ command: process.execPath, args: [join(root, "node_modules/mcp-remote/dist/proxy.js"), s.resource], env, stderr: "pipe" });
+  let stderr = "";
+  transport.stderr?.on("data", (d) => (stderr += String(d)));
+  const client = new Client({ name: "via-mcp-remote", version: "1" });
+  t.after(() => client.close().catch(() => {}));
+  try {
+    await client.connect(transport, { timeout: 60_000 });
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\nmcp-remote stderr:\n${stderr.slice(-3000)}\nbrowser: ${existsSync(trace) ? readFileSync(trace, "utf8") : "(never ran)"}`);
+  }
+  assert.match(readFileSync(trace, "utf8"), /callback \/oauth\/callback → HTTP 200/, "the sign-in reached mcp-remote's callback");
+  const { tools } = await client.listTools();
+  assert.ok(tools.some((x) => x.name === "calc__add"));
+  const r = await client.callTool({ name: "calc__add", arguments: { a: 20, b: 22 } });
+  assert.equal((r.content as Array<{ text: string }>)[0]!.text, "42");
+});
