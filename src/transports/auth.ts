@@ -160,12 +160,18 @@ export function tokenPrincipal(name: string): Principal {
   return Object.freeze({ id: `token:${name}`, name, source: "token", roles: [], scopes: [], groups: [], claims: {} });
 }
 
+/** How long, and for how many addresses at most, a refused static token is remembered for noOAuthText. */
+const REFUSED_MEMORY_MS = 60_000;
+const REFUSED_MEMORY_MAX = 1000;
+
 export class EdgeAuth {
   private readonly token?: TokenCheck;
   private readonly tokenPrincipal?: Principal;
   private readonly tokenOwner?: string;
   private readonly file?: TokenFile;
   readonly oauth?: OAuthResourceServer;
+  /** Client addresses whose bearer token was refused lately (→ when): their OAuth probes say so. */
+  private readonly refused = new Map<string, number>();
 
   constructor(opts: EdgeAuthOptions, log: Logger) {
     if (opts.authToken) {
@@ -195,6 +201,8 @@ export class EdgeAuth {
 
   /** Authenticates `req` and remembers its principal (principalOf), or says why not. */
   async authenticate(req: IncomingMessage): Promise<AuthOutcome> {
+    // The address's latest request decides what its OAuth probes are told (noOAuthText).
+    if (this.refused.size > 0) this.refused.delete(req.socket.remoteAddress ?? "");
     const outcome = await this.decide(req);
     if (outcome.ok) rememberPrincipal(req, outcome.principal, outcome.taskOwner);
     return outcome;
@@ -216,6 +224,7 @@ export class EdgeAuth {
     if (this.oauth) {
       return this.oauthOutcome(await this.oauth.verify(bearer));
     }
+    this.noteRefused(req);
     const what = this.file ? (this.token ? "neither the server's MESH_MCP_AUTH_TOKEN nor one of its --token-file tokens" : "not one of the server's --token-file tokens") : "not the server's MESH_MCP_AUTH_TOKEN";
     return {
       ok: false,
@@ -223,6 +232,31 @@ export class EdgeAuth {
       message: `Unauthorized: invalid token (${what}). The client did send a bearer token: check which one it sends.`,
       headers: { "www-authenticate": 'Bearer realm="mesh-mcp", error="invalid_token"' },
     };
+  }
+
+  /**
+   * What an OAuth probe (`/.well-known/oauth-*`, `/register` …) is told when OAuth is not
+   * configured. A client refused with a wrong static token often goes on to guess OAuth
+   * (mcp-remote does) and shows only this text: when this address sent a wrong token a
+   * moment ago, it says so, rather than reading as if no token had been sent.
+   */
+  noOAuthText(req: IncomingMessage): string {
+    const at = this.refused.get(req.socket.remoteAddress ?? "");
+    if (at !== undefined && Date.now() - at < REFUSED_MEMORY_MS) {
+      return "mesh-mcp does not use OAuth, and your client DID send a bearer token, but not one this server accepts " +
+        "(not its MESH_MCP_AUTH_TOKEN nor a --token-file token): check the token value in the client's Authorization header " +
+        "(a typo, a stale token, or quotes/whitespace included in it).";
+    }
+    return NO_OAUTH;
+  }
+
+  private noteRefused(req: IncomingMessage): void {
+    if (this.refused.size >= REFUSED_MEMORY_MAX) {
+      const now = Date.now();
+      for (const [k, at] of this.refused) if (now - at >= REFUSED_MEMORY_MS) this.refused.delete(k);
+      if (this.refused.size >= REFUSED_MEMORY_MAX) this.refused.delete(this.refused.keys().next().value!);
+    }
+    this.refused.set(req.socket.remoteAddress ?? "", Date.now());
   }
 
   private oauthOutcome(verdict: Verdict): AuthOutcome {

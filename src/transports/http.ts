@@ -16,7 +16,7 @@ import { ConfigError, type Config } from "../config.js";
 import type { Bridge } from "../mcp/bridge.js";
 import { addSecret, type Logger } from "../mcp/log.js";
 import { createServer, type Session } from "../mcp/server.js";
-import { NO_OAUTH, OriginPolicy, isOAuthProbe, startupProblem } from "./http-security.js";
+import { OriginPolicy, isOAuthProbe, startupProblem } from "./http-security.js";
 import { EdgeAuth, authConfigProblem, principalOf, taskOwnerOfRequest } from "./auth.js";
 import type { Principal } from "../mcp/principal.js";
 import { readBody, sendJson, sendRpcError } from "./http-io.js";
@@ -162,7 +162,7 @@ class McpHttpServer {
     // RFC 9728 metadata is public (clients read it before they have a token), also to browser-based clients.
     if (oauth && path.startsWith("/.well-known/oauth-protected-resource")) return sendJson(res, 200, oauth.resourceMetadata(), { "access-control-allow-origin": "*", "cache-control": "max-age=3600" });
     if (isOAuthProbe(path)) {
-      return sendJson(res, 404, { error: "not_found", error_description: oauth ? `mesh-mcp is an OAuth resource server; its authorization server is ${oauth.issuer} (see ${oauth.metadataUrl})` : NO_OAUTH });
+      return sendJson(res, 404, { error: "not_found", error_description: oauth ? `mesh-mcp is an OAuth resource server; its authorization server is ${oauth.issuer} (see ${oauth.metadataUrl})` : this.auth.noOAuthText(req) });
     }
     if (path !== MCP_PATH && path !== "/metrics") return sendJson(res, 404, { error: `not found; MCP is served at ${MCP_PATH}` });
 

@@ -95,3 +95,37 @@ test("--token-file and --auth-token: named principals, one per session, the file
   assert.equal(await status(CAROL), 400, "the previous entries stay");
   for (const secret of [ALICE, BOB, CAROL, "zero-config-token-123"]) assert.ok(!cli.stderr().includes(secret), "no token in the log");
 });
+
+test("behind mcp-remote, a wrong token no longer reads like a missing one", async (t) => {
+  const { spawn } = await import("node:child_process");
+  const env = await meshWithTools(t);
+  const cli = await startCli(t, ["--nats", env.nats.url, "--auth-token", "the-right-token-123"]);
+  const root = new URL("../..", import.meta.url).pathname;
+  const dir = mkdtempSync(join(tmpdir(), "mesh-mcp-remote-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  /** mcp-remote's stderr until it gives up on OAuth (it cannot sign in: the server has none). */
+  const remote = (headerArgs: string[]) => new Promise<string>((resolve) => {
+    const proc = spawn(process.execPath, [join(root, "node_modules/mcp-remote/dist/proxy.js"), cli.url, ...headerArgs], {
+      env: { ...process.env, MCP_REMOTE_CONFIG_DIR: join(dir, String(Math.random())), BROWSER: "/bin/false" },
+      stdio: ["pipe", "ignore", "pipe"],
+    });
+    let err = "";
+    const done = () => {
+      clearTimeout(timer);
+      proc.kill("SIGKILL");
+      resolve(err);
+    };
+    const timer = setTimeout(done, 30_000);
+    proc.stderr!.on("data", (d) => {
+      err += String(d);
+      if (/Registration rejected/.test(err)) done();
+    });
+    proc.once("exit", done);
+    proc.stdin!.write(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "x", version: "1" } } }) + "\n");
+  });
+  const wrong = await remote(["--header", "Authorization: Bearer not-the-right-token"]);
+  assert.match(wrong, /your client DID send a bearer token, but not one this server accepts/, wrong.slice(-2000));
+  const none = await remote([]);
+  assert.match(none, /mesh-mcp does not use OAuth: configure your MCP client to send the header/, none.slice(-2000));
+  assert.doesNotMatch(none, /DID send/);
+});
