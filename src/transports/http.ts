@@ -138,7 +138,8 @@ class McpHttpServer {
         this.policy = new OriginPolicy({
           listenHost: this.config.host,
           port: addr.port,
-          allowedHosts: this.config.allowedHost,
+          // The host of --public-url is ours by definition: clients reach us by that name.
+          allowedHosts: [...this.config.allowedHost, ...(this.config.publicUrl && this.auth.oauth ? [new URL(this.config.publicUrl).host] : [])],
           allowedOrigins: this.config.allowedOrigin,
         });
         // prom-client (40–60 ms to load) comes once start-up traffic is over; a scrape before loads it at once.
@@ -160,7 +161,7 @@ class McpHttpServer {
     if (path === "/readyz") return this.ready(res);
     const oauth = this.auth.oauth;
     // RFC 9728 metadata is public (clients read it before they have a token), also to browser-based clients.
-    if (oauth && path.startsWith("/.well-known/oauth-protected-resource")) return sendJson(res, 200, oauth.resourceMetadata(), { "access-control-allow-origin": "*", "cache-control": "max-age=3600" });
+    if (oauth && path.startsWith("/.well-known/oauth-protected-resource")) return sendResourceMetadata(req, res, oauth.resourceMetadata());
     if (isOAuthProbe(path)) {
       return sendJson(res, 404, { error: "not_found", error_description: oauth ? `mesh-mcp is an OAuth resource server; its authorization server is ${oauth.issuer} (see ${oauth.metadataUrl})` : this.auth.noOAuthText(req) });
     }
@@ -475,6 +476,17 @@ async function edgeAuth(config: HttpConfig, log: Logger): Promise<EdgeAuth> {
   } catch (err) {
     throw new ConfigError(`--token-file: ${(err as Error).message}`);
   }
+}
+
+/** RFC 9728 metadata, readable by browser-based clients too (CORS, preflight included). */
+function sendResourceMetadata(req: IncomingMessage, res: ServerResponse, metadata: Record<string, unknown>): void {
+  const cors = { "access-control-allow-origin": "*", "access-control-allow-methods": "GET, OPTIONS", "access-control-allow-headers": "MCP-Protocol-Version, Content-Type, Authorization" };
+  if (req.method === "OPTIONS") {
+    res.writeHead(204, { ...cors, "access-control-max-age": "600" });
+    return void res.end();
+  }
+  if (req.method !== "GET" && req.method !== "HEAD") return sendJson(res, 405, { error: "GET only" }, { allow: "GET, OPTIONS", ...cors });
+  sendJson(res, 200, metadata, { ...cors, "cache-control": "max-age=3600" });
 }
 
 /** One principal per session: a request of the session with another's credentials is refused. */

@@ -15,7 +15,7 @@ import { Client as V2Client, StreamableHTTPClientTransport as V2Http, Unauthoriz
 import { SignJWT, base64url } from "jose";
 import { freePort } from "../helpers/nats-server.js";
 import { authorize, SCOPE, signingKey, startIssuer, type Issuer } from "../helpers/oidc.js";
-import { MCP_HEADERS, meshWithTools, raw, startCli, type Cli } from "./helpers.js";
+import { MCP_HEADERS, meshWithTools, raw, startCli, waitFor, type Cli } from "./helpers.js";
 
 const REDIRECT = "http://127.0.0.1:9/callback";
 
@@ -104,7 +104,11 @@ test("OAuth: metadata, challenges, and the SDK clients' own sign-in flows in bot
       assert.equal(prm.resource, s.resource);
       assert.deepEqual(prm.authorization_servers, [s.iss.issuer]);
       assert.deepEqual(prm.scopes_supported, [SCOPE]);
+      assert.equal(r.headers["access-control-allow-origin"], "*", "browser-based clients may read it");
     }
+    const preflight = await raw(`${s.cli.base}/.well-known/oauth-protected-resource/mcp`, { method: "OPTIONS", headers: { origin: "https://app.example", "access-control-request-headers": "mcp-protocol-version" } });
+    assert.equal(preflight.status, 204);
+    assert.match(String(preflight.headers["access-control-allow-headers"]), /MCP-Protocol-Version/);
   });
 
   await t.test("no token and a wrong token get different, helpful 401s", async () => {
@@ -320,4 +324,19 @@ test("OAuth: mcp-remote's own flow, headless (its browser is a script that signs
   assert.ok(tools.some((x) => x.name === "calc__add"));
   const r = await client.callTool({ name: "calc__add", arguments: { a: 20, b: 22 } });
   assert.equal((r.content as Array<{ text: string }>)[0]!.text, "42");
+});
+
+test("OAuth: the public URL's host passes the Host check; an unreachable issuer gives 503 with Retry-After, not a hang", async (t) => {
+  const env = await meshWithTools(t);
+  const cli = await startCli(t, ["--nats", env.nats.url, "--oauth-issuer", "https://issuer.invalid/realms/x", "--public-url", "https://mesh.example.com/mcp"]);
+  const at = (host: string, token?: string) => raw(cli.url, { method: "POST", headers: { ...MCP_HEADERS, host, ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: CALL });
+  const ours = await at("mesh.example.com");
+  assert.equal(ours.status, 401, "past the Host check, asked to sign in");
+  assert.match(String(ours.headers["www-authenticate"]), /resource_metadata="https:\/\/mesh\.example\.com\/\.well-known\/oauth-protected-resource\/mcp"/);
+  assert.equal((await at("evil.example")).status, 403, "other names are still refused");
+  const down = await at("mesh.example.com", "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln");
+  assert.equal(down.status, 503, down.body);
+  assert.equal(down.headers["retry-after"], "5");
+  assert.match(JSON.parse(down.body).error.message, /Sign-in is unavailable: cannot load the authorization server's metadata for https:\/\/issuer\.invalid\/realms\/x/);
+  await waitFor(() => /OAuth: cannot load the authorization server's metadata/.test(cli.stderr()), "the start-up warning");
 });
