@@ -222,7 +222,12 @@ export class EdgeAuth {
       return { ok: true, principal, taskOwner: `principal:${principal.id}` };
     }
     if (this.oauth) {
-      return this.oauthOutcome(await this.oauth.verify(bearer));
+      const verdict = await this.oauth.verify(bearer);
+      // Static tokens are accepted too: say that it is none of them either.
+      if (!verdict.ok && verdict.status === 401 && (this.token || this.file)) {
+        return { ...verdict, message: `${verdict.message} Nor is it ${this.token ? "the server's MESH_MCP_AUTH_TOKEN" : ""}${this.token && this.file ? " or " : ""}${this.file ? "one of its --token-file tokens" : ""}.` };
+      }
+      return this.oauthOutcome(verdict);
     }
     this.noteRefused(req);
     const what = this.file ? (this.token ? "neither the server's MESH_MCP_AUTH_TOKEN nor one of its --token-file tokens" : "not one of the server's --token-file tokens") : "not the server's MESH_MCP_AUTH_TOKEN";

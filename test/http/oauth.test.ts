@@ -351,3 +351,25 @@ test("OAuth: the public URL's host passes the Host check; an unreachable issuer 
   assert.match(JSON.parse(down.body).error.message, /Sign-in is unavailable: cannot load the authorization server's metadata for https:\/\/issuer\.invalid\/realms\/x/);
   await waitFor(() => /OAuth: cannot load the authorization server's metadata/.test(cli.stderr()), "the start-up warning");
 });
+
+test("OAuth beside a token file, stateless: both credentials accepted; a wrong token is said to be none of them", async (t) => {
+  const { mkdtempSync, writeFileSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const { sha256Hex } = await import("../../src/transports/auth.js");
+  const dir = mkdtempSync(join(tmpdir(), "mesh-mcp-tokens-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, "tokens"), `sha256:${sha256Hex("scraper-token-0123456789")} prometheus monitoring\n`);
+  const s = await setup(t, ["--stateless", "--token-file", join(dir, "tokens")]);
+  // Stateless: every request stands alone, authenticated alone.
+  const client = new Client({ name: "stateless", version: "1" });
+  await client.connect(new StreamableHTTPClientTransport(new URL(s.resource), { requestInit: { headers: { authorization: `Bearer ${await s.iss.clientToken(s.resource)}` } } }));
+  t.after(() => client.close());
+  const r = await client.callTool({ name: "calc__add", arguments: { a: 3, b: 4 } });
+  assert.equal((r.content as Array<{ text: string }>)[0]!.text, "7");
+  const metrics = await raw(`${s.cli.base}/metrics`, { headers: { authorization: "Bearer scraper-token-0123456789" } });
+  assert.equal(metrics.status, 200, "a token-file token beside OAuth (a metrics scraper)");
+  const wrong = await post(s, "typo-scraper-token");
+  assert.equal(wrong.status, 401);
+  assert.match(JSON.parse(wrong.body).error.message, /not a JWT.*Nor is it one of its --token-file tokens\./);
+});
