@@ -12,9 +12,11 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
-import type { IncomingMessage } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { ConfigError, type Config } from "../config.js";
 import { ANONYMOUS, type Principal } from "../mcp/principal.js";
-import type { Logger } from "../mcp/log.js";
+import { addSecret, type Logger } from "../mcp/log.js";
+import { sendJson } from "./http-io.js";
 import { NO_OAUTH, TokenCheck, isLoopback } from "./http-security.js";
 import type { OAuthResourceServer, Verdict } from "./oauth.js";
 
@@ -357,3 +359,43 @@ export function canonicalResource(value: string): string {
   if (u.search) s += u.search;
   return s;
 }
+
+// ---------------- wiring for http.ts ----------------
+
+/** The sign-in options of the HTTP transport's config. */
+export type EdgeAuthConfig = Pick<Config, "authToken"> & Partial<Pick<Config, "authTokenName" | "tokenFile" | "oauthIssuer" | "publicUrl" | "oauthAudience" | "oauthScopes" |
+  "oauthAlgorithms" | "oauthNameClaim" | "oauthGroupsClaim" | "oauthClockSkew" | "oauthIntrospectionClientId" | "oauthIntrospectionClientSecret">>;
+
+/** The edge's authenticator, from the sign-in options (refusing nonsense before listening). */
+export async function edgeAuth(config: EdgeAuthConfig, log: Logger): Promise<EdgeAuth> {
+  const c = { oauthAudience: [], oauthScopes: [], oauthAlgorithms: [], oauthNameClaim: [], oauthGroupsClaim: [], ...config };
+  const problem = authConfigProblem(c);
+  if (problem) throw new ConfigError(problem);
+  let oauth;
+  if (c.oauthIssuer && c.publicUrl) {
+    if (c.oauthIntrospectionClientSecret) addSecret(c.oauthIntrospectionClientSecret);
+    const { OAuthResourceServer } = await import("./oauth.js");
+    oauth = new OAuthResourceServer({
+      issuer: c.oauthIssuer, publicUrl: c.publicUrl, audience: c.oauthAudience, requiredScopes: c.oauthScopes, algorithms: c.oauthAlgorithms,
+      nameClaims: c.oauthNameClaim, groupsClaims: c.oauthGroupsClaim, clockSkewS: c.oauthClockSkew,
+      introspection: c.oauthIntrospectionClientId && c.oauthIntrospectionClientSecret ? { clientId: c.oauthIntrospectionClientId, clientSecret: c.oauthIntrospectionClientSecret } : undefined,
+    }, log);
+  }
+  try {
+    return new EdgeAuth({ authToken: c.authToken, authTokenName: c.authTokenName ?? "token", tokenFile: c.tokenFile, oauth }, log);
+  } catch (err) {
+    throw new ConfigError(`--token-file: ${(err as Error).message}`);
+  }
+}
+
+/** RFC 9728 metadata, readable by browser-based clients too (CORS, preflight included). */
+export function sendResourceMetadata(req: IncomingMessage, res: ServerResponse, metadata: Record<string, unknown>): void {
+  const cors = { "access-control-allow-origin": "*", "access-control-allow-methods": "GET, OPTIONS", "access-control-allow-headers": "MCP-Protocol-Version, Content-Type, Authorization" };
+  if (req.method === "OPTIONS") {
+    res.writeHead(204, { ...cors, "access-control-max-age": "600" });
+    return void res.end();
+  }
+  if (req.method !== "GET" && req.method !== "HEAD") return sendJson(res, 405, { error: "GET only" }, { allow: "GET, OPTIONS", ...cors });
+  sendJson(res, 200, metadata, { ...cors, "cache-control": "max-age=3600" });
+}
+

@@ -17,7 +17,7 @@ import type { Bridge } from "../mcp/bridge.js";
 import { addSecret, type Logger } from "../mcp/log.js";
 import { createServer, type Session } from "../mcp/server.js";
 import { OriginPolicy, isOAuthProbe, startupProblem } from "./http-security.js";
-import { EdgeAuth, authConfigProblem, principalOf, taskOwnerOfRequest } from "./auth.js";
+import { EdgeAuth, edgeAuth, type EdgeAuthConfig, principalOf, sendResourceMetadata, taskOwnerOfRequest } from "./auth.js";
 import type { Principal } from "../mcp/principal.js";
 import { readBody, sendJson, sendRpcError } from "./http-io.js";
 // Types only: the v2 SDK behind the 2026 leg (~100 ms to load) comes after listening.
@@ -47,8 +47,7 @@ export interface HttpTransport {
 type HttpConfig = Pick<
   Config,
   "host" | "port" | "authToken" | "insecureNoAuth" | "allowedOrigin" | "allowedHost" | "stateless" | "sessionIdleTimeout" | "maxBody" | "maxInflight"
-> & Partial<Pick<Config, "maxSessions" | "maxSessionsPerClient" | "authTokenName" | "tokenFile" | "oauthIssuer" | "publicUrl" | "oauthAudience" | "oauthScopes" |
-  "oauthAlgorithms" | "oauthNameClaim" | "oauthGroupsClaim" | "oauthClockSkew" | "oauthIntrospectionClientId" | "oauthIntrospectionClientSecret">>;
+> & Partial<Pick<Config, "maxSessions" | "maxSessionsPerClient">> & EdgeAuthConfig;
 
 /** One MCP session: its server, its transport, and how many HTTP exchanges it has open. */
 interface HttpSession {
@@ -454,39 +453,6 @@ function mayBeModern(req: IncomingMessage, body: unknown): boolean {
     return typeof meta === "object" && meta !== null && "io.modelcontextprotocol/protocolVersion" in meta;
   };
   return Array.isArray(body) ? body.some(claims) : claims(body);
-}
-
-/** The edge's authenticator, from the sign-in options (refusing nonsense before listening). */
-async function edgeAuth(config: HttpConfig, log: Logger): Promise<EdgeAuth> {
-  const c = { oauthAudience: [], oauthScopes: [], oauthAlgorithms: [], oauthNameClaim: [], oauthGroupsClaim: [], ...config };
-  const problem = authConfigProblem(c);
-  if (problem) throw new ConfigError(problem);
-  let oauth;
-  if (c.oauthIssuer && c.publicUrl) {
-    if (c.oauthIntrospectionClientSecret) addSecret(c.oauthIntrospectionClientSecret);
-    const { OAuthResourceServer } = await import("./oauth.js");
-    oauth = new OAuthResourceServer({
-      issuer: c.oauthIssuer, publicUrl: c.publicUrl, audience: c.oauthAudience, requiredScopes: c.oauthScopes, algorithms: c.oauthAlgorithms,
-      nameClaims: c.oauthNameClaim, groupsClaims: c.oauthGroupsClaim, clockSkewS: c.oauthClockSkew,
-      introspection: c.oauthIntrospectionClientId && c.oauthIntrospectionClientSecret ? { clientId: c.oauthIntrospectionClientId, clientSecret: c.oauthIntrospectionClientSecret } : undefined,
-    }, log);
-  }
-  try {
-    return new EdgeAuth({ authToken: c.authToken, authTokenName: c.authTokenName ?? "token", tokenFile: c.tokenFile, oauth }, log);
-  } catch (err) {
-    throw new ConfigError(`--token-file: ${(err as Error).message}`);
-  }
-}
-
-/** RFC 9728 metadata, readable by browser-based clients too (CORS, preflight included). */
-function sendResourceMetadata(req: IncomingMessage, res: ServerResponse, metadata: Record<string, unknown>): void {
-  const cors = { "access-control-allow-origin": "*", "access-control-allow-methods": "GET, OPTIONS", "access-control-allow-headers": "MCP-Protocol-Version, Content-Type, Authorization" };
-  if (req.method === "OPTIONS") {
-    res.writeHead(204, { ...cors, "access-control-max-age": "600" });
-    return void res.end();
-  }
-  if (req.method !== "GET" && req.method !== "HEAD") return sendJson(res, 405, { error: "GET only" }, { allow: "GET, OPTIONS", ...cors });
-  sendJson(res, 200, metadata, { ...cors, "cache-control": "max-age=3600" });
 }
 
 /** One principal per session: a request of the session with another's credentials is refused. */
