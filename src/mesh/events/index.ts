@@ -1,0 +1,6 @@
+/** Mesh events: the capture stream, cursors and event types (what `src/mcp/events.ts` maps to MCP). */
+export { MeshEvents, EventRequestError, DEFAULT_MAX_EVENTS, MAX_EVENTS } from "./events.js";
+export type { EventOccurrence, EventReader, PollRequest, PollResult } from "./events.js";
+export { EventLog, EVENTS_STREAM, DEFAULT_EVENTS_MAX_AGE_MS, DEFAULT_EVENTS_MAX_BYTES, DEFAULT_EVENTS_MAX_MSGS, encodePosition, decodePosition } from "./log.js";
+export type { EventLogOptions, Position, StoredEvent } from "./log.js";
+export type { EventArgs, EventTarget, MeshEventType } from "./types.js";
