@@ -19,6 +19,7 @@ import { callMeshTool, findTool, ToolList, type CallContext } from "./tools.js";
 import { taskSupportOf, withTaskSupport } from "./tasks.js";
 import { ANONYMOUS_OWNER, createModernTask, declaresTasks, registerModernTasks, TASKS_EXTENSION_CAPABILITY } from "./tasks-modern.js";
 import { EVENTS_EXTENSION_CAPABILITY, eventCaller, registerModernEvents } from "./events.js";
+import { startEventDelivery } from "./events-webhooks.js";
 import { ownerHash } from "../mesh/index.js";
 
 /** The authInfo.extra key under which the HTTP edge names a request's task owner. */
@@ -98,6 +99,8 @@ export interface ChangeNotifier {
  * instances cannot hold a subscription). Returns the function that stops it.
  */
 export function publishChanges(bridge: Bridge, notify: ChangeNotifier): () => void {
+  // Webhook deliveries of MCP events: once per process, like this publisher.
+  startEventDelivery(bridge);
   let listChangedTimer: NodeJS.Timeout | undefined;
   const dropTools = bridge.onToolsChanged(() => notify.toolsChanged());
   const dropFiles = bridge.onFileEvent((ev) => {

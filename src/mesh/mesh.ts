@@ -16,7 +16,7 @@ import { FileStore, type FileStoreOptions } from "./files.js";
 import { fileToolDefinition } from "./filetool.js";
 import { ToolServer, type ToolDefinition } from "./node.js";
 import { TaskStore, type TaskStoreOptions } from "./tasks.js";
-import { MeshEvents, type EventLogOptions } from "./events/index.js";
+import { MeshEvents, WebhookStore, type EventLogOptions } from "./events/index.js";
 import type { CallResult, JsonObject, SchemaResult, ServiceInfo } from "./types.js";
 
 export type LogLevel = "debug" | "info" | "warning" | "error";
@@ -73,6 +73,7 @@ export class Mesh {
   private catalogStarting?: Promise<Catalog>;
   private taskStore?: Promise<TaskStore>;
   private eventStore?: Promise<MeshEvents>;
+  private hookStore?: Promise<WebhookStore>;
   private subs: Subscription[] = [];
   private state: ConnectionState = "connected";
   private stateListeners = new Set<(s: ConnectionState) => void>();
@@ -324,6 +325,15 @@ export class Mesh {
       throw err;
     });
     return this.eventStore;
+  }
+
+  /** Webhook subscriptions of mesh events (a KV bucket and one consumer each; opened on first use). */
+  webhooks(): Promise<WebhookStore> {
+    this.hookStore ??= this.events().then((ev) => WebhookStore.open(this.nc, ev)).catch((err: unknown) => {
+      this.hookStore = undefined;
+      throw err;
+    });
+    return this.hookStore;
   }
 
   // ---------------- discovery ----------------

@@ -23,6 +23,8 @@ export interface EventOccurrence {
 export interface EventReader {
   /** The caller's identity (hashed like task owners: task events are its own only). */
   owner: string;
+  /** Its hash, when only that is kept (webhook subscriptions). */
+  ownerHash?: string;
   visible?: (target: EventTarget) => boolean;
 }
 
@@ -48,6 +50,10 @@ export class EventRequestError extends MeshError {
     super(message);
     this.name = "EventRequestError";
   }
+}
+
+function readerHash(r: EventReader): string {
+  return r.ownerHash ?? ownerHash(r.owner);
 }
 
 export const DEFAULT_MAX_EVENTS = 100;
@@ -84,12 +90,23 @@ export class MeshEvents {
     return p;
   }
 
-  private occurrence(type: MeshEventType, args: EventArgs, reader: EventReader, e: StoredEvent): EventOccurrence | undefined {
+  /** The occurrence `e` is for this subscription, or undefined (another kind, filtered out, not visible). */
+  occurrence(type: MeshEventType, args: EventArgs, reader: EventReader, e: StoredEvent): EventOccurrence | undefined {
     const d = type.decode(e, args);
     if (!d) return undefined;
-    if (d.target.taskOwner !== undefined && d.target.taskOwner !== ownerHash(reader.owner)) return undefined;
+    if (d.target.taskOwner !== undefined && d.target.taskOwner !== readerHash(reader)) return undefined;
     if (reader.visible && !reader.visible(d.target)) return undefined;
     return { eventId: `${this.log.epoch}-${e.seq}`, name: type.name, timestamp: d.timestamp, data: d.data, cursor: encodePosition({ epoch: this.log.epoch, seq: e.seq }) };
+  }
+
+  /** Where delivery from `cursor` starts (null: after now), and whether occurrences were lost. */
+  async startOf(cursor: string | null | undefined, maxAgeMs?: number): Promise<{ start: number; truncated: boolean }> {
+    if (cursor === null || cursor === undefined) return { start: (await this.log.now()).seq + 1, truncated: false };
+    return this.log.resume(this.position(cursor), maxAgeMs);
+  }
+
+  cursorAt(seq: number): string {
+    return encodePosition({ epoch: this.log.epoch, seq });
   }
 
   /** The position of "now", as a cursor. */
@@ -103,7 +120,7 @@ export class MeshEvents {
     if (req.cursor === null || req.cursor === undefined) return { events: [], cursor: await this.now(), truncated: false, hasMore: false };
     const { start, truncated } = await this.log.resume(this.position(req.cursor), req.maxAgeMs);
     const max = Math.max(1, Math.min(req.maxEvents ?? DEFAULT_MAX_EVENTS, MAX_EVENTS));
-    const filter = type.filter(args, ownerHash(reader.owner));
+    const filter = type.filter(args, readerHash(reader));
     const found: EventOccurrence[] = [];
     const r = await this.log.read(filter, start, {
       max,
@@ -134,7 +151,7 @@ export class MeshEvents {
     else ({ start, truncated } = await this.log.resume(this.position(req.cursor), req.maxAgeMs));
     let read = start - 1;
     on.active(encodePosition({ epoch: this.log.epoch, seq: read }), truncated);
-    this.log.follow(type.filter(args, ownerHash(reader.owner)), start, signal, (e) => {
+    this.log.follow(type.filter(args, readerHash(reader)), start, signal, (e) => {
       read = e.seq;
       const o = this.occurrence(type, args, reader, e);
       if (o) on.event(o);
