@@ -54,7 +54,6 @@ export class EventStats {
   delivered = { poll: 0, push: 0, webhook: 0 };
   webhookFailures = 0;
   webhookDeliveriesInFlight = 0;
-  webhookSubscriptions = 0;
   refused = 0;
 }
 const stats = new WeakMap<Bridge, EventStats>();
@@ -62,6 +61,17 @@ export function eventStats(bridge: Bridge): EventStats {
   let s = stats.get(bridge);
   if (!s) stats.set(bridge, (s = new EventStats()));
   return s;
+}
+
+/** What the events stream keeps now (metrics), when this process has opened it. */
+export async function eventStreamState(bridge: Bridge): Promise<{ messages: number; bytes: number } | undefined> {
+  if (!bridge.mesh || bridge.opts.events?.disabled) return undefined;
+  try {
+    const s = await (await bridge.mesh.events()).log.state();
+    return { messages: s.messages, bytes: s.bytes };
+  } catch {
+    return undefined;
+  }
 }
 
 /** Who is asking, and the owner string their tasks are filed under. */

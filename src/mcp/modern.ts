@@ -224,6 +224,8 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
   return server;
 }
 
+// The metrics page reads the events counters (transports know src/mcp only through here).
+export { eventStats, eventStreamState } from "./events.js";
 // The transports serve task listens beside the SDK's listen router (they know the mesh only through here).
 export { ANONYMOUS_OWNER, listenTaskIds, watchTaskIds } from "./tasks-modern.js";
 

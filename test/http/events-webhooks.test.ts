@@ -14,7 +14,7 @@ import type { AddressInfo } from "node:net";
 import { connect } from "@nats-io/transport-node";
 import { GoNode } from "../helpers/jbmesh.js";
 import { NatsServer } from "../helpers/nats-server.js";
-import { startCli, waitFor } from "./helpers.js";
+import { raw, startCli, waitFor } from "./helpers.js";
 import { rpc } from "./events-kit.js";
 
 const T = { timeout: 120_000 };
@@ -107,6 +107,9 @@ test("a node joins: the webhook gets one signed POST though two replicas run; a 
   const c = await startCli(t, ["--nats", nats.url, "--auth-token", TOKEN, ...ALLOW]);
   await waitFor(() => hook.got.find((x) => x.json.data.node === "while-down"), "the occurrence from while every replica was down", 20_000);
   assert.ok(hook.got.every((x) => validSignature(x, whsec)));
+  const metrics = await raw(`${c.base}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  assert.match(metrics.body, /mesh_mcp_events_delivered_total\{mode="webhook"\} [1-9]/);
+  assert.match(metrics.body, /mesh_mcp_events_stream\{measure="messages"\} [1-9]/);
 
   // Unsubscribe: nothing more; a second unsubscribe finds nothing.
   const un = await rpc(c.url, "events/unsubscribe", { name: "mesh.node.joined", delivery: { url: hook.url } }, TOKEN);

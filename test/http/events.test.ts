@@ -79,6 +79,10 @@ test("a node joins: a subscribed client hears it by push within a second, by pol
   assert.equal(polled.result!.events[0].eventId, heard.params.eventId, "the same occurrence, the same id, by either mode");
   assert.equal(polled.result!.truncated, false);
   assert.equal(typeof polled.result!.nextPollMs, "number");
+  const metrics = await raw(`${p.base}/metrics`);
+  assert.match(metrics.body, /mesh_mcp_events_streams_open 1/);
+  assert.match(metrics.body, /mesh_mcp_events_delivered_total\{mode="push"\} [1-9]/);
+  assert.match(metrics.body, /mesh_mcp_events_delivered_total\{mode="poll"\} [1-9]/);
   // A heartbeat carries a cursor at least as far as the event.
   await waitFor(() => stream.notes.slice(stream.notes.indexOf(heard)).find((n) => n.method === "notifications/events/heartbeat"), "a heartbeat");
 
