@@ -7,7 +7,14 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { connect } from "@nats-io/transport-node";
+import { Mesh } from "../../src/mesh/index.js";
+import { Bridge } from "../../src/mcp/bridge.js";
+import { Logger } from "../../src/mcp/log.js";
+import { serveHttp } from "../../src/transports/http.js";
 import { GoNode, startNats } from "../helpers/jbmesh.js";
 import { NatsServer } from "../helpers/nats-server.js";
 import { INITIALIZE, MCP_HEADERS, raw, startCli, waitFor } from "./helpers.js";
@@ -149,4 +156,63 @@ test("a replica killed mid-stream: the client reconnects to another and resumes 
   await waitFor(() => events(second).length === 3, "the rest on b");
   assert.deepEqual([...events(first), ...events(second)].map((n) => n.params.data.node), ["n1", "n2", "n3", "n4", "n5"]);
   assert.equal(second.notes[0]!.params.truncated, false);
+});
+
+test("the visibility hook (the identity policy's seam): a principal receives only occurrences it may see, by poll, push and webhook", T, async (t) => {
+  const nats = await NatsServer.start();
+  const mesh = await Mesh.connect({ servers: nats.url });
+  t.after(async () => {
+    await mesh.close().catch(() => {});
+    await nats.stop();
+  });
+  const log = new Logger("error");
+  const asked: string[] = [];
+  const bridge = await Bridge.withMesh(mesh, {
+    events: {
+      webhookAllowHttp: true,
+      webhookAllowPrivate: true,
+      visible: (principal, about) => {
+        asked.push(principal.id);
+        return about.node !== "secret-node";
+      },
+    },
+  }, log);
+  t.after(() => bridge.shutdown());
+  const TOKEN = "visibility-token-0123456789";
+  const http = await serveHttp(bridge, {
+    host: "127.0.0.1", port: 0, authToken: TOKEN, insecureNoAuth: false, allowedOrigin: [], allowedHost: [],
+    stateless: false, sessionIdleTimeout: 60, maxBody: 1 << 20, maxInflight: 8,
+  }, log, () => {});
+  t.after(() => http.close());
+  const got: any[] = [];
+  const hook = createServer((req, res) => {
+    let body = "";
+    req.on("data", (d) => (body += d));
+    req.on("end", () => {
+      const json = JSON.parse(body);
+      if (json.type === "verification") return res.end(JSON.stringify({ challenge: json.challenge }));
+      got.push(json);
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => hook.listen(0, "127.0.0.1", r));
+  t.after(() => hook.close());
+  const hookUrl = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/`;
+  const sub = await rpc(http.url, "events/subscribe", { name: "mesh.node.left", delivery: { url: hookUrl, secret: `whsec_${randomBytes(32).toString("base64")}` } }, TOKEN);
+  assert.ok(sub.result, JSON.stringify(sub.error));
+  const start = await rpc(http.url, "events/poll", { name: "mesh.node.left", cursor: null }, TOKEN);
+  const stream = await openStream(http.url, { name: "mesh.node.left", cursor: null }, TOKEN);
+  t.after(() => stream.close());
+  await waitFor(() => stream.notes.length, "active");
+  const nc = await connect({ servers: nats.url });
+  t.after(() => nc.close());
+  for (const node of ["secret-node", "public-node"]) nc.publish("events.node.left", JSON.stringify({ type: "node.left", node, data: { reason: "shutdown" } }));
+  await waitFor(() => events(stream).length === 1 && got.length === 1, "the visible one by push and webhook", 10_000);
+  const polled = await rpc(http.url, "events/poll", { name: "mesh.node.left", cursor: start.result!.cursor }, TOKEN);
+  await new Promise((r) => setTimeout(r, 500));
+  assert.deepEqual(polled.result!.events.map((e: any) => e.data.node), ["public-node"]);
+  assert.deepEqual(events(stream).map((n) => n.params.data.node), ["public-node"]);
+  assert.deepEqual(got.map((e) => e.data.node), ["public-node"]);
+  assert.ok(asked.length >= 6 && asked.every((id) => id === asked[0] && id.startsWith("owner:")), "asked about the caller's principal (never its token)");
+  assert.ok(!asked.some((id) => id.includes(TOKEN)));
 });
