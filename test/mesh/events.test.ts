@@ -76,11 +76,21 @@ for (const [label, bin] of SERVERS) {
     const r = await events.poll({ name: "mesh.node.joined", cursor: start.cursor }, reader);
     assert.equal(r.truncated, true);
     assert.deepEqual(r.events.map((e) => e.data.node), ["n4", "n5", "n6"]);
+    // maxAgeMs skips what is older than asked, and says so.
+    await sleep(300);
+    nc.publish("events.node.joined", joined("fresh"));
+    await nc.flush();
+    const young = await waitFor(async () => {
+      const x = await events.poll({ name: "mesh.node.joined", cursor: r.cursor, maxAgeMs: 200 }, reader);
+      return x.events.length ? x : undefined;
+    }, "only the fresh one");
+    assert.deepEqual(young.events.map((e) => e.data.node), ["fresh"]);
+    assert.equal((await events.poll({ name: "mesh.node.joined", cursor: start.cursor, maxAgeMs: 200 }, reader)).truncated, true);
     // From the new cursor nothing is missing any more.
     nc.publish("events.node.joined", joined("n7"));
     await nc.flush();
     const next = await waitFor(async () => {
-      const x = await events.poll({ name: "mesh.node.joined", cursor: r.cursor }, reader);
+      const x = await events.poll({ name: "mesh.node.joined", cursor: young.cursor }, reader);
       return x.events.length ? x : undefined;
     }, "n7");
     assert.equal(next.truncated, false);

@@ -12,7 +12,7 @@
  * this one sources from it instead of capturing.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager, DeliverPolicy, type JetStreamManager, type StreamConfig, type StreamSource } from "@nats-io/jetstream";
+import { AckPolicy, jetstream, jetstreamManager, DeliverPolicy, type JetStreamManager, type StreamConfig, type StreamSource } from "@nats-io/jetstream";
 import { MeshError } from "../errors.js";
 
 export const EVENTS_STREAM = "mesh-mcp-events";
@@ -161,14 +161,17 @@ export class EventLog {
     return { start, truncated };
   }
 
+  /** The first sequence stored at or after `t` (an ephemeral consumer tells; deleted at once). */
   private async firstSince(t: Date): Promise<number> {
-    const c = await jetstream(this.nc).consumers.get(this.stream, { deliver_policy: DeliverPolicy.StartTime, opt_start_time: t.toISOString() });
-    try {
-      const info = await c.info();
-      return info.delivered.stream_seq + 1;
-    } finally {
-      await c.delete().catch(() => {});
-    }
+    const info = await this.jsm.consumers.add(this.stream, {
+      deliver_policy: DeliverPolicy.StartTime,
+      opt_start_time: t.toISOString(),
+      ack_policy: AckPolicy.None,
+      inactive_threshold: 5_000_000_000,
+      mem_storage: true,
+    });
+    await this.jsm.consumers.delete(this.stream, info.name).catch(() => {});
+    return info.delivered.stream_seq + 1;
   }
 
   /**
