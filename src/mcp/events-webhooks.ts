@@ -164,7 +164,10 @@ export function startEventDelivery(bridge: Bridge): void {
   const opts = bridge.opts.events ?? {};
   const stats = eventStats(bridge);
   void (async () => {
-    while (!bridge.mesh && !bridge.shutdownSignal.aborted) await bridge.ready(5000);
+    // ready() answers at once while NATS is known unreachable: wait between looks.
+    while (!bridge.mesh && !bridge.shutdownSignal.aborted) {
+      if (!(await bridge.ready(5000)) && !bridge.mesh) await new Promise((r) => setTimeout(r, 1000).unref());
+    }
     if (!bridge.mesh) return;
     let store;
     try {
