@@ -297,12 +297,12 @@ export class Bridge {
     }
   }
 
-  /** True once shutdown() began: transports refuse new work from then on. */
   /** Aborted when the bridge shuts down (long-lived requests such as events/stream end with it). */
   get shutdownSignal(): AbortSignal {
     return this.stopWatch.signal;
   }
 
+  /** True once shutdown() began: transports refuse new work from then on. */
   get closing(): boolean {
     return this.closed;
   }

@@ -10,7 +10,11 @@
 import { randomBytes } from "node:crypto";
 import { ProtocolError, ProtocolErrorCode, type Server } from "@modelcontextprotocol/server";
 import { z } from "zod";
-import { CallbackUrlError, challengeMatches, hookId, ownerHash, parseCallbackUrl, postSigned, resolveCallback, secretKey, type HookRecord, type JsonObject, type WebhookPolicy } from "../mesh/index.js";
+// Types only at load: the mesh library loads with the first connection (see bridge.ts).
+import type { HookRecord, JsonObject, WebhookPolicy } from "../mesh/index.js";
+
+/** The mesh library's webhook helpers (already loaded once the bridge is connected). */
+const meshLib = () => import("../mesh/index.js");
 import type { Bridge } from "./bridge.js";
 import { EVENT_ERRORS, eventError, eventsOf, eventStats, type EventCaller } from "./events.js";
 
@@ -52,6 +56,7 @@ async function verifyEndpoint(bridge: Bridge, caller: EventCaller, url: string, 
   verified.set(bridge, cache);
   const key = `${caller.principal.id}\n${url}`;
   if ((cache.get(key) ?? 0) > Date.now()) return;
+  const { postSigned, challengeMatches } = await meshLib();
   const challenge = randomBytes(18).toString("base64url");
   const r = await postSigned(url, policyOf(bridge), secret, `msg_verification_${randomBytes(8).toString("hex")}`, JSON.stringify({ type: "verification", challenge }), { "x-mcp-subscription-id": subscriptionId });
   if (!r.ok) throw new ProtocolError(EVENT_ERRORS.CallbackEndpointError as never, `the callback did not accept the verification request (${r.failure}); it must answer 2xx with {"challenge": <the challenge>}`, { reason: r.failure });
@@ -69,6 +74,7 @@ export function registerWebhookMethods(server: Server, bridge: Bridge, callerOf:
     if (params.delivery.mode !== undefined && params.delivery.mode !== "webhook") {
       throw new ProtocolError(EVENT_ERRORS.Unsupported as never, `events/subscribe is for webhook delivery only (got mode "${params.delivery.mode}"): use events/poll or events/stream`, { feature: "deliveryMode", value: params.delivery.mode });
     }
+    const { CallbackUrlError, hookId, ownerHash, parseCallbackUrl, resolveCallback, secretKey } = await meshLib();
     if (!secretKey(params.delivery.secret)) throw new ProtocolError(ProtocolErrorCode.InvalidParams, "delivery.secret must be whsec_ followed by base64 of 24 to 64 random bytes (a Standard Webhooks secret)");
     const events = await eventsOf(bridge);
     let args: JsonObject;
@@ -137,6 +143,7 @@ export function registerWebhookMethods(server: Server, bridge: Bridge, callerOf:
   server.setRequestHandler("events/unsubscribe", { params: UnsubscribeParams }, async (params, ctx) => {
     const caller = callerOf(ctx as never);
     requireIdentity(caller, "events/unsubscribe");
+    const { hookId } = await meshLib();
     const events = await eventsOf(bridge);
     let args: JsonObject;
     try {

@@ -11,7 +11,9 @@
  */
 import { ProtocolError, ProtocolErrorCode, SUBSCRIPTION_ID_META_KEY, type Server } from "@modelcontextprotocol/server";
 import { z } from "zod";
-import { EventRequestError, type EventOccurrence, type EventTarget, type MeshEvents } from "../mesh/index.js";
+import { createHash } from "node:crypto";
+// Types only: the mesh library loads with the first connection (see bridge.ts).
+import type { EventOccurrence, EventTarget, MeshEvents } from "../mesh/index.js";
 import type { Bridge } from "./bridge.js";
 import { ANONYMOUS, PRINCIPAL_AUTH_KEY, type Principal } from "./principal.js";
 import { registerWebhookMethods } from "./events-webhooks.js";
@@ -86,11 +88,11 @@ type Ctx = { mcpReq: { id: unknown; signal: AbortSignal; notify(n: { method: str
  * The caller of a 2026 request: the edge's principal when it sent one; else a principal
  * named after the task owner (a hash of it: the owner string may hold a bearer token).
  */
-export function eventCaller(ctx: Ctx, owner: string, ownerHash: (s: string) => string): EventCaller {
+export function eventCaller(ctx: Ctx, owner: string): EventCaller {
   const p = ctx.http?.authInfo?.extra?.[PRINCIPAL_AUTH_KEY] as Principal | undefined;
   if (p && typeof p === "object" && typeof p.id === "string") return { principal: p, owner };
   if (owner === "anonymous") return { principal: ANONYMOUS, owner };
-  const id = `owner:${ownerHash(owner).slice(0, 16)}`;
+  const id = `owner:${createHash("sha256").update(`mesh-mcp events\n${owner}`).digest("hex").slice(0, 16)}`;
   return { principal: Object.freeze({ id, name: id, source: "token", roles: [], scopes: [], groups: [], claims: {} }), owner };
 }
 
@@ -108,10 +110,11 @@ export async function eventsOf(bridge: Bridge): Promise<MeshEvents> {
 
 /** A mesh-side refusal as the extension's error. */
 export function eventError(err: unknown): never {
-  if (err instanceof EventRequestError) {
-    throw err.kind === "not-found"
-      ? new ProtocolError(EVENT_ERRORS.NotFound as never, err.message, { kind: "event" })
-      : new ProtocolError(ProtocolErrorCode.InvalidParams, err.message);
+  const kind = (err as { name?: unknown; kind?: unknown } | undefined)?.name === "EventRequestError" ? (err as { kind: string }).kind : undefined;
+  if (kind !== undefined) {
+    throw kind === "not-found"
+      ? new ProtocolError(EVENT_ERRORS.NotFound as never, (err as Error).message, { kind: "event" })
+      : new ProtocolError(ProtocolErrorCode.InvalidParams, (err as Error).message);
   }
   if (err instanceof ProtocolError) throw err;
   throw new ProtocolError(ProtocolErrorCode.InternalError, err instanceof Error ? err.message : String(err));

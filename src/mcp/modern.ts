@@ -20,7 +20,6 @@ import { taskSupportOf, withTaskSupport } from "./tasks.js";
 import { ANONYMOUS_OWNER, createModernTask, declaresTasks, registerModernTasks, TASKS_EXTENSION_CAPABILITY } from "./tasks-modern.js";
 import { EVENTS_EXTENSION_CAPABILITY, eventCaller, registerModernEvents } from "./events.js";
 import { startEventDelivery } from "./events-webhooks.js";
-import { ownerHash } from "../mesh/index.js";
 
 /** The authInfo.extra key under which the HTTP edge names a request's task owner. */
 export const TASK_OWNER_AUTH_KEY = "meshTaskOwner";
@@ -137,7 +136,7 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
   );
   const tools = new ToolList(bridge, tasksOn ? (tool, entry) => withTaskSupport(tool, taskSupportOf(bridge, entry)) : undefined);
   if (tasksOn) registerModernTasks(server, bridge, ownerOf);
-  if (eventsOn) registerModernEvents(server, bridge, (ctx: never) => eventCaller(ctx, ownerOf(ctx), ownerHash));
+  if (eventsOn) registerModernEvents(server, bridge, (ctx: never) => eventCaller(ctx, ownerOf(ctx)));
   const builtins = builtinsFor(bridge.opts.admin ?? false);
   const settled = async () => {
     if (!bridge.catalog) await bridge.ready(STARTUP_WAIT_MS);
