@@ -127,14 +127,15 @@ test("a subscription not refreshed before its TTL lapses: nothing more is delive
   t.after(() => nats.stop());
   const p = await startCli(t, ["--nats", nats.url, "--auth-token", TOKEN, ...ALLOW]);
   const hook = await receiver(t);
-  const sub = await rpc(p.url, "events/subscribe", { name: "mesh.tool.crashed", delivery: { url: hook.url, secret: secret() }, ttlMs: 1500 }, TOKEN);
+  const sub = await rpc(p.url, "events/subscribe", { name: "mesh.tool.crashed", delivery: { url: hook.url, secret: secret() }, ttlMs: 5000 }, TOKEN);
   assert.ok(sub.result, JSON.stringify(sub.error));
   const nc = await connect({ servers: nats.url });
   t.after(() => nc.close());
   const crash = (node: string) => nc.publish("events.tool.crashed", JSON.stringify({ type: "tool.crashed", node, data: { tool: "x", error: "e" } }));
   crash("before");
   await waitFor(() => hook.got.length === 1, "delivery while live", 10_000);
-  await new Promise((r) => setTimeout(r, 4000));
+  // Past the granted refreshBefore (and a margin for a loaded machine), without a refresh.
+  await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(sub.result!.refreshBefore) - Date.now()) + 3000));
   crash("after-expiry");
   await new Promise((r) => setTimeout(r, 2500));
   assert.deepEqual(hook.got.map((d) => d.json.data.node), ["before"]);
