@@ -132,7 +132,9 @@ const Subscription = {
   maxAgeMs: z.number().int().min(0).optional(),
 };
 const ListParams = z.looseObject({ cursor: z.string().optional() });
-const PollParams = z.looseObject({ ...Subscription, maxEvents: z.number().int().min(1).optional() });
+const PollParams = z.looseObject({ ...Subscription, maxEvents: z.number().int().min(1).optional(), timeoutMs: z.number().int().min(0).optional() });
+/** Longest a long poll is held open (a client asking for more gets an empty answer after this). */
+export const MAX_POLL_WAIT_MS = 30_000;
 const StreamParams = z.looseObject(Subscription);
 
 export function registerModernEvents(server: Server, bridge: Bridge, callerOf: (ctx: never) => EventCaller): void {
@@ -152,7 +154,9 @@ export function registerModernEvents(server: Server, bridge: Bridge, callerOf: (
     const events = await eventsOf(bridge);
     const caller = callerOf(ctx as never);
     try {
-      const r = await events.poll({ name: params.name, arguments: params.arguments, cursor: params.cursor, maxAgeMs: params.maxAgeMs, maxEvents: params.maxEvents }, readerOf(bridge, caller));
+      // A long poll when the client asks for one (timeoutMs); the default answers at once.
+      const wait = { ms: Math.min(params.timeoutMs ?? 0, MAX_POLL_WAIT_MS), signal: AbortSignal.any([(ctx as unknown as Ctx).mcpReq.signal, bridge.shutdownSignal]) };
+      const r = await events.poll({ name: params.name, arguments: params.arguments, cursor: params.cursor, maxAgeMs: params.maxAgeMs, maxEvents: params.maxEvents }, readerOf(bridge, caller), wait);
       counters.delivered.poll += r.events.length;
       return { events: r.events.map(({ cursor: _c, ...o }) => o), cursor: r.cursor, truncated: r.truncated, hasMore: r.hasMore, nextPollMs: opts.pollMs ?? 2000 } as never;
     } catch (err) {

@@ -131,6 +131,29 @@ test("past the stream's limit (a client away longer than it keeps): truncated: t
   assert.equal(next.result!.truncated, false);
 });
 
+test("a long poll (timeoutMs) answers as soon as a matching occurrence is stored, or empty when the time is up", T, async (t) => {
+  const nats = await NatsServer.start();
+  t.after(() => nats.stop());
+  const p = await startCli(t, ["--nats", nats.url]);
+  const nc = await connect({ servers: nats.url });
+  t.after(() => nc.close());
+  const start = await rpc(p.url, "events/poll", { name: "mesh.tool.stopped", arguments: { tool: "render" }, cursor: null });
+  const t0 = Date.now();
+  const waiting = rpc(p.url, "events/poll", { name: "mesh.tool.stopped", arguments: { tool: "render" }, cursor: start.result!.cursor, timeoutMs: 20_000 });
+  await new Promise((r) => setTimeout(r, 300));
+  // Not this one (another tool), then the one asked for.
+  nc.publish("events.tool.stopped", JSON.stringify({ type: "tool.stopped", node: "n1", data: { tool: "other", reason: "update" } }));
+  nc.publish("events.tool.stopped", JSON.stringify({ type: "tool.stopped", node: "n1", data: { tool: "render", reason: "update" } }));
+  const r = await waiting;
+  assert.ok(Date.now() - t0 < 15_000, "answered when the occurrence came, not at the timeout");
+  assert.deepEqual(r.result!.events.map((e: any) => [e.data.tool, e.data.reason]), [["render", "update"]]);
+  const t1 = Date.now();
+  const empty = await rpc(p.url, "events/poll", { name: "mesh.tool.stopped", arguments: { tool: "render" }, cursor: r.result!.cursor, timeoutMs: 600 });
+  assert.deepEqual(empty.result!.events, []);
+  assert.ok(Date.now() - t1 >= 500, "held open until the time was up");
+  assert.equal(typeof empty.result!.cursor, "string");
+});
+
 test("a replica killed mid-stream: the client reconnects to another and resumes from its cursor, missing nothing", T, async (t) => {
   const nats = await NatsServer.start();
   t.after(() => nats.stop());

@@ -114,8 +114,33 @@ export class MeshEvents {
     return encodePosition(await this.log.now());
   }
 
-  /** One poll: occurrences after the cursor (none and the current position when the cursor is null). */
-  async poll(req: PollRequest, reader: EventReader): Promise<PollResult> {
+  /**
+   * One poll: occurrences after the cursor (none and the current position when the
+   * cursor is null). With `wait.ms`, a poll that finds nothing is a long poll: it
+   * answers as soon as a matching occurrence is stored, or empty when the time is up.
+   */
+  async poll(req: PollRequest, reader: EventReader, wait?: { ms: number; signal?: AbortSignal }): Promise<PollResult> {
+    const first = await this.pollOnce(req, reader);
+    if (!wait || wait.ms <= 0 || req.cursor === null || req.cursor === undefined || first.events.length > 0 || first.hasMore) return first;
+    const { type, args } = this.resolve(req.name, req.arguments);
+    const stop = new AbortController();
+    const outer = wait.signal;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, wait.ms);
+      const end = () => (clearTimeout(timer), resolve());
+      if (outer?.aborted) return end();
+      outer?.addEventListener("abort", end, { once: true });
+      stop.signal.addEventListener("abort", () => outer?.removeEventListener("abort", end), { once: true });
+      this.log.follow(type.filter(args, readerHash(reader)), this.position(first.cursor).seq + 1, stop.signal, (e) => {
+        if (this.occurrence(type, args, reader, e)) end();
+      }, () => {});
+    });
+    stop.abort();
+    const next = await this.pollOnce({ ...req, cursor: first.cursor }, reader);
+    return { ...next, truncated: first.truncated || next.truncated };
+  }
+
+  private async pollOnce(req: PollRequest, reader: EventReader): Promise<PollResult> {
     const { type, args } = this.resolve(req.name, req.arguments);
     if (req.cursor === null || req.cursor === undefined) return { events: [], cursor: await this.now(), truncated: false, hasMore: false };
     const { start, truncated } = await this.log.resume(this.position(req.cursor), req.maxAgeMs);
