@@ -18,6 +18,7 @@ import { BENCH_MAX_PAYLOAD, ROOT, machine, startBenchNats, startTsChild, type Ch
 import { renderReport, type SectionResult } from "./lib/report.js";
 import { runCapacity } from "./sections/capacity.js";
 import { runOAuth } from "./sections/oauth.js";
+import { runEvents } from "./sections/events.js";
 import { runCallOverhead } from "./sections/call.js";
 import { runDiscovery } from "./sections/discovery.js";
 import { runEras } from "./sections/eras.js";
@@ -40,6 +41,7 @@ const SECTIONS: Array<{ id: string; run: SectionFn; needsNode: boolean }> = [
   { id: "eras", run: runEras, needsNode: true },
   { id: "capacity", run: runCapacity, needsNode: true },
   { id: "oauth", run: runOAuth, needsNode: true },
+  { id: "events", run: runEvents, needsNode: false },
 ];
 
 export const MD_START = "<!-- bench:results:start -->";

@@ -33,6 +33,7 @@ export function meshOptionsFrom(c: Config): MeshOptions {
     },
     catalog: { refreshIntervalMs: c.refreshInterval * 1000 },
     tasks: { ttlMs: c.taskTtl * 1000 },
+    events: { maxAgeMs: c.eventsMaxAge * 1000, maxBytes: c.eventsMaxBytes, maxMsgs: c.eventsMaxMsgs },
   };
 }
 
@@ -59,6 +60,15 @@ export function bridgeOptionsFrom(c: Config): BridgeOptions {
       owner: c.taskOwner,
     },
     resultMax: c.resultMax,
+    events: {
+      disabled: c.disableEvents,
+      heartbeatMs: c.eventsHeartbeat * 1000,
+      maxStreamsPerPrincipal: c.eventsMaxStreams,
+      maxSubscriptionsPerPrincipal: c.eventsMaxSubscriptions,
+      webhookConcurrency: c.eventsWebhookConcurrency,
+      webhookAllowHttp: c.eventsWebhookAllowHttp,
+      webhookAllowPrivate: c.eventsWebhookAllowPrivate,
+    },
   };
 }
 

@@ -24,6 +24,8 @@ export type { TaskStoreOptions, StartTaskRequest } from "./tasks.js";
 export { isTerminalStatus, ownerHash } from "./task-records.js";
 export type { TaskStatus, TaskView, TaskOutcome } from "./task-records.js";
 
+export * from "./events/index.js";
+
 export { LIMITS } from "./limits.js";
 export {
   CallLog,

@@ -17,6 +17,7 @@ import { FileStore, type FileStoreOptions } from "./files.js";
 import { fileToolDefinition } from "./filetool.js";
 import { ToolServer, type ToolDefinition } from "./node.js";
 import { TaskStore, type TaskStoreOptions } from "./tasks.js";
+import { MeshEvents, WebhookStore, type EventLogOptions } from "./events/index.js";
 import type { CallResult, JsonObject, SchemaResult, ServiceInfo } from "./types.js";
 
 export type LogLevel = "debug" | "info" | "warning" | "error";
@@ -32,6 +33,8 @@ export interface MeshOptions extends ConnectOptions {
   logCalls?: boolean;
   /** Durable tasks: where records and captured replies live, and for how long. */
   tasks?: TaskStoreOptions;
+  /** Mesh events (the capture stream behind MCP events): its name and limits. */
+  events?: EventLogOptions;
   /** Where the library logs (default: nowhere). Never stdout in a stdio MCP server. */
   log?: (level: LogLevel, message: string) => void;
   /** Probing of the nodes that serve in-flight calls (see liveness.ts). */
@@ -78,6 +81,8 @@ export class Mesh {
   private liveCatalog?: Catalog;
   private catalogStarting?: Promise<Catalog>;
   private taskStore?: Promise<TaskStore>;
+  private eventStore?: Promise<MeshEvents>;
+  private hookStore?: Promise<WebhookStore>;
   private subs: Subscription[] = [];
   private state: ConnectionState = "connected";
   private stateListeners = new Set<(s: ConnectionState) => void>();
@@ -361,6 +366,32 @@ export class Mesh {
       throw err;
     });
     return this.taskStore;
+  }
+
+  /**
+   * The mesh's events (the capture stream, opened on first use, then shared). Rejects
+   * with a MeshError naming the fix when JetStream is not there.
+   */
+  events(): Promise<MeshEvents> {
+    this.eventStore ??= (async () => {
+      // The file store's and the task bucket's streams are sourced: make them exist first,
+      // so their changes flow from the start (a source of a missing stream waits long).
+      await Promise.all([this.files.mode().catch(() => undefined), this.tasks().catch(() => undefined)]);
+      return MeshEvents.open(this.nc, { log: (m) => this.log("warning", m), filesBucket: this.files.bucket, tasksBucket: this.opts.tasks?.bucket, ...this.opts.events });
+    })().catch((err: unknown) => {
+      this.eventStore = undefined; // try again on the next use
+      throw err;
+    });
+    return this.eventStore;
+  }
+
+  /** Webhook subscriptions of mesh events (a KV bucket and one consumer each; opened on first use). */
+  webhooks(): Promise<WebhookStore> {
+    this.hookStore ??= this.events().then((ev) => WebhookStore.open(this.nc, ev)).catch((err: unknown) => {
+      this.hookStore = undefined;
+      throw err;
+    });
+    return this.hookStore;
   }
 
   // ---------------- discovery ----------------

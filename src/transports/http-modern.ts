@@ -209,7 +209,8 @@ export class ModernHttp {
     this.byClient.set(client, mine + 1);
     this.openAll++;
     // A listen stream stays open until the client leaves: shutdown must not wait for it.
-    const counted = (body as { method?: unknown } | null)?.method !== "subscriptions/listen";
+    const method = (body as { method?: unknown } | null)?.method;
+    const counted = method !== "subscriptions/listen" && method !== "events/stream";
     if (counted) this.open++;
     try {
       const m = body as { id?: unknown; method?: unknown; params?: unknown } | null;
