@@ -236,6 +236,6 @@ test("the visibility hook (the identity policy's seam): a principal receives onl
   assert.deepEqual(polled.result!.events.map((e: any) => e.data.node), ["public-node"]);
   assert.deepEqual(events(stream).map((n) => n.params.data.node), ["public-node"]);
   assert.deepEqual(got.map((e) => e.data.node), ["public-node"]);
-  assert.ok(asked.length >= 6 && asked.every((id) => id === asked[0] && id.startsWith("owner:")), "asked about the caller's principal (never its token)");
+  assert.ok(asked.length >= 6 && asked.every((id) => id === asked[0] && id === "token:token"), "asked about the caller's principal (--auth-token's, named by --auth-token-name), never its token");
   assert.ok(!asked.some((id) => id.includes(TOKEN)));
 });
