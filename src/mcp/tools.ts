@@ -115,18 +115,20 @@ export interface ToolShape {
 /**
  * The MCP definition of a mesh method. It depends on the method alone (name, schema,
  * descriptions, streaming), never on which nodes offer it: byte-identical while the
- * method is unchanged, whatever the fleet does.
+ * method is unchanged, whatever the fleet does. Nothing is said twice: no `title` (it
+ * would be the name re-spaced; annotations.title neither), and `_meta["mesh-mcp/key"]`
+ * only when the name is not plainly `<tool>__<method>` (shortened or sanitised);
+ * mesh://tools maps every name to its tool, method and nodes.
  */
 export function toMcpTool(entry: MethodEntry, name: string, shape: ToolShape = {}): Tool {
   const schema = inputSchemaOf(entry);
   const hints = annotations(entry);
   return {
     name,
-    title: `${entry.tool} ${entry.method}`,
     description: describe(entry),
     inputSchema: shape.nodeArg ? withNodeArg(schema) : schema,
     ...(hints ? { annotations: hints } : {}),
-    _meta: { "mesh-mcp/key": `${entry.tool}.${entry.method}` },
+    ...(name === `${entry.tool}__${entry.method}` ? {} : { _meta: { "mesh-mcp/key": `${entry.tool}.${entry.method}` } }),
   };
 }
 

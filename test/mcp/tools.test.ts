@@ -106,7 +106,7 @@ test("a method without a schema gets an open object schema and takes any argumen
   assert.deepEqual(seen, [{ anything: [1, 2], nested: { x: true } }]);
 });
 
-test("title, description and schema say what the method does and nothing about nodes; stream methods say they stream progress", T, async (t) => {
+test("description and schema say what the method does and nothing about nodes; stream methods say they stream progress", T, async (t) => {
   const env = await mcpEnv(t);
   const [n1, n2] = await Promise.all([env.node("n1"), env.node("n2")]);
   await registerCalculator(n1);
@@ -120,17 +120,15 @@ test("title, description and schema say what the method does and nothing about n
   const tools = await client.listTools();
 
   const add = byName(tools, "calculator__add");
-  assert.equal(add.title, "calculator add");
-  // Nothing repeated: the title is the tool's own; openWorldHint is the spec's default (true).
-  assert.equal(add.annotations, undefined);
+  // Nothing repeated: no title (the name re-spaced), no annotations (openWorldHint true is the
+  // spec's default), no _meta key (the name is plainly tool__method; see the long-name test).
+  assert.deepEqual(Object.keys(add).sort(), ["description", "inputSchema", "name"]);
   assert.equal(add.description, "Add two numbers.");
-  assert.deepEqual(add._meta, { "mesh-mcp/key": "calculator.add" });
   // No node names anywhere in a definition (they live in mesh://tools and mesh://nodes).
   assert.doesNotMatch(JSON.stringify(tools.filter((x) => !x.name.startsWith("mesh_"))), /\bn1\b|\bn2\b|1\.2\.0/);
   assert.equal((add.inputSchema.properties as Record<string, unknown>)._node, undefined);
 
   const count = byName(tools, "counter__count");
-  assert.equal(count.title, "counter count");
   assert.equal(count.description, "Count up to n.\n\nStreams progress while it runs.");
 });
 
