@@ -11,6 +11,10 @@ import type { Mesh } from "../../src/mesh/index.js";
 import { CLI, mcpEnv, registerCalculator, textOf, waitFor } from "../helpers/mcp.js";
 import { connect, type ClientKind, type EraClient } from "../eras/kit.js";
 import { runPython } from "../python/venv.js";
+import { meshWithTools, startCli } from "../http/helpers.js";
+import { Client as V2Client, StreamableHTTPClientTransport as V2Http } from "@modelcontextprotocol/client";
+import { Client as V1Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport as V1Http } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 
 const T = { timeout: 180_000 };
 /** Tokens of tool definitions the agent may read (bytes / 4): a few thousand. */
@@ -198,4 +202,32 @@ test("--discovery auto switches at the threshold with one list_changed, and a hi
   assert.ok(!found.results.some((r) => r.name.startsWith("secret")), "excluded methods are not found");
   assert.match(textOf(await c.call("mesh_get_tool", { name: "secret__launch" })), /no mesh method is named/);
   assert.match(textOf(await c.call("mesh_call_tool", { name: "secret__launch", arguments: {} })), /unknown tool/);
+});
+
+test("stateless HTTP, both revisions, two processes behind a round-robin balancer: search, get and call need no session state", T, async (t) => {
+  const env = await meshWithTools(t);
+  const a = await startCli(t, ["--nats", env.nats.url, "--stateless", "--discovery", "on"]);
+  const b = await startCli(t, ["--nats", env.nats.url, "--stateless", "--discovery", "on"]);
+  let next = 0;
+  const roundRobin = (_url: string | URL, init?: RequestInit) => fetch([a.url, b.url][next++ % 2]!, init);
+  for (const kind of ["v2-pinned", "v1"] as const) {
+    const client = kind === "v1"
+      ? new V1Client({ name: "disc-v1", version: "1" })
+      : new V2Client({ name: "disc-2026", version: "1" }, { versionNegotiation: { mode: { pin: "2026-07-28" } } });
+    await (client as V1Client).connect(kind === "v1" ? new V1Http(new URL(a.url), { fetch: roundRobin }) : (new V2Http(new URL(a.url), { fetch: roundRobin }) as never));
+    t.after(() => client.close().catch(() => {}));
+    const call = async (name: string, args: Record<string, unknown>) => (await (client as V1Client).callTool({ name, arguments: args })) as { content: Array<{ type: string; text?: string }>; isError?: boolean; structuredContent?: Record<string, unknown> };
+    const names = ((await (client as V1Client).listTools()).tools).map((x) => x.name);
+    assert.deepEqual(names, ["mesh_upload_file", "mesh_search_tools", "mesh_get_tool", "mesh_call_tool"], kind);
+    for (let i = 0; i < 2; i++) {
+      // Each request may land on the other process: nothing may depend on an earlier one.
+      const found = await call("mesh_search_tools", { query: "add numbers calc", limit: 3 });
+      assert.equal((found.structuredContent!.results as Array<{ name: string }>)[0]!.name, "calc__add", `${kind} ${i}`);
+      const def = await call("mesh_get_tool", { name: "calc__add" });
+      assert.deepEqual((def.structuredContent!.tool as { inputSchema: { required: string[] } }).inputSchema.required, ["a", "b"]);
+      const r = await call("mesh_call_tool", { name: "calc__add", arguments: { a: i, b: 40 } });
+      assert.equal(textOf(r), String(i + 40), `${kind} ${i}`);
+    }
+  }
+  assert.ok(next >= 12, "the requests went to both processes in turn");
 });
