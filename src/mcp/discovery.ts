@@ -18,6 +18,7 @@ import type { Bridge } from "./bridge.js";
 import { DISCOVERY_TOOL_NAMES } from "./naming.js";
 import type { Principal } from "./principal.js";
 import { errorResult } from "./results.js";
+import { withSerialized } from "./serialized.js";
 import type { ToolList } from "./tools.js";
 
 export { DISCOVERY_TOOL_NAMES };
@@ -276,6 +277,22 @@ export function discoveryCall(
     return { result: errorResult(`${name}: "arguments" must be an object of the method's arguments (see ${DISCOVERY_TOOL_NAMES.get}).`) };
   }
   return { call: { name: target, args: callArgs as Record<string, unknown> } };
+}
+
+/** Whole tools/list arrays per mesh list and built-ins (by name), serialised once (serialized.ts). */
+const listings = new WeakMap<Tool[], Map<string, Tool[]>>();
+
+/**
+ * The tools/list array: the built-ins, then the mesh list. The same array (and its cached
+ * JSON) while neither changes, so that a 10,000-tool list is not re-serialised per request.
+ */
+export function listing(builtins: Tool[], mesh: Tool[]): Tool[] {
+  let byBuiltins = listings.get(mesh);
+  if (!byBuiltins) listings.set(mesh, (byBuiltins = new Map()));
+  const key = builtins.map((b) => b.name).join(",");
+  let all = byBuiltins.get(key);
+  if (!all) byBuiltins.set(key, (all = withSerialized([...builtins, ...mesh])));
+  return all;
 }
 
 /** What tools/list shows of the mesh: the methods, or discovery's meta-tools instead. */

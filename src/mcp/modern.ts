@@ -16,7 +16,7 @@ import { isInside, rootsToDirs } from "./paths.js";
 import { fileUri } from "./results.js";
 import { INSTRUCTIONS, SERVER_INFO, SHARED_CAPABILITIES } from "./server.js";
 import { callMeshTool, findTool, ToolList, type CallContext } from "./tools.js";
-import { discoveryCall, listedMeshTools } from "./discovery.js";
+import { discoveryCall, listedMeshTools, listing } from "./discovery.js";
 import { PRINCIPAL_AUTH_KEY, type Principal } from "./principal.js";
 
 /** The caller of a 2026 request, as the HTTP edge put it in authInfo (undefined over stdio). */
@@ -145,7 +145,7 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
     // We never hand out a tools cursor: any cursor is not one of ours.
     if (req.params?.cursor !== undefined) throw invalidParams(`invalid cursor "${req.params.cursor}": tools/list has one page; list again without a cursor`);
     await settled();
-    return { tools: [...builtins.map((b) => b.tool), ...listedMeshTools(bridge, tools, principalOf(ctx))] as Tool[], ...catalogHint(bridge) };
+    return { tools: listing(builtins.map((b) => b.tool), listedMeshTools(bridge, tools, principalOf(ctx))) as Tool[], ...catalogHint(bridge) };
   });
 
   server.setRequestHandler("tools/call", async (req, ctx) => {

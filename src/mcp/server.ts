@@ -31,9 +31,12 @@ import { complete, InvalidCursorError, listResources, readResource, ResourceErro
 import { errorResult, fileUri } from "./results.js";
 import { answerBadParamsAsInvalidParams } from "./rpc-errors.js";
 import { callMeshTool, findTool, progressOf, ToolList } from "./tools.js";
-import { discoveryCall, listedMeshTools } from "./discovery.js";
+import { discoveryCall, listedMeshTools, listing } from "./discovery.js";
 import { DEFAULT_TASK_POLL_MS, SessionTaskStore, startToolTask, taskSupportOf, TASKS_CAPABILITY, toMcpTask, withTaskSupport } from "./tasks.js";
 import type { Principal } from "./principal.js";
+
+// Transports write messages with it (cached tools/list JSON); they reach src/mcp through this file.
+export { stringifyMessage } from "./serialized.js";
 
 export const SERVER_NAME = "mesh-mcp";
 export const SERVER_VERSION = "0.1.0";
@@ -165,7 +168,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   };
   server.setRequestHandler(ListToolsRequestSchema, async () => {
     await settled();
-    return { tools: [...builtins.map((b) => b.tool), ...listedMeshTools(bridge, tools, opts.principal)] };
+    return { tools: listing(builtins.map((b) => b.tool), listedMeshTools(bridge, tools, opts.principal)) };
   });
 
   const builtinCtx: BuiltinContext = {
