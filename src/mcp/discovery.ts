@@ -127,27 +127,21 @@ function schemaText(schema: unknown, out: string[], depth = 0): void {
   for (const k of ["anyOf", "oneOf", "allOf"]) if (Array.isArray(s[k])) for (const x of s[k] as unknown[]) schemaText(x, out, depth + 1);
 }
 
-interface Doc {
-  tool: Tool;
-  /** Term → frequency (name terms weighted). */
-  tf: Map<string, number>;
-  len: number;
-}
-
 export interface SearchIndex {
   tools: Tool[];
   byName: Map<string, Tool>;
-  docs: Doc[];
-  /** Term → number of documents holding it. */
-  df: Map<string, number>;
+  /** Term → the documents holding it (indexes into `tools`) and its frequency in each (name terms weighted). */
+  postings: Map<string, { docs: number[]; tfs: number[] }>;
+  /** Document lengths (weighted terms). */
+  lens: Float64Array;
   avgLen: number;
 }
 
 export function buildIndex(tools: Tool[]): SearchIndex {
-  const docs: Doc[] = [];
-  const df = new Map<string, number>();
+  const postings = new Map<string, { docs: number[]; tfs: number[] }>();
+  const lens = new Float64Array(tools.length);
   let total = 0;
-  for (const tool of tools) {
+  tools.forEach((tool, d) => {
     const tf = new Map<string, number>();
     const add = (t: string, w: number) => tf.set(t, (tf.get(t) ?? 0) + w);
     const key = typeof tool._meta?.["mesh-mcp/key"] === "string" ? (tool._meta["mesh-mcp/key"] as string) : "";
@@ -158,35 +152,46 @@ export function buildIndex(tools: Tool[]): SearchIndex {
     let len = 0;
     for (const [t, n] of tf) {
       len += n;
-      df.set(t, (df.get(t) ?? 0) + 1);
+      let p = postings.get(t);
+      if (!p) postings.set(t, (p = { docs: [], tfs: [] }));
+      p.docs.push(d);
+      p.tfs.push(n);
     }
+    lens[d] = len;
     total += len;
-    docs.push({ tool, tf, len });
-  }
-  return { tools, byName: new Map(tools.map((t) => [t.name, t])), docs, df, avgLen: docs.length ? total / docs.length : 1 };
+  });
+  return { tools, byName: new Map(tools.map((t) => [t.name, t])), postings, lens, avgLen: tools.length ? total / tools.length : 1 };
 }
 
 /** BM25 over the index; ties by name, so the order is deterministic. */
 export function search(index: SearchIndex, query: string, limit: number): Array<{ tool: Tool; score: number }> {
   const terms = [...new Set(tokens(query))];
   if (terms.length === 0) return index.tools.slice(0, limit).map((tool) => ({ tool, score: 0 }));
-  const n = index.docs.length;
-  const idf = terms.map((t) => {
-    const d = index.df.get(t) ?? 0;
-    return Math.log(1 + (n - d + 0.5) / (d + 0.5));
-  });
-  const hits: Array<{ tool: Tool; score: number }> = [];
-  for (const doc of index.docs) {
-    let score = 0;
-    for (let i = 0; i < terms.length; i++) {
-      const f = doc.tf.get(terms[i]!);
-      if (!f) continue;
-      score += idf[i]! * ((f * (BM25_K1 + 1)) / (f + BM25_K1 * (1 - BM25_B + (BM25_B * doc.len) / index.avgLen)));
+  const n = index.tools.length;
+  const scores = new Float64Array(n);
+  for (const t of terms) {
+    const p = index.postings.get(t);
+    if (!p) continue;
+    const idf = Math.log(1 + (n - p.docs.length + 0.5) / (p.docs.length + 0.5));
+    for (let i = 0; i < p.docs.length; i++) {
+      const d = p.docs[i]!;
+      const f = p.tfs[i]!;
+      scores[d]! += idf * ((f * (BM25_K1 + 1)) / (f + BM25_K1 * (1 - BM25_B + (BM25_B * index.lens[d]!) / index.avgLen)));
     }
-    if (score > 0) hits.push({ tool: doc.tool, score });
   }
-  hits.sort((a, b) => b.score - a.score || (a.tool.name < b.tool.name ? -1 : a.tool.name > b.tool.name ? 1 : 0));
-  return hits.slice(0, limit);
+  const name = (d: number) => index.tools[d]!.name;
+  const before = (a: number, b: number) => scores[a]! > scores[b]! || (scores[a] === scores[b] && name(a) < name(b));
+  // The best `limit`, kept in order as the documents go by (no sort of every match).
+  const top: number[] = [];
+  for (let d = 0; d < n; d++) {
+    if (scores[d]! <= 0) continue;
+    if (top.length === limit && !before(d, top[limit - 1]!)) continue;
+    let at = top.length;
+    while (at > 0 && before(d, top[at - 1]!)) at--;
+    top.splice(at, 0, d);
+    if (top.length > limit) top.pop();
+  }
+  return top.map((d) => ({ tool: index.tools[d]!, score: scores[d]! }));
 }
 
 /** Indexes per (tool list): a ToolList hands out the same array until a definition changes. */
