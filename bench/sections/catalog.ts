@@ -57,11 +57,18 @@ async function timed(c: StdioLine, method: string, params: Record<string, unknow
   return { p50: percentile(ms, 50), last };
 }
 
-async function untilListed(c: StdioLine, want: number, timeoutMs: number): Promise<void> {
+/** Until `want` fleet methods are visible: counted in tools/list, or (discovery on) by an empty search. */
+async function untilListed(c: StdioLine, want: number, timeoutMs: number, bySearch: boolean): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const r = await c.request("tools/call", { name: "mesh_search_tools", arguments: { query: "", limit: 1 } });
-    const total = (r.result as { structuredContent?: { total?: number } } | undefined)?.structuredContent?.total ?? 0;
+    let total = 0;
+    if (bySearch) {
+      const r = await c.request("tools/call", { name: "mesh_search_tools", arguments: { query: "", limit: 1 } });
+      total = (r.result as { structuredContent?: { total?: number } } | undefined)?.structuredContent?.total ?? 0;
+    } else {
+      const r = await c.request("tools/list");
+      total = ((r.result as { tools?: Array<{ name: string }> } | undefined)?.tools ?? []).filter((x) => x.name.startsWith(FLEET_PREFIX)).length;
+    }
     if (total >= want) return;
     if (Date.now() > deadline) throw new Error(`only ${total} of ${want} methods visible after ${timeoutMs} ms`);
     await new Promise((res) => setTimeout(res, 250));
@@ -114,7 +121,7 @@ export async function runCatalog(ctx: BenchContext): Promise<SectionResult> {
       let rssAfter = Number.NaN;
       let loadedCpu = Number.NaN;
       try {
-        await untilListed(full, METHODS, 120_000);
+        await untilListed(full, METHODS, 120_000, false);
         const t = now();
         const first = await full.request("tools/list");
         firstListMs = now() - t;
@@ -136,7 +143,7 @@ export async function runCatalog(ctx: BenchContext): Promise<SectionResult> {
       let discPing = Number.NaN;
       let hit = "";
       try {
-        await untilListed(disc, METHODS, 120_000);
+        await untilListed(disc, METHODS, 120_000, true);
         discBytes = Buffer.byteLength(JSON.stringify((await disc.request("tools/list")).result));
         discPing = (await timed(disc, "ping", {}, 50)).p50;
         const s = await timed(disc, "tools/call", { name: "mesh_search_tools", arguments: { query: "step 7 of fleet job 432", limit: 5 } }, listIters);
