@@ -18,12 +18,12 @@ import { INSTRUCTIONS, SERVER_INFO, SHARED_CAPABILITIES } from "./server.js";
 import { callMeshTool, findTool, ToolList, type CallContext } from "./tools.js";
 import { discoveryCall, listedMeshTools, listing } from "./discovery.js";
 import { PRINCIPAL_AUTH_KEY, type Principal } from "./principal.js";
+import { taskSupportOf, withTaskSupport } from "./tasks.js";
+import { ANONYMOUS_OWNER, createModernTask, declaresTasks, registerModernTasks, TASKS_EXTENSION_CAPABILITY } from "./tasks-modern.js";
 
 /** The caller of a 2026 request, as the HTTP edge put it in authInfo (undefined over stdio). */
 const principalOf = (ctx: { http?: { authInfo?: { extra?: Record<string, unknown> } } }): Principal | undefined =>
   ctx.http?.authInfo?.extra?.[PRINCIPAL_AUTH_KEY] as Principal | undefined;
-import { taskSupportOf, withTaskSupport } from "./tasks.js";
-import { ANONYMOUS_OWNER, createModernTask, declaresTasks, registerModernTasks, TASKS_EXTENSION_CAPABILITY } from "./tasks-modern.js";
 
 /** The authInfo.extra key under which the HTTP edge names a request's task owner. */
 export const TASK_OWNER_AUTH_KEY = "meshTaskOwner";

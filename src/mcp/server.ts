@@ -48,7 +48,7 @@ export const SHARED_CAPABILITIES = {
   completions: {},
 } as const;
 export const INSTRUCTIONS =
-  "Tools named <tool>__<method> are methods of a jb-mesh tool mesh; each description names the nodes that offer it. " +
+  "Tools named <tool>__<method> are methods of a jb-mesh tool mesh. " +
   "Pass files to tools as file-store keys: upload local files with mesh_upload_file, read results via mesh://files/<key> resources. " +
   "Read mesh://nodes to see which node offers what; to pin a call to one node pass _meta \"mesh-mcp/node\" (or the _node argument). " +
   "When the list shows mesh_search_tools instead of the methods, find methods with it, read one with mesh_get_tool and run it with mesh_call_tool.";
