@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import type { Mesh } from "../../src/mesh/index.js";
 import { mcpEnv, registerCalculator, sleep, waitFor } from "../helpers/mcp.js";
 import { connect, type ClientKind, type EraClient } from "../eras/kit.js";
+import { ensureFixtures, goNodes, startNats } from "../helpers/jbmesh.js";
 
 const T = { timeout: 90_000 };
 /** Longer than the list_changed debounce (300 ms) and a catalog refresh's follow-up looks. */
@@ -118,4 +119,41 @@ test("the definitions are in a fixed order and repeat nothing (no annotations.ti
   const c2 = await connect(t, "v2-pinned", { wire: "stdio", natsUrl: env.nats.url });
   await waitFor(async () => (await c2.listTools()).length >= 5 || undefined, "tools");
   assert.equal(JSON.stringify(await c2.listTools()), JSON.stringify(tools));
+});
+
+test("jb-mesh Go nodes (nats-server 2.12): joining, a graceful stop, a crash and a restart leave the definitions byte-identical, without list_changed", { timeout: 120_000 }, async (t) => {
+  await ensureFixtures();
+  const nats = await startNats("2.12");
+  const { nodes, start } = goNodes(() => nats.url);
+  t.after(async () => {
+    await Promise.all(nodes.map((n) => n.kill()));
+    await nats.stop();
+  });
+  await start({ name: "alpha", tools: ["calc", "writer"] });
+  const client = await connect(t, "v1", { wire: "stdio", natsUrl: nats.url, args: ["--refresh-interval", "1"] });
+  await client.watch([]);
+  await waitFor(async () => JSON.stringify(await nodesOf(client, "writer.generate")) === '["alpha"]' || undefined, "alpha's tools", { timeoutMs: 20_000 });
+  const before = JSON.stringify(await client.listTools());
+  const heard = listChanged(client);
+  const beta = await start({ name: "beta", tools: ["calc", "writer"] });
+  await waitForNodes(client, "calc.add", ["alpha", "beta"]);
+  await sleep(SETTLE_MS);
+  assert.equal(JSON.stringify(await client.listTools()), before, "beta joined");
+  await beta.kill(); // a crash: no node.left, found by the sweep
+  await waitForNodes(client, "calc.add", ["alpha"]);
+  await sleep(SETTLE_MS);
+  assert.equal(JSON.stringify(await client.listTools()), before, "beta crashed");
+  await beta.restart();
+  await waitForNodes(client, "calc.add", ["alpha", "beta"]);
+  await beta.stop(); // graceful: node.left
+  await waitForNodes(client, "calc.add", ["alpha"]);
+  await sleep(SETTLE_MS);
+  assert.equal(JSON.stringify(await client.listTools()), before, "beta restarted and stopped");
+  assert.equal(listChanged(client), heard, "no list_changed while only nodes came and went");
+  // A node with a tool nobody had: one list_changed, the rest unchanged.
+  await start({ name: "gamma", tools: ["slow"] });
+  await waitFor(() => listChanged(client) > heard || undefined, "list_changed for slow.*", { timeoutMs: 15_000 });
+  const after = await client.listTools();
+  assert.ok(after.some((x) => x.name === "slow__sleep"));
+  assert.equal(JSON.stringify(after.filter((x) => !x.name.startsWith("slow__"))), before);
 });
