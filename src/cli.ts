@@ -44,6 +44,8 @@ export function bridgeOptionsFrom(c: Config): BridgeOptions {
     exclude: c.exclude,
     nodes: c.node,
     admin: c.admin,
+    discovery: { mode: c.discovery, threshold: c.discoveryThreshold },
+    nodeArg: c.nodeArg,
     allowDirs: c.allowDir,
     callTimeoutMs: c.callTimeout * 1000,
     streamIdleMs: c.streamIdleTimeout * 1000,

@@ -31,6 +31,8 @@ export async function runTools(config: Config, opts: BridgeOptions): Promise<num
     for (const t of tools) {
       out(`${t.name}`);
       out(`  ${(t.description ?? "").split("\n").join("\n  ")}`);
+      const entry = bridge.methodByName(t.name);
+      if (entry) out(`  offered by ${entry.nodes.length === 1 ? "node" : "nodes"} ${entry.nodes.join(", ")} (v${entry.version || "?"})`);
       out(`  inputSchema: ${JSON.stringify(t.inputSchema, null, 2).split("\n").join("\n  ")}`);
       out("");
     }

@@ -82,7 +82,7 @@ export const BUILTINS: Builtin[] = [
         },
         required: ["path"],
       },
-      annotations: { title: "Upload a local file", readOnlyHint: false, destructiveHint: false, openWorldHint: false },
+      annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: false },
     },
     async run(args, ctx) {
       const why = ctx.bridge.unavailableReason();

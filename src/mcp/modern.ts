@@ -16,10 +16,16 @@ import { isInside, rootsToDirs } from "./paths.js";
 import { fileUri } from "./results.js";
 import { INSTRUCTIONS, SERVER_INFO, SHARED_CAPABILITIES } from "./server.js";
 import { callMeshTool, findTool, ToolList, type CallContext } from "./tools.js";
+import { discoveryCall, listedMeshTools, listing } from "./discovery.js";
+import { PRINCIPAL_AUTH_KEY, type Principal } from "./principal.js";
 import { taskSupportOf, withTaskSupport } from "./tasks.js";
 import { ANONYMOUS_OWNER, createModernTask, declaresTasks, registerModernTasks, TASKS_EXTENSION_CAPABILITY } from "./tasks-modern.js";
 import { EVENTS_EXTENSION_CAPABILITY, eventCaller, registerModernEvents } from "./events.js";
 import { startEventDelivery } from "./events-webhooks.js";
+
+/** The caller of a 2026 request, as the HTTP edge put it in authInfo (undefined over stdio). */
+const principalOf = (ctx: { http?: { authInfo?: { extra?: Record<string, unknown> } } }): Principal | undefined =>
+  ctx.http?.authInfo?.extra?.[PRINCIPAL_AUTH_KEY] as Principal | undefined;
 
 /** The authInfo.extra key under which the HTTP edge names a request's task owner. */
 export const TASK_OWNER_AUTH_KEY = "meshTaskOwner";
@@ -142,17 +148,21 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
     if (!bridge.catalog) await bridge.ready(STARTUP_WAIT_MS);
   };
 
-  server.setRequestHandler("tools/list", async (req) => {
+  server.setRequestHandler("tools/list", async (req, ctx) => {
     // We never hand out a tools cursor: any cursor is not one of ours.
     if (req.params?.cursor !== undefined) throw invalidParams(`invalid cursor "${req.params.cursor}": tools/list has one page; list again without a cursor`);
     await settled();
-    return { tools: [...builtins.map((b) => b.tool), ...tools.meshTools()] as Tool[], ...catalogHint(bridge) };
+    return { tools: listing(builtins.map((b) => b.tool), listedMeshTools(bridge, tools, principalOf(ctx))) as Tool[], ...catalogHint(bridge) };
   });
 
   server.setRequestHandler("tools/call", async (req, ctx) => {
-    const { name } = req.params;
-    const args = (req.params.arguments ?? {}) as Record<string, unknown>;
+    let { name } = req.params;
+    let args = (req.params.arguments ?? {}) as Record<string, unknown>;
     await settled();
+    // Discovery's meta-tools: search/get answer here; a mesh_call_tool goes on as the call it stands for.
+    const discovered = discoveryCall(bridge, tools, name, args, principalOf(ctx));
+    if (discovered && "result" in discovered) return discovered.result as CallToolResult;
+    if (discovered) ({ name, args } = discovered.call);
     const { builtin, entry, missing } = findTool(bridge, builtins, name);
     if (missing) return missing as CallToolResult;
     if (builtin) {

@@ -31,8 +31,12 @@ import { complete, InvalidCursorError, listResources, readResource, ResourceErro
 import { errorResult, fileUri } from "./results.js";
 import { answerBadParamsAsInvalidParams } from "./rpc-errors.js";
 import { callMeshTool, findTool, progressOf, ToolList } from "./tools.js";
+import { discoveryCall, listedMeshTools, listing } from "./discovery.js";
 import { DEFAULT_TASK_POLL_MS, SessionTaskStore, startToolTask, taskSupportOf, TASKS_CAPABILITY, toMcpTask, withTaskSupport } from "./tasks.js";
 import type { Principal } from "./principal.js";
+
+// Transports write messages with it (cached tools/list JSON); they reach src/mcp through this file.
+export { stringifyMessage } from "./serialized.js";
 
 export const SERVER_NAME = "mesh-mcp";
 export const SERVER_VERSION = "0.1.0";
@@ -44,9 +48,10 @@ export const SHARED_CAPABILITIES = {
   completions: {},
 } as const;
 export const INSTRUCTIONS =
-  "Tools named <tool>__<method> are methods of a jb-mesh tool mesh; each description names the nodes that offer it. " +
+  "Tools named <tool>__<method> are methods of a jb-mesh tool mesh. " +
   "Pass files to tools as file-store keys: upload local files with mesh_upload_file, read results via mesh://files/<key> resources. " +
-  "Read mesh://nodes to see which node offers what; set _node to pin a call to one node.";
+  "Read mesh://nodes to see which node offers what; to pin a call to one node pass _meta \"mesh-mcp/node\" (or the _node argument). " +
+  "When the list shows mesh_search_tools instead of the methods, find methods with it, read one with mesh_get_tool and run it with mesh_call_tool.";
 
 export interface SessionOptions {
   /** Concurrent tool calls this session may run (HTTP); more get an isError result. */
@@ -163,7 +168,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   };
   server.setRequestHandler(ListToolsRequestSchema, async () => {
     await settled();
-    return { tools: [...builtins.map((b) => b.tool), ...tools.meshTools()] };
+    return { tools: listing(builtins.map((b) => b.tool), listedMeshTools(bridge, tools, opts.principal)) };
   });
 
   const builtinCtx: BuiltinContext = {
@@ -181,9 +186,13 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   };
 
   server.setRequestHandler(CallToolRequestSchema, async (req, extra): Promise<CallToolResult | CreateTaskResult> => {
-    const { name } = req.params;
-    const args = (req.params.arguments ?? {}) as Record<string, unknown>;
+    let { name } = req.params;
+    let args = (req.params.arguments ?? {}) as Record<string, unknown>;
     await settled();
+    // Discovery's meta-tools: search/get answer here; a mesh_call_tool goes on as the call it stands for.
+    const discovered = discoveryCall(bridge, tools, name, args, opts.principal);
+    if (discovered && "result" in discovered) return discovered.result;
+    if (discovered) ({ name, args } = discovered.call);
     const { builtin, entry, missing } = findTool(bridge, builtins, name);
     if (missing) return missing;
     if (req.params.task) {

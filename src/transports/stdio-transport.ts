@@ -20,6 +20,7 @@ import type { Readable, Writable } from "node:stream";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { safeParseMessage } from "./jsonrpc-shape.js";
+import { stringifyMessage } from "../mcp/server.js";
 
 /** Strings at least this long are written in slices, not embedded in one JSON text. */
 const LARGE_STRING = 1 << 20;
@@ -180,7 +181,7 @@ export class StdioServerTransport implements Transport {
       const done: Array<() => void> = [];
       while (this.queue.length > 0 && !this.queue[0]!.large && batch.length < SLICE) {
         const next = this.queue.shift()!;
-        batch += JSON.stringify(next.message) + "\n";
+        batch += stringifyMessage(next.message) + "\n";
         done.push(next.resolve);
       }
       if (this.stdout.write(batch)) {
