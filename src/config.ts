@@ -41,7 +41,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: "exclude", env: "MESH_MCP_EXCLUDE", kind: "list", group: "Tools", arg: "GLOB", description: "Hide methods whose <tool>.<method> matches (repeatable)." },
   { flag: "node", env: "MESH_MCP_NODES", kind: "list", group: "Tools", arg: "NODE", description: "Only use these nodes (repeatable); calls are pinned to them." },
   { flag: "admin", env: "MESH_MCP_ADMIN", kind: "boolean", default: false, group: "Tools", description: "Expose node administration tools (install, uninstall, update, config, release inspect)." },
-  { flag: "allow-dir", env: "MESH_MCP_ALLOW_DIRS", kind: "list", group: "Tools", arg: "DIR", description: "Folder the upload tool may read from, besides the client's MCP roots (repeatable)." },
+  { flag: "allow-dir", env: "MESH_MCP_ALLOW_DIRS", kind: "list", group: "Tools", arg: "DIR", description: "Server folder the upload tool may read from (repeatable). Over HTTP the only folders it reads; over stdio the client's MCP roots count too." },
   // Calls
   { flag: "call-timeout", env: "MESH_MCP_CALL_TIMEOUT", kind: "number", default: 3600, group: "Calls", arg: "SECONDS", description: "Per-call timeout; on expiry the call is cancelled on the mesh." },
   { flag: "stream-idle-timeout", env: "MESH_MCP_STREAM_IDLE_TIMEOUT", kind: "number", default: 120, group: "Calls", arg: "SECONDS", description: "A stream that sends nothing for this long ends with an error." },

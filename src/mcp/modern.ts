@@ -35,6 +35,8 @@ export interface ModernOptions {
    * anonymous owner: the unguessable task id is then the only handle.
    */
   taskOwner?: string;
+  /** The client shares this machine (stdio): its roots count for uploads (SessionOptions.localClient). */
+  localClient?: boolean;
 }
 
 /** Fixed surfaces (templates, server/discover) change only with a new mesh-mcp version. */
@@ -153,11 +155,11 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
       // client fulfils and retries with. Asked only when --allow-dir does not cover the file.
       const answer = inputResponse(ctx.mcpReq.inputResponses, ROOTS_KEY);
       const roots = answer.kind === "roots" ? rootsToDirs(answer.roots.map((r) => r.uri)) : [];
-      if (answer.kind !== "roots" && builtin.tool.name === UPLOAD_TOOL && clientCaps(ctx.mcpReq.envelope)?.roots &&
+      if (opts.localClient && answer.kind !== "roots" && builtin.tool.name === UPLOAD_TOOL && clientCaps(ctx.mcpReq.envelope)?.roots &&
           !(await coveredByAllowDirs(bridge, args.path))) {
         return inputRequired({ inputRequests: { [ROOTS_KEY]: inputRequired.listRoots() } }) as unknown as CallToolResult;
       }
-      const builtinCtx: BuiltinContext = { bridge, roots: async () => roots };
+      const builtinCtx: BuiltinContext = { bridge, localClient: opts.localClient === true, roots: async () => roots };
       return (await builtin.run(args, builtinCtx)) as CallToolResult;
     }
     const meta = ctx.mcpReq._meta as Record<string, unknown> | undefined;

@@ -69,6 +69,11 @@ export interface SessionOptions {
    * the transport knows no identity.
    */
   principal?: Principal;
+  /**
+   * The client shares this machine (stdio): its MCP roots may widen what the upload
+   * tool reads. Off (HTTP) only --allow-dir counts (builtins.ts).
+   */
+  localClient?: boolean;
 }
 
 const PROGRESS_BARRIER_TIMEOUT_MS = 2000;
@@ -168,6 +173,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
 
   const builtinCtx: BuiltinContext = {
     bridge,
+    localClient: opts.localClient === true,
     roots: async () => {
       if (roots) return roots;
       if (!server.getClientCapabilities()?.roots) return [];

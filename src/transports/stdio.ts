@@ -94,7 +94,7 @@ export async function serveStdio(bridge: Bridge, onClosed: () => void): Promise<
         ]);
         handoff.tasks = new StdioTaskListens(bridge, taskOwner, (m) => void wire.send(m).catch(() => {}));
         handoff.lean = new StdioLeanCalls(modernStdioStart(bridge), (m) => wire.send(m), bridge.log);
-        return serveModernStdio(() => createModernServer(bridge, { pushChanges: true, taskOwner }), {
+        return serveModernStdio(() => createModernServer(bridge, { pushChanges: true, taskOwner, localClient: true }), {
           transport: handoff as never,
           legacy: "reject",
           onerror: (err) => bridge.log.debug(`MCP stdio (2026-07-28): ${err.message}`),
@@ -103,7 +103,7 @@ export async function serveStdio(bridge: Bridge, onClosed: () => void): Promise<
       serving.catch((err: Error) => bridge.log.error(`cannot serve MCP 2026-07-28 over stdio: ${err.message}`));
       close = () => serving.then((handle) => handle.close(), () => wire.close());
     } else {
-      const session = createServer(bridge, { progressBarrier: true, taskOwner });
+      const session = createServer(bridge, { progressBarrier: true, taskOwner, localClient: true });
       handoff.lean = new StdioLeanCalls(sessionStart(session), (m) => wire.send(m), bridge.log);
       close = () => session.close();
       void session.server.connect(handoff);
