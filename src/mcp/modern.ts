@@ -37,6 +37,8 @@ export interface ModernOptions {
   taskOwner?: string;
   /** The client shares this machine (stdio): its roots count for uploads (SessionOptions.localClient). */
   localClient?: boolean;
+  /** Most bytes one message may carry (stdio: STDIO_MESSAGE_MAX; SessionOptions.messageMax). */
+  messageMax?: number;
 }
 
 /** Fixed surfaces (templates, server/discover) change only with a new mesh-mcp version. */
@@ -191,7 +193,7 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
   server.setRequestHandler("resources/read", async (req) => {
     await settled();
     try {
-      const result = await readResource(bridge, req.params.uri);
+      const result = await readResource(bridge, req.params.uri, opts.messageMax);
       // Views of the catalog are as fresh as the catalog; file contents may change at any moment.
       const hint = req.params.uri.startsWith("mesh://files/") ? NO_REUSE : catalogHint(bridge);
       return { ...result, ...hint };

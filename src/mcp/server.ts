@@ -74,7 +74,11 @@ export interface SessionOptions {
    * tool reads. Off (HTTP) only --allow-dir counts (builtins.ts).
    */
   localClient?: boolean;
+  /** Most bytes one message to this client may carry (stdio: STDIO_MESSAGE_MAX); bigger resource reads are refused, saying how to get the file. */
+  messageMax?: number;
 }
+
+export { STDIO_MESSAGE_MAX } from "./message-max.js";
 
 const PROGRESS_BARRIER_TIMEOUT_MS = 2000;
 
@@ -265,7 +269,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   server.setRequestHandler(ReadResourceRequestSchema, async (req) => {
     await settled();
     try {
-      return await readResource(bridge, req.params.uri);
+      return await readResource(bridge, req.params.uri, opts.messageMax);
     } catch (err) {
       throw resourceError(err);
     }

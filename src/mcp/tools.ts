@@ -213,14 +213,18 @@ export function traceHeaders(meta: Record<string, unknown> | undefined): Record<
   return out;
 }
 
+/** Most characters of a progress message: a status line, not a payload (a node may send megabytes). */
+const PROGRESS_MESSAGE_MAX = 4096;
+const boundMessage = (m: string): string => (m.length <= PROGRESS_MESSAGE_MAX ? m : `${m.slice(0, PROGRESS_MESSAGE_MAX)}… (${m.length - PROGRESS_MESSAGE_MAX} more characters)`);
+
 /** Progress fields a chunk may carry: `progress`, `total`, `message`. */
 export function progressOf(chunk: unknown): { progress?: number; total?: number; message?: string } {
   if (typeof chunk !== "object" || chunk === null) {
-    return { message: typeof chunk === "string" ? chunk : chunk === undefined ? undefined : JSON.stringify(chunk) };
+    return { message: typeof chunk === "string" ? boundMessage(chunk) : chunk === undefined ? undefined : JSON.stringify(chunk) };
   }
   const c = chunk as Record<string, unknown>;
   const num = (x: unknown) => (typeof x === "number" && Number.isFinite(x) ? x : undefined);
-  const message = typeof c.message === "string" ? c.message : undefined;
+  const message = typeof c.message === "string" ? boundMessage(c.message) : undefined;
   return { progress: num(c.progress), total: num(c.total), message };
 }
 
