@@ -9,6 +9,7 @@ import type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js";
 import { MeshCancelledError, MeshTimeoutError, NoRespondersError, StreamInactivityError } from "../mesh/errors.js";
 import type { JsonObject, MethodEntry, StreamFrame } from "../mesh/index.js";
 import type { Bridge, CallOutcome } from "./bridge.js";
+import { KeptChunks } from "./stream-chunks.js";
 import { errorResult, nodeErrorResult, okResult, textOf, thrownResult } from "./results.js";
 import { normalizeManifestTypes } from "./schema-types.js";
 
@@ -228,7 +229,6 @@ export function progressOf(chunk: unknown): { progress?: number; total?: number;
   return { progress: num(c.progress), total: num(c.total), message };
 }
 
-const MAX_KEPT_CHUNKS = 10_000;
 /** Most characters of the chunk summary added to a streamed result without progress. */
 const CHUNK_SUMMARY_MAX = 16_384;
 
@@ -401,8 +401,7 @@ async function runStream(
       if (ctx.progressToken !== undefined) void ctx.sendProgress(last = last + 1, undefined, message).catch(() => {});
     },
   });
-  const kept: unknown[] = [];
-  let dropped = 0;
+  const kept = new KeptChunks();
   let count = 0;
   let last = 0;
   // The whole call is bounded by --call-timeout too, not only by inactivity.
@@ -417,8 +416,7 @@ async function runStream(
         break;
       }
       count++;
-      if (kept.length < MAX_KEPT_CHUNKS) kept.push(frame.chunk);
-      else dropped++;
+      kept.add(frame.chunk);
       if (ctx.progressToken !== undefined) {
         const p = progressOf(frame.chunk);
         // progress must increase: use the chunk's own figure when it does, else the chunk count.
@@ -429,6 +427,7 @@ async function runStream(
     }
   } finally {
     clearTimeout(deadline);
+    kept.release();
   }
   if (count > 0 && ctx.progressToken !== undefined) await ctx.flushProgress?.();
   answered.node = terminal?.node || undefined;
@@ -439,13 +438,20 @@ async function runStream(
   }
   // Chunks are part of the result when the terminal result lacks them (nothing is lost without progress).
   if (terminal.result === undefined || terminal.result === null) {
-    const result = { chunks: kept, ...(dropped ? { chunks_dropped: dropped } : {}) };
-    return okResult(result, resultOpts);
+    if (kept.overflow) {
+      return errorResult(
+        `${key}: the stream's final frame has no result, so its ${count} chunks are the result, but they are more than mesh-mcp keeps ` +
+          `(${kept.overflow}; ${kept.notKept} chunks not kept). Have the tool return its result in the final frame, ` +
+          `or put large output in the mesh file store and return its key.`,
+      );
+    }
+    return okResult({ chunks: kept.chunks }, resultOpts);
   }
   const out = await okResult(terminal.result, resultOpts);
   if (outages.length) out.content.push({ type: "text", text: `(progress sent during ${outages.length} NATS outage(s) of ${outages.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(", ")} was lost)` });
-  if (ctx.progressToken === undefined && kept.length > 0) {
-    const chunks = textOf(kept.length > 20 ? [...kept.slice(0, 20), `… ${kept.length - 20} more`] : kept);
+  if (ctx.progressToken === undefined && kept.chunks.length > 0) {
+    const shown = kept.chunks;
+    const chunks = textOf(count > 20 ? [...shown.slice(0, 20), `… ${count - 20} more`] : shown);
     // Bounded like the result itself: chunks are a summary here, not a second payload.
     const summary = chunks.length > CHUNK_SUMMARY_MAX ? `${chunks.slice(0, CHUNK_SUMMARY_MAX)}\n… (${chunks.length - CHUNK_SUMMARY_MAX} more characters)` : chunks;
     out.content.push({ type: "text", text: `(${count} progress chunks)\n${summary}` });
