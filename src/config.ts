@@ -37,8 +37,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: "nats-ws-query", env: "NATS_WS_QUERY", kind: "list", group: "NATS connection", arg: "K=V", description: "Extra WebSocket URL query parameter (repeatable; env: comma-separated)." },
   { flag: "embedded-nats", env: "MESH_MCP_EMBEDDED_NATS", kind: "boolean", default: false, group: "NATS connection", description: "Start a private nats-server with JetStream (found on PATH) and use it: single-machine use." },
   // Tools
-  { flag: "include", env: "MESH_MCP_INCLUDE", kind: "list", group: "Tools", arg: "GLOB", description: "Only expose methods whose <tool>.<method> matches (repeatable; * and ? globs)." },
-  { flag: "exclude", env: "MESH_MCP_EXCLUDE", kind: "list", group: "Tools", arg: "GLOB", description: "Hide methods whose <tool>.<method> matches (repeatable)." },
+  { flag: "include", env: "MESH_MCP_INCLUDE", kind: "list", group: "Tools", arg: "GLOB", description: "Only expose methods whose <tool>.<method> or MCP name <tool>__<method> matches (repeatable; * and ? globs; calculator.* is every method of calculator)." },
+  { flag: "exclude", env: "MESH_MCP_EXCLUDE", kind: "list", group: "Tools", arg: "GLOB", description: "Hide methods whose <tool>.<method> or MCP name (e.g. files__delete) matches (repeatable). A filter matching nothing is warned about." },
   { flag: "node", env: "MESH_MCP_NODES", kind: "list", group: "Tools", arg: "NODE", description: "Only use these nodes (repeatable); calls are pinned to them." },
   { flag: "admin", env: "MESH_MCP_ADMIN", kind: "boolean", default: false, group: "Tools", description: "Expose node administration tools (install, uninstall, update, config, release inspect)." },
   { flag: "allow-dir", env: "MESH_MCP_ALLOW_DIRS", kind: "list", group: "Tools", arg: "DIR", description: "Server folder the upload tool may read from (repeatable). Over HTTP the only folders it reads; over stdio the client's MCP roots count too." },
