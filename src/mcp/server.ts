@@ -33,6 +33,7 @@ import { answerBadParamsAsInvalidParams } from "./rpc-errors.js";
 import { callMeshTool, findTool, progressOf, ToolList } from "./tools.js";
 import { DEFAULT_TASK_POLL_MS, SessionTaskStore, startToolTask, taskSupportOf, TASKS_CAPABILITY, toMcpTask, withTaskSupport } from "./tasks.js";
 import type { Principal } from "./principal.js";
+import { cancelAcrossReplicas, cancelIdentity, remotelyCancellable } from "./request-cancel.js";
 
 export const SERVER_NAME = "mesh-mcp";
 export const SERVER_VERSION = "0.1.0";
@@ -74,6 +75,11 @@ export interface SessionOptions {
    * tool reads. Off (HTTP) only --allow-dir counts (builtins.ts).
    */
   localClient?: boolean;
+  /**
+   * Each request meets its own server (stateless HTTP, maybe on another replica): a
+   * client's `notifications/cancelled` travels over the mesh to the call (request-cancel.ts).
+   */
+  stateless?: boolean;
   /** Most bytes one message to this client may carry (stdio: STDIO_MESSAGE_MAX); bigger resource reads are refused, saying how to get the file. */
   messageMax?: number;
 }
@@ -232,7 +238,12 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
         });
         return result;
       }
-      return await meshCall(entry!, args, req.params._meta, extra.signal, (n) => extra.sendNotification(n), () => extra.sendRequest({ method: "ping" }, EmptyResultSchema, { timeout: PROGRESS_BARRIER_TIMEOUT_MS }));
+      const remote = opts.stateless ? remotelyCancellable(bridge, cancelId, extra.requestId, extra.signal) : undefined;
+      try {
+        return await meshCall(entry!, args, req.params._meta, remote?.abort ?? extra.signal, (n) => extra.sendNotification(n), () => extra.sendRequest({ method: "ping" }, EmptyResultSchema, { timeout: PROGRESS_BARRIER_TIMEOUT_MS }));
+      } finally {
+        remote?.done();
+      }
     } finally {
       inflight--;
     }
@@ -305,6 +316,8 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
     roots = undefined;
   });
   answerBadParamsAsInvalidParams(server);
+  const cancelId = cancelIdentity(bridge, opts.principal, opts.taskOwner);
+  if (opts.stateless) cancelAcrossReplicas(server, bridge, cancelId);
 
   // ---- change notifications from the shared bridge ----
   const dropTools = bridge.onToolsChanged(() => {
