@@ -38,6 +38,8 @@ export interface BridgeOptions {
     pollMs?: number;
     /** The task owner identity where the transport has none (stdio; HTTP without a token). */
     owner?: string;
+    /** Concurrent working tasks per identity (this process); 0: no bound. */
+    maxPerIdentity?: number;
   };
   /** Results larger than this (JSON bytes) go into the file store as a link + preview (0: never). */
   resultMax?: number;

@@ -33,6 +33,7 @@ import { answerBadParamsAsInvalidParams } from "./rpc-errors.js";
 import { callMeshTool, findTool, progressOf, ToolList } from "./tools.js";
 import { DEFAULT_TASK_POLL_MS, SessionTaskStore, startToolTask, taskSupportOf, TASKS_CAPABILITY, toMcpTask, withTaskSupport } from "./tasks.js";
 import type { Principal } from "./principal.js";
+import { RunningTasks } from "./task-caps.js";
 import { cancelAcrossReplicas, cancelIdentity, remotelyCancellable } from "./request-cancel.js";
 
 export const SERVER_NAME = "mesh-mcp";
@@ -153,6 +154,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   const builtins = builtinsFor(bridge.opts.admin ?? false);
   const subscriptions = new Set<string>();
   let inflight = 0;
+  const sessionTasks = new RunningTasks(taskOwner);
   let logLevel: LoggingLevel | undefined;
   let roots: string[] | undefined;
   let listChangedTimer: NodeJS.Timeout | undefined;
@@ -212,6 +214,11 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
       return startToolTask(bridge, entry, args, {
         owner: taskOwner,
         meta: req.params._meta as Record<string, unknown> | undefined,
+        // A running task is a call of this session: it counts against --max-inflight.
+        limits: opts.maxInflight === undefined ? [] : [{
+          running: sessionTasks, max: opts.maxInflight, others: () => inflight,
+          refusal: `${name}: this session has ${opts.maxInflight} calls and tasks running (--max-inflight ${opts.maxInflight}); wait for one to end or cancel a task (tasks/cancel), then retry`,
+        }],
         onChunk: progressToken === undefined ? undefined : (chunk, count) => {
           if (closed) return;
           const p = progressOf(chunk);
@@ -224,8 +231,12 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
         },
       });
     }
-    if (opts.maxInflight !== undefined && inflight >= opts.maxInflight) {
-      return errorResult(`too many concurrent calls in this session (limit ${opts.maxInflight}); wait for one to finish and retry.`);
+    if (opts.maxInflight !== undefined && inflight + sessionTasks.size >= opts.maxInflight) {
+      // Running tasks count too; one that ended unseen frees its place on a re-check.
+      if (sessionTasks.size > 0 && bridge.mesh) await sessionTasks.recount(await bridge.mesh.tasks()).catch(() => 0);
+      if (inflight + sessionTasks.size >= opts.maxInflight) {
+        return errorResult(`too many concurrent calls and tasks in this session (limit ${opts.maxInflight}, --max-inflight); wait for one to finish and retry.`);
+      }
     }
     inflight++;
     try {
