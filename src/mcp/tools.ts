@@ -10,6 +10,7 @@ import { MeshCancelledError, MeshTimeoutError, NoRespondersError, StreamInactivi
 import type { JsonObject, MethodEntry, StreamFrame } from "../mesh/index.js";
 import type { Bridge, CallOutcome } from "./bridge.js";
 import { KeptChunks } from "./stream-chunks.js";
+import { isLargeSchema, validateLarge } from "./validate-large.js";
 import { errorResult, nodeErrorResult, okResult, textOf, thrownResult } from "./results.js";
 import { normalizeManifestTypes } from "./schema-types.js";
 
@@ -150,6 +151,19 @@ const validatorsBySchema = new WeakMap<object, ValidateFunction | null>();
 
 /** Validates args against the tool's input schema; returns error lines, or [] when valid. */
 export function validateArgs(schema: Tool["inputSchema"], args: JsonObject, warn: (m: string) => void): string[] {
+  // A large schema is checked key by key, compiling only what the call uses (validate-large.ts says why).
+  if (isLargeSchema(schema)) return validateLarge(schema, args, { compile: (sub) => compiledOnce(sub, warn) ?? undefined, warn });
+  const v = compiledOnce(schema, warn);
+  if (!v || v(args)) return [];
+  return (v.errors ?? []).map((e) => {
+    const where = e.instancePath ? e.instancePath.slice(1).replace(/\//g, ".") : "arguments";
+    const extra = e.keyword === "enum" ? ` (${(e.params as { allowedValues: unknown[] }).allowedValues.join(", ")})` : "";
+    return `${where} ${e.message}${extra}`;
+  });
+}
+
+/** The compiled validator of `schema`, cached (null: it cannot be compiled; said once). */
+function compiledOnce(schema: object, warn: (m: string) => void): ValidateFunction | null {
   let v = validatorsBySchema.get(schema);
   if (v === undefined) {
     const key = JSON.stringify(schema);
@@ -166,12 +180,7 @@ export function validateArgs(schema: Tool["inputSchema"], args: JsonObject, warn
     }
     validatorsBySchema.set(schema, v);
   }
-  if (!v || v(args)) return [];
-  return (v.errors ?? []).map((e) => {
-    const where = e.instancePath ? e.instancePath.slice(1).replace(/\//g, ".") : "arguments";
-    const extra = e.keyword === "enum" ? ` (${(e.params as { allowedValues: unknown[] }).allowedValues.join(", ")})` : "";
-    return `${where} ${e.message}${extra}`;
-  });
+  return v;
 }
 
 // ---------------- calling ----------------
