@@ -10,13 +10,14 @@ import type { Bridge } from "./bridge.js";
 import type { Principal } from "./principal.js";
 
 /**
- * Who the caller is, for matching its cancels: the authenticated principal, else the
- * identity the HTTP edge derived from the bearer token (or --task-owner). Without
- * either, every client of this server is one caller ("anonymous"): its request ids
- * then name calls of any anonymous client.
+ * Who the caller is, for matching its cancels: the authenticated principal together
+ * with the identity the HTTP edge derived from the credential (the task owner: two
+ * deployments' --auth-token principals share a name, their tokens do not), or
+ * --task-owner. Without any, every client of this server is one caller ("anonymous"):
+ * its request ids then name calls of any anonymous client.
  */
 export function cancelIdentity(bridge: Bridge, principal: Principal | undefined, taskOwner: string | undefined): string {
-  return principal?.id ?? taskOwner ?? bridge.opts.tasks?.owner ?? "anonymous";
+  return `${principal?.id ?? "anonymous"}\n${taskOwner ?? bridge.opts.tasks?.owner ?? ""}`;
 }
 
 /** Routes this (stateless) server's cancels onto the mesh, where the replica running the call hears them. */
