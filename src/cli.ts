@@ -60,6 +60,7 @@ export function bridgeOptionsFrom(c: Config): BridgeOptions {
       pollMs: Math.round(c.taskPollInterval * 1000),
       // stdio: one identity per process unless a shared secret is configured.
       owner: c.taskOwner,
+      maxPerIdentity: c.maxTasksPerIdentity,
     },
     resultMax: c.resultMax,
     events: {

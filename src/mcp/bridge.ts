@@ -10,6 +10,7 @@ import type { EventsOptions } from "./events.js";
 import type { Catalog, CatalogChange, FileWatchEvent, Mesh, MeshOptions, MethodEntry } from "../mesh/index.js";
 import { createHash } from "node:crypto";
 import type { Level, Logger } from "./log.js";
+import { MethodFilter } from "./filters.js";
 import { ToolNameTable } from "./naming.js";
 import { BUILTIN_TOOL_NAMES } from "./builtins.js";
 import { DISCOVERY_TOOL_NAMES } from "./naming.js";
@@ -40,6 +41,8 @@ export interface BridgeOptions {
     pollMs?: number;
     /** The task owner identity where the transport has none (stdio; HTTP without a token). */
     owner?: string;
+    /** Concurrent working tasks per identity (this process); 0: no bound. */
+    maxPerIdentity?: number;
   };
   /** MCP events (the Events extension over the mesh's event log). */
   events?: EventsOptions;
@@ -72,11 +75,7 @@ export interface CallDetail {
   error?: string;
 }
 
-/** Compiles `*`/`?` globs to one RegExp. */
-export function globToRegExp(glob: string): RegExp {
-  const re = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
-  return new RegExp(`^${re}$`);
-}
+export { globToRegExp } from "./filters.js";
 
 export class Bridge {
   mesh?: Mesh;
@@ -107,12 +106,10 @@ export class Bridge {
   private debounce?: NodeJS.Timeout;
   private stopWatch = new AbortController();
   private closed = false;
-  private readonly include: RegExp[];
-  private readonly exclude: RegExp[];
+  private readonly filter: MethodFilter;
 
   constructor(readonly opts: BridgeOptions, readonly log: Logger) {
-    this.include = (opts.include ?? []).map(globToRegExp);
-    this.exclude = (opts.exclude ?? []).map(globToRegExp);
+    this.filter = new MethodFilter(opts.include, opts.exclude);
   }
 
   /** Warnings from the mesh library already logged, and when (see meshLog). */
@@ -193,6 +190,8 @@ export class Bridge {
     catalog.onChange((change) => this.onCatalogChange(change));
     this.recompute();
     this.log.info(`catalog: ${catalog.methods().length} methods on ${catalog.nodes().size} nodes (${catalog.lastDiscoveryMs.toFixed(0)} ms)`);
+    // The first discovery is done: a filter that matches nothing now is most likely a mistake.
+    for (const problem of this.filter.unmatched(catalog.methods())) this.log.warn(problem);
     for (const w of this.readyWaiters.splice(0)) w(true);
     this.notifyTools();
     void this.watchFiles(mesh);
@@ -255,10 +254,7 @@ export class Bridge {
   }
 
   private isVisible(e: MethodEntry): boolean {
-    const key = `${e.tool}.${e.method}`;
-    if (this.include.length && !this.include.some((r) => r.test(key))) return false;
-    if (this.exclude.some((r) => r.test(key))) return false;
-    return true;
+    return this.filter.visible(e);
   }
 
   private recompute(): void {

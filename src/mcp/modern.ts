@@ -43,6 +43,10 @@ export interface ModernOptions {
    * anonymous owner: the unguessable task id is then the only handle.
    */
   taskOwner?: string;
+  /** The client shares this machine (stdio): its roots count for uploads (SessionOptions.localClient). */
+  localClient?: boolean;
+  /** Most bytes one message may carry (stdio: STDIO_MESSAGE_MAX; SessionOptions.messageMax). */
+  messageMax?: number;
 }
 
 /** Fixed surfaces (templates, server/discover) change only with a new mesh-mcp version. */
@@ -170,11 +174,11 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
       // client fulfils and retries with. Asked only when --allow-dir does not cover the file.
       const answer = inputResponse(ctx.mcpReq.inputResponses, ROOTS_KEY);
       const roots = answer.kind === "roots" ? rootsToDirs(answer.roots.map((r) => r.uri)) : [];
-      if (answer.kind !== "roots" && builtin.tool.name === UPLOAD_TOOL && clientCaps(ctx.mcpReq.envelope)?.roots &&
+      if (opts.localClient && answer.kind !== "roots" && builtin.tool.name === UPLOAD_TOOL && clientCaps(ctx.mcpReq.envelope)?.roots &&
           !(await coveredByAllowDirs(bridge, args.path))) {
         return inputRequired({ inputRequests: { [ROOTS_KEY]: inputRequired.listRoots() } }) as unknown as CallToolResult;
       }
-      const builtinCtx: BuiltinContext = { bridge, roots: async () => roots };
+      const builtinCtx: BuiltinContext = { bridge, localClient: opts.localClient === true, roots: async () => roots };
       return (await builtin.run(args, builtinCtx)) as CallToolResult;
     }
     const meta = ctx.mcpReq._meta as Record<string, unknown> | undefined;
@@ -206,7 +210,7 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
   server.setRequestHandler("resources/read", async (req) => {
     await settled();
     try {
-      const result = await readResource(bridge, req.params.uri);
+      const result = await readResource(bridge, req.params.uri, opts.messageMax);
       // Views of the catalog are as fresh as the catalog; file contents may change at any moment.
       const hint = req.params.uri.startsWith("mesh://files/") ? NO_REUSE : catalogHint(bridge);
       return { ...result, ...hint };

@@ -34,6 +34,8 @@ import { callMeshTool, findTool, progressOf, ToolList } from "./tools.js";
 import { discoveryCall, listedMeshTools, listing } from "./discovery.js";
 import { DEFAULT_TASK_POLL_MS, SessionTaskStore, startToolTask, taskSupportOf, TASKS_CAPABILITY, toMcpTask, withTaskSupport } from "./tasks.js";
 import type { Principal } from "./principal.js";
+import { RunningTasks } from "./task-caps.js";
+import { cancelAcrossReplicas, cancelIdentity, remotelyCancellable } from "./request-cancel.js";
 
 // Transports write messages with it (cached tools/list JSON); they reach src/mcp through this file.
 export { stringifyMessage } from "./serialized.js";
@@ -74,7 +76,21 @@ export interface SessionOptions {
    * the transport knows no identity.
    */
   principal?: Principal;
+  /**
+   * The client shares this machine (stdio): its MCP roots may widen what the upload
+   * tool reads. Off (HTTP) only --allow-dir counts (builtins.ts).
+   */
+  localClient?: boolean;
+  /**
+   * Each request meets its own server (stateless HTTP, maybe on another replica): a
+   * client's `notifications/cancelled` travels over the mesh to the call (request-cancel.ts).
+   */
+  stateless?: boolean;
+  /** Most bytes one message to this client may carry (stdio: STDIO_MESSAGE_MAX); bigger resource reads are refused, saying how to get the file. */
+  messageMax?: number;
 }
+
+export { STDIO_MESSAGE_MAX } from "./message-max.js";
 
 const PROGRESS_BARRIER_TIMEOUT_MS = 2000;
 
@@ -143,6 +159,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   const builtins = builtinsFor(bridge.opts.admin ?? false);
   const subscriptions = new Set<string>();
   let inflight = 0;
+  const sessionTasks = new RunningTasks(taskOwner);
   let logLevel: LoggingLevel | undefined;
   let roots: string[] | undefined;
   let listChangedTimer: NodeJS.Timeout | undefined;
@@ -173,6 +190,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
 
   const builtinCtx: BuiltinContext = {
     bridge,
+    localClient: opts.localClient === true,
     roots: async () => {
       if (roots) return roots;
       if (!server.getClientCapabilities()?.roots) return [];
@@ -205,6 +223,11 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
       return startToolTask(bridge, entry, args, {
         owner: taskOwner,
         meta: req.params._meta as Record<string, unknown> | undefined,
+        // A running task is a call of this session: it counts against --max-inflight.
+        limits: opts.maxInflight === undefined ? [] : [{
+          running: sessionTasks, max: opts.maxInflight, others: () => inflight,
+          refusal: `${name}: this session has ${opts.maxInflight} calls and tasks running (--max-inflight ${opts.maxInflight}); wait for one to end or cancel a task (tasks/cancel), then retry`,
+        }],
         onChunk: progressToken === undefined ? undefined : (chunk, count) => {
           if (closed) return;
           const p = progressOf(chunk);
@@ -217,8 +240,12 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
         },
       });
     }
-    if (opts.maxInflight !== undefined && inflight >= opts.maxInflight) {
-      return errorResult(`too many concurrent calls in this session (limit ${opts.maxInflight}); wait for one to finish and retry.`);
+    if (opts.maxInflight !== undefined && inflight + sessionTasks.size >= opts.maxInflight) {
+      // Running tasks count too; one that ended unseen frees its place on a re-check.
+      if (sessionTasks.size > 0 && bridge.mesh) await sessionTasks.recount(await bridge.mesh.tasks()).catch(() => 0);
+      if (inflight + sessionTasks.size >= opts.maxInflight) {
+        return errorResult(`too many concurrent calls and tasks in this session (limit ${opts.maxInflight}, --max-inflight); wait for one to finish and retry.`);
+      }
     }
     inflight++;
     try {
@@ -231,7 +258,12 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
         });
         return result;
       }
-      return await meshCall(entry!, args, req.params._meta, extra.signal, (n) => extra.sendNotification(n), () => extra.sendRequest({ method: "ping" }, EmptyResultSchema, { timeout: PROGRESS_BARRIER_TIMEOUT_MS }));
+      const remote = opts.stateless ? remotelyCancellable(bridge, cancelId, extra.requestId, extra.signal) : undefined;
+      try {
+        return await meshCall(entry!, args, req.params._meta, remote?.abort ?? extra.signal, (n) => extra.sendNotification(n), () => extra.sendRequest({ method: "ping" }, EmptyResultSchema, { timeout: PROGRESS_BARRIER_TIMEOUT_MS }));
+      } finally {
+        remote?.done();
+      }
     } finally {
       inflight--;
     }
@@ -268,7 +300,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   server.setRequestHandler(ReadResourceRequestSchema, async (req) => {
     await settled();
     try {
-      return await readResource(bridge, req.params.uri);
+      return await readResource(bridge, req.params.uri, opts.messageMax);
     } catch (err) {
       throw resourceError(err);
     }
@@ -304,6 +336,8 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
     roots = undefined;
   });
   answerBadParamsAsInvalidParams(server);
+  const cancelId = cancelIdentity(bridge, opts.principal, opts.taskOwner);
+  if (opts.stateless) cancelAcrossReplicas(server, bridge, cancelId);
 
   // ---- change notifications from the shared bridge ----
   const dropTools = bridge.onToolsChanged(() => {

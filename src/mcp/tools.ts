@@ -10,6 +10,8 @@ import { MeshCancelledError, MeshTimeoutError, NoRespondersError, StreamInactivi
 import type { JsonObject, MethodEntry, StreamFrame } from "../mesh/index.js";
 import type { Bridge, CallOutcome } from "./bridge.js";
 import { publishCallRecord } from "./call-log.js";
+import { KeptChunks } from "./stream-chunks.js";
+import { isLargeSchema, validateLarge } from "./validate-large.js";
 import { errorResult, nodeErrorResult, okResult, textOf, thrownResult } from "./results.js";
 import { normalizeManifestTypes } from "./schema-types.js";
 import type { Principal } from "./principal.js";
@@ -207,6 +209,19 @@ const validatorsBySchema = new WeakMap<object, ValidateFunction | null>();
 
 /** Validates args against the tool's input schema; returns error lines, or [] when valid. */
 export function validateArgs(schema: Tool["inputSchema"], args: JsonObject, warn: (m: string) => void): string[] {
+  // A large schema is checked key by key, compiling only what the call uses (validate-large.ts says why).
+  if (isLargeSchema(schema)) return validateLarge(schema, args, { compile: (sub) => compiledOnce(sub, warn) ?? undefined, warn });
+  const v = compiledOnce(schema, warn);
+  if (!v || v(args)) return [];
+  return (v.errors ?? []).map((e) => {
+    const where = e.instancePath ? e.instancePath.slice(1).replace(/\//g, ".") : "arguments";
+    const extra = e.keyword === "enum" ? ` (${(e.params as { allowedValues: unknown[] }).allowedValues.join(", ")})` : "";
+    return `${where} ${e.message}${extra}`;
+  });
+}
+
+/** The compiled validator of `schema`, cached (null: it cannot be compiled; said once). */
+function compiledOnce(schema: object, warn: (m: string) => void): ValidateFunction | null {
   let v = validatorsBySchema.get(schema);
   if (v === undefined) {
     const key = JSON.stringify(schema);
@@ -223,12 +238,7 @@ export function validateArgs(schema: Tool["inputSchema"], args: JsonObject, warn
     }
     validatorsBySchema.set(schema, v);
   }
-  if (!v || v(args)) return [];
-  return (v.errors ?? []).map((e) => {
-    const where = e.instancePath ? e.instancePath.slice(1).replace(/\//g, ".") : "arguments";
-    const extra = e.keyword === "enum" ? ` (${(e.params as { allowedValues: unknown[] }).allowedValues.join(", ")})` : "";
-    return `${where} ${e.message}${extra}`;
-  });
+  return v;
 }
 
 // ---------------- calling ----------------
@@ -271,18 +281,21 @@ export function traceHeaders(meta: Record<string, unknown> | undefined): Record<
   return out;
 }
 
+/** Most characters of a progress message: a status line, not a payload (a node may send megabytes). */
+const PROGRESS_MESSAGE_MAX = 4096;
+const boundMessage = (m: string): string => (m.length <= PROGRESS_MESSAGE_MAX ? m : `${m.slice(0, PROGRESS_MESSAGE_MAX)}… (${m.length - PROGRESS_MESSAGE_MAX} more characters)`);
+
 /** Progress fields a chunk may carry: `progress`, `total`, `message`. */
 export function progressOf(chunk: unknown): { progress?: number; total?: number; message?: string } {
   if (typeof chunk !== "object" || chunk === null) {
-    return { message: typeof chunk === "string" ? chunk : chunk === undefined ? undefined : JSON.stringify(chunk) };
+    return { message: typeof chunk === "string" ? boundMessage(chunk) : chunk === undefined ? undefined : JSON.stringify(chunk) };
   }
   const c = chunk as Record<string, unknown>;
   const num = (x: unknown) => (typeof x === "number" && Number.isFinite(x) ? x : undefined);
-  const message = typeof c.message === "string" ? c.message : undefined;
+  const message = typeof c.message === "string" ? boundMessage(c.message) : undefined;
   return { progress: num(c.progress), total: num(c.total), message };
 }
 
-const MAX_KEPT_CHUNKS = 10_000;
 /** Most characters of the chunk summary added to a streamed result without progress. */
 const CHUNK_SUMMARY_MAX = 16_384;
 
@@ -469,8 +482,7 @@ async function runStream(
       if (ctx.progressToken !== undefined) void ctx.sendProgress(last = last + 1, undefined, message).catch(() => {});
     },
   });
-  const kept: unknown[] = [];
-  let dropped = 0;
+  const kept = new KeptChunks();
   let count = 0;
   let last = 0;
   // The whole call is bounded by --call-timeout too, not only by inactivity.
@@ -485,8 +497,7 @@ async function runStream(
         break;
       }
       count++;
-      if (kept.length < MAX_KEPT_CHUNKS) kept.push(frame.chunk);
-      else dropped++;
+      kept.add(frame.chunk);
       if (ctx.progressToken !== undefined) {
         const p = progressOf(frame.chunk);
         // progress must increase: use the chunk's own figure when it does, else the chunk count.
@@ -497,6 +508,7 @@ async function runStream(
     }
   } finally {
     clearTimeout(deadline);
+    kept.release();
   }
   if (count > 0 && ctx.progressToken !== undefined) await ctx.flushProgress?.();
   answered.node = terminal?.node || undefined;
@@ -507,13 +519,20 @@ async function runStream(
   }
   // Chunks are part of the result when the terminal result lacks them (nothing is lost without progress).
   if (terminal.result === undefined || terminal.result === null) {
-    const result = { chunks: kept, ...(dropped ? { chunks_dropped: dropped } : {}) };
-    return okResult(result, resultOpts);
+    if (kept.overflow) {
+      return errorResult(
+        `${key}: the stream's final frame has no result, so its ${count} chunks are the result, but they are more than mesh-mcp keeps ` +
+          `(${kept.overflow}; ${kept.notKept} chunks not kept). Have the tool return its result in the final frame, ` +
+          `or put large output in the mesh file store and return its key.`,
+      );
+    }
+    return okResult({ chunks: kept.chunks }, resultOpts);
   }
   const out = await okResult(terminal.result, resultOpts);
   if (outages.length) out.content.push({ type: "text", text: `(progress sent during ${outages.length} NATS outage(s) of ${outages.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(", ")} was lost)` });
-  if (ctx.progressToken === undefined && kept.length > 0) {
-    const chunks = textOf(kept.length > 20 ? [...kept.slice(0, 20), `… ${kept.length - 20} more`] : kept);
+  if (ctx.progressToken === undefined && kept.chunks.length > 0) {
+    const shown = kept.chunks;
+    const chunks = textOf(count > 20 ? [...shown.slice(0, 20), `… ${count - 20} more`] : shown);
     // Bounded like the result itself: chunks are a summary here, not a second payload.
     const summary = chunks.length > CHUNK_SUMMARY_MAX ? `${chunks.slice(0, CHUNK_SUMMARY_MAX)}\n… (${chunks.length - CHUNK_SUMMARY_MAX} more characters)` : chunks;
     out.content.push({ type: "text", text: `(${count} progress chunks)\n${summary}` });
