@@ -10,6 +10,8 @@ import type { Catalog, CatalogChange, FileWatchEvent, Mesh, MeshOptions, MethodE
 import type { Level, Logger } from "./log.js";
 import { ToolNameTable } from "./naming.js";
 import { BUILTIN_TOOL_NAMES } from "./builtins.js";
+import { auditFields, auditRecord, type AuditDetail } from "./audit.js";
+import type { Policy } from "./policy.js";
 
 export interface BridgeOptions {
   mesh: MeshOptions;
@@ -42,6 +44,10 @@ export interface BridgeOptions {
   resultMax?: number;
   /** Debounce of tools/list_changed after catalog changes. */
   listChangedDebounceMs?: number;
+  /** Who may do what (the config file's `policy`); absent: everything the flags expose. */
+  policy?: Policy;
+  /** One audit record per call to the log (audit.ts). */
+  audit?: boolean;
 }
 
 /** The same mesh warning is repeated at most this often. */
@@ -51,9 +57,9 @@ export type BridgeState = "connecting" | "connected" | "disconnected" | "closed"
 
 /** How a mesh tool call ended (metrics): `invalid`/`unavailable` never reached the mesh. */
 export type CallOutcome = "ok" | "error" | "cancelled" | "timeout" | "no_responders" | "invalid" | "unavailable";
-export type CallObserver = (key: string, outcome: CallOutcome, ms: number) => void;
-/** Who answered a call and for whom (the log line of every call). */
-export interface CallDetail {
+export type CallObserver = (key: string, outcome: CallOutcome, ms: number, detail: CallDetail) => void;
+/** Who answered a call and for whom (the log line of every call, its audit record). */
+export interface CallDetail extends AuditDetail {
   node?: string;
   session?: string;
   /** The error text of a failure (its first line is logged). */
@@ -285,9 +291,13 @@ export class Bridge {
         session: detail.session, tool: key, node: detail.node, outcome, ms: Math.round(ms),
       });
     }
+    if (this.opts.audit) {
+      const record = auditRecord(key, outcome, ms, detail);
+      this.log.local("info", record.message, auditFields(record));
+    }
     for (const o of this.callObservers) {
       try {
-        o(key, outcome, ms);
+        o(key, outcome, ms, detail);
       } catch {
         // an observer must not break a call
       }

@@ -8,8 +8,10 @@
  */
 import { realpath } from "node:fs/promises";
 import { isAbsolute, resolve } from "node:path";
-import { CLIENT_CAPABILITIES_META_KEY, inputRequired, inputResponse, ProtocolError, ProtocolErrorCode, ResourceNotFoundError, Server, type CallToolResult, type CacheHint, type Tool } from "@modelcontextprotocol/server";
+import { CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, inputRequired, inputResponse, ProtocolError, ProtocolErrorCode, ResourceNotFoundError, Server, type CallToolResult, type CacheHint, type Tool } from "@modelcontextprotocol/server";
 import type { Bridge } from "./bridge.js";
+import type { MethodEntry } from "../mesh/index.js";
+import { methodsFor } from "./authorize.js";
 import { builtinsFor, type BuiltinContext } from "./builtins.js";
 import { complete, InvalidCursorError, listResources, readResource, ResourceError, TEMPLATES } from "./resources.js";
 import { isInside, rootsToDirs } from "./paths.js";
@@ -18,6 +20,9 @@ import { INSTRUCTIONS, SERVER_INFO, SHARED_CAPABILITIES } from "./server.js";
 import { callMeshTool, findTool, ToolList, type CallContext } from "./tools.js";
 import { taskSupportOf, withTaskSupport } from "./tasks.js";
 import { ANONYMOUS_OWNER, createModernTask, declaresTasks, registerModernTasks, TASKS_EXTENSION_CAPABILITY } from "./tasks-modern.js";
+import { accessFor, builtinsAllowed, taskOwnerOf } from "./authorize.js";
+import type { Access } from "./policy.js";
+import { PRINCIPAL_AUTH_KEY, type Principal } from "./principal.js";
 
 /** The authInfo.extra key under which the HTTP edge names a request's task owner. */
 export const TASK_OWNER_AUTH_KEY = "meshTaskOwner";
@@ -35,6 +40,26 @@ export interface ModernOptions {
    * anonymous owner: the unguessable task id is then the only handle.
    */
   taskOwner?: string;
+  /** Who this instance's requests come from when a request names none (stdio: the local or --principal user). */
+  principal?: Principal;
+}
+
+/** The principal the HTTP edge put on a 2026 request (authInfo.extra), else `fallback`. */
+export function principalOfRequest(ctx: { http?: { authInfo?: { extra?: Record<string, unknown> } } }, fallback?: Principal): Principal | undefined {
+  const p = ctx.http?.authInfo?.extra?.[PRINCIPAL_AUTH_KEY] as Principal | undefined;
+  return p && typeof p === "object" && typeof p.id === "string" ? p : fallback;
+}
+
+/** A 2026 answer filtered for one principal must not be reused for another (SEP cache hints). */
+function scoped<T extends CacheHint>(hint: T, access: Access): T {
+  return access.unrestricted ? hint : { ...hint, cacheScope: "private" };
+}
+
+/** The client's name and version from a 2026 request's envelope (audit). */
+function clientOf(envelope: unknown): { name?: string; version?: string } | undefined {
+  const info = (envelope as Record<string, unknown> | undefined)?.[CLIENT_INFO_META_KEY] as { name?: unknown; version?: unknown } | undefined;
+  if (!info || typeof info !== "object") return undefined;
+  return { name: typeof info.name === "string" ? info.name : undefined, version: typeof info.version === "string" ? info.version : undefined };
 }
 
 /** Fixed surfaces (templates, server/discover) change only with a new mesh-mcp version. */
@@ -95,10 +120,21 @@ export interface ChangeNotifier {
  * Turns the bridge's changes into listen-stream events, once per process (per-request
  * instances cannot hold a subscription). Returns the function that stops it.
  */
-export function publishChanges(bridge: Bridge, notify: ChangeNotifier): () => void {
+export function publishChanges(bridge: Bridge, notify: ChangeNotifier, access?: Access): () => void {
   let listChangedTimer: NodeJS.Timeout | undefined;
-  const dropTools = bridge.onToolsChanged(() => notify.toolsChanged());
+  // For one principal (stdio): list_changed only when its view changed, file events only for what it may read.
+  const view = () => JSON.stringify(methodsFor(bridge, access!).map((e) => [e.tool, e.method, e.nodes, e.schema]));
+  let seen = access && !access.unrestricted ? view() : undefined;
+  const dropTools = bridge.onToolsChanged(() => {
+    if (seen !== undefined) {
+      const now = view();
+      if (now === seen) return;
+      seen = now;
+    }
+    notify.toolsChanged();
+  });
   const dropFiles = bridge.onFileEvent((ev) => {
+    if (access && !access.can("file.read", ev.key)) return;
     notify.resourceUpdated(fileUri(ev.key));
     clearTimeout(listChangedTimer);
     listChangedTimer = setTimeout(() => notify.resourcesChanged(), 200);
@@ -114,6 +150,9 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
   const tasksOn = !bridge.opts.tasks?.disabled;
   // Per request: the HTTP edge may serve many clients from one (pooled) instance, so it names the identity in authInfo.
   const ownerOf = (ctx: { http?: { authInfo?: { extra?: Record<string, unknown> } } }): string => {
+    // A known principal owns its tasks by id (they follow it across replicas).
+    const byPrincipal = taskOwnerOf(principalOfRequest(ctx, opts.principal));
+    if (byPrincipal) return byPrincipal;
     const fromEdge = ctx.http?.authInfo?.extra?.[TASK_OWNER_AUTH_KEY];
     return typeof fromEdge === "string" ? fromEdge : opts.taskOwner ?? bridge.opts.tasks?.owner ?? ANONYMOUS_OWNER;
   };
@@ -129,24 +168,38 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
     },
   );
   const tools = new ToolList(bridge, tasksOn ? (tool, entry) => withTaskSupport(tool, taskSupportOf(bridge, entry)) : undefined);
+  // Per principal (the task-support decoration depends on its tasks grant).
+  const toolsByAccess = new WeakMap<Access, ToolList>();
+  const toolsFor = (access: Access): ToolList => {
+    if (access.unrestricted) return tools;
+    let t = toolsByAccess.get(access);
+    if (!t) {
+      const support = (entry: MethodEntry) => (access.can("task.create", `${entry.tool}.${entry.method}`) ? taskSupportOf(bridge, entry) : undefined);
+      toolsByAccess.set(access, (t = new ToolList(bridge, tasksOn ? (tool, entry) => withTaskSupport(tool, support(entry)) : undefined)));
+    }
+    return t;
+  };
+  const accessOfReq = (ctx: { http?: { authInfo?: { extra?: Record<string, unknown> } } }) => accessFor(bridge, principalOfRequest(ctx, opts.principal));
   if (tasksOn) registerModernTasks(server, bridge, ownerOf);
   const builtins = builtinsFor(bridge.opts.admin ?? false);
   const settled = async () => {
     if (!bridge.catalog) await bridge.ready(STARTUP_WAIT_MS);
   };
 
-  server.setRequestHandler("tools/list", async (req) => {
+  server.setRequestHandler("tools/list", async (req, ctx) => {
     // We never hand out a tools cursor: any cursor is not one of ours.
     if (req.params?.cursor !== undefined) throw invalidParams(`invalid cursor "${req.params.cursor}": tools/list has one page; list again without a cursor`);
     await settled();
-    return { tools: [...builtins.map((b) => b.tool), ...tools.meshTools()] as Tool[], ...catalogHint(bridge) };
+    const access = accessOfReq(ctx);
+    return { tools: [...builtinsAllowed(access, builtins).map((b) => b.tool), ...toolsFor(access).meshTools(access)] as Tool[], ...scoped(catalogHint(bridge), access) };
   });
 
   server.setRequestHandler("tools/call", async (req, ctx) => {
     const { name } = req.params;
     const args = (req.params.arguments ?? {}) as Record<string, unknown>;
     await settled();
-    const { builtin, entry, missing } = findTool(bridge, builtins, name);
+    const access = accessOfReq(ctx);
+    const { builtin, entry, missing } = findTool(bridge, builtinsAllowed(access, builtins), name, access);
     if (missing) return missing as CallToolResult;
     if (builtin) {
       // Roots the 2026 way: no server→client request, but an input-required result the
@@ -157,17 +210,19 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
           !(await coveredByAllowDirs(bridge, args.path))) {
         return inputRequired({ inputRequests: { [ROOTS_KEY]: inputRequired.listRoots() } }) as unknown as CallToolResult;
       }
-      const builtinCtx: BuiltinContext = { bridge, roots: async () => roots };
+      const builtinCtx: BuiltinContext = { bridge, roots: async () => roots, access };
       return (await builtin.run(args, builtinCtx)) as CallToolResult;
     }
     const meta = ctx.mcpReq._meta as Record<string, unknown> | undefined;
     // The server decides: an eligible method becomes a task when this request declares the extension.
-    if (tasksOn && taskSupportOf(bridge, entry!) && declaresTasks(ctx.mcpReq.envelope)) {
+    if (tasksOn && taskSupportOf(bridge, entry!) && access.can("task.create", `${entry!.tool}.${entry!.method}`) && declaresTasks(ctx.mcpReq.envelope)) {
       return (await createModernTask(bridge, entry!, args as never, ownerOf(ctx), meta)) as unknown as CallToolResult;
     }
     const progressToken = ctx.mcpReq._meta?.progressToken;
     return (await callMeshTool(bridge, entry!, args, {
       signal: ctx.mcpReq.signal,
+      access,
+      client: clientOf(ctx.mcpReq.envelope),
       progressToken,
       meta,
       sendProgress: (progress, total, message) =>
@@ -177,30 +232,32 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
     })) as CallToolResult;
   });
 
-  server.setRequestHandler("resources/list", async (req) => {
+  server.setRequestHandler("resources/list", async (req, ctx) => {
     await settled();
+    const access = accessOfReq(ctx);
     try {
-      return { ...(await listResources(bridge, req.params?.cursor)), ...NO_REUSE };
+      return { ...(await listResources(bridge, req.params?.cursor, access)), ...scoped(NO_REUSE, access) };
     } catch (err) {
       throw resourceFailure(err);
     }
   });
   server.setRequestHandler("resources/templates/list", async () => ({ resourceTemplates: TEMPLATES }));
-  server.setRequestHandler("resources/read", async (req) => {
+  server.setRequestHandler("resources/read", async (req, ctx) => {
     await settled();
+    const access = accessOfReq(ctx);
     try {
-      const result = await readResource(bridge, req.params.uri);
+      const result = await readResource(bridge, req.params.uri, access);
       // Views of the catalog are as fresh as the catalog; file contents may change at any moment.
       const hint = req.params.uri.startsWith("mesh://files/") ? NO_REUSE : catalogHint(bridge);
-      return { ...result, ...hint };
+      return { ...result, ...scoped(hint, access) };
     } catch (err) {
       throw resourceFailure(err, req.params.uri);
     }
   });
-  server.setRequestHandler("completion/complete", async (req) => {
+  server.setRequestHandler("completion/complete", async (req, ctx) => {
     const ref = req.params.ref;
     await settled();
-    const values = ref.type === "ref/resource" ? await complete(bridge, ref.uri, req.params.argument.name, req.params.argument.value) : [];
+    const values = ref.type === "ref/resource" ? await complete(bridge, ref.uri, req.params.argument.name, req.params.argument.value, accessOfReq(ctx)) : [];
     return { completion: { values, total: values.length, hasMore: false } };
   });
 
@@ -211,13 +268,15 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
       toolsChanged: () => safe(server.sendToolListChanged()),
       resourcesChanged: () => safe(server.sendResourceListChanged()),
       resourceUpdated: (uri) => safe(server.sendResourceUpdated({ uri })),
-    });
+    }, accessFor(bridge, opts.principal));
   }
   return server;
 }
 
 // The transports serve task listens beside the SDK's listen router (they know the mesh only through here).
 export { ANONYMOUS_OWNER, listenTaskIds, watchTaskIds } from "./tasks-modern.js";
+/** The task owner of a principal (transports: task listens follow the principal's tasks). */
+export { taskOwnerOf as principalTaskOwner } from "./authorize.js";
 
 /** The identity a 2026 result carries in `_meta` (what createModernServer's instances stamp). */
 export const MODERN_SERVER_INFO = SERVER_INFO;
@@ -230,10 +289,12 @@ let allBuiltins: ReturnType<typeof builtinsFor> | undefined;
  * built-ins (roots rounds), unknown names, a mesh not ready or unavailable — which
  * then take the full SDK path and get its answer.
  */
-export function plainMeshCall(bridge: Bridge, name: string): ((args: Record<string, unknown>, ctx: CallContext) => Promise<CallToolResult>) | undefined {
+export function plainMeshCall(bridge: Bridge, name: string, principal?: Principal): ((args: Record<string, unknown>, ctx: CallContext) => Promise<CallToolResult>) | undefined {
   allBuiltins ??= builtinsFor(true);
   if (!bridge.catalog || bridge.unavailableReason()) return undefined;
-  const { entry } = findTool(bridge, allBuiltins, name);
+  // The same policy check as the tools/call handler: a hidden tool goes to the SDK path and is unknown there.
+  const access = accessFor(bridge, principal);
+  const { entry } = findTool(bridge, allBuiltins, name, access);
   if (!entry) return undefined;
-  return async (args, ctx) => (await callMeshTool(bridge, entry, args, ctx)) as CallToolResult;
+  return async (args, ctx) => (await callMeshTool(bridge, entry, args, { access, ...ctx })) as CallToolResult;
 }

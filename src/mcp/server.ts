@@ -28,11 +28,15 @@ import { builtinsFor, type BuiltinContext } from "./builtins.js";
 import type { Level } from "./log.js";
 import { rootsToDirs } from "./paths.js";
 import { complete, InvalidCursorError, listResources, readResource, ResourceError, TEMPLATES } from "./resources.js";
-import { errorResult, fileUri } from "./results.js";
+import { errorResult, fileUri, keyFromUri } from "./results.js";
 import { answerBadParamsAsInvalidParams } from "./rpc-errors.js";
 import { callMeshTool, findTool, progressOf, ToolList } from "./tools.js";
 import { DEFAULT_TASK_POLL_MS, SessionTaskStore, startToolTask, taskSupportOf, TASKS_CAPABILITY, toMcpTask, withTaskSupport } from "./tasks.js";
 import type { Principal } from "./principal.js";
+import { accessFor, builtinsAllowed, canReadFile, taskOwnerOf } from "./authorize.js";
+
+/** The task owner of a principal (transports: task listens follow the principal's tasks). */
+export { taskOwnerOf as principalTaskOwner } from "./authorize.js";
 
 export const SERVER_NAME = "mesh-mcp";
 export const SERVER_VERSION = "0.1.0";
@@ -106,6 +110,11 @@ function isPlainCall(p: unknown): p is { name: string; arguments?: Record<string
   return meta.progressToken === undefined || typeof meta.progressToken === "string" || Number.isSafeInteger(meta.progressToken);
 }
 
+/** A tool list's identity for "did this principal's view change": names and schemas. */
+function toolKeys(list: readonly { name: string; inputSchema: unknown }[]): string {
+  return JSON.stringify(list.map((t) => [t.name, t.inputSchema]));
+}
+
 const MCP_LEVELS: LoggingLevel[] = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
 
 function rank(l: LoggingLevel | Level): number {
@@ -121,7 +130,11 @@ function resourceError(err: unknown): Error {
 
 export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session {
   const tasksOn = !bridge.opts.tasks?.disabled;
-  const taskOwner = opts.taskOwner ?? bridge.opts.tasks?.owner ?? `session:${randomUUID()}`;
+  // The policy's view of this session's principal: decided once, at the shared paths below.
+  const access = accessFor(bridge, opts.principal);
+  // A known principal owns its tasks by id (they follow it to other replicas and sessions).
+  const taskOwner = taskOwnerOf(opts.principal) ?? opts.taskOwner ?? bridge.opts.tasks?.owner ?? `session:${randomUUID()}`;
+  const taskSupport = (entry: MethodEntry) => (access.can("task.create", `${entry.tool}.${entry.method}`) ? taskSupportOf(bridge, entry) : undefined);
   const server = new Server(
     { ...SERVER_INFO },
     {
@@ -134,8 +147,8 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
       instructions: INSTRUCTIONS,
     },
   );
-  const tools = new ToolList(bridge, tasksOn ? (tool, entry) => withTaskSupport(tool, taskSupportOf(bridge, entry)) : undefined);
-  const builtins = builtinsFor(bridge.opts.admin ?? false);
+  const tools = new ToolList(bridge, tasksOn ? (tool, entry) => withTaskSupport(tool, taskSupport(entry)) : undefined);
+  const builtins = builtinsAllowed(access, builtinsFor(bridge.opts.admin ?? false));
   const subscriptions = new Set<string>();
   let inflight = 0;
   let logLevel: LoggingLevel | undefined;
@@ -163,11 +176,12 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   };
   server.setRequestHandler(ListToolsRequestSchema, async () => {
     await settled();
-    return { tools: [...builtins.map((b) => b.tool), ...tools.meshTools()] };
+    return { tools: [...builtins.map((b) => b.tool), ...tools.meshTools(access)] };
   });
 
   const builtinCtx: BuiltinContext = {
     bridge,
+    access,
     roots: async () => {
       if (roots) return roots;
       if (!server.getClientCapabilities()?.roots) return [];
@@ -184,11 +198,11 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
     const { name } = req.params;
     const args = (req.params.arguments ?? {}) as Record<string, unknown>;
     await settled();
-    const { builtin, entry, missing } = findTool(bridge, builtins, name);
+    const { builtin, entry, missing } = findTool(bridge, builtins, name, access);
     if (missing) return missing;
     if (req.params.task) {
       // A task-augmented call: the job runs durably on the mesh; this returns its handle at once.
-      if (!tasksOn || !entry || !taskSupportOf(bridge, entry)) {
+      if (!tasksOn || !entry || !taskSupport(entry)) {
         throw Object.assign(new Error(`${name} does not run as a task (its execution.taskSupport is forbidden); call it without "task"`), { code: -32601 });
       }
       const progressToken = req.params._meta?.progressToken;
@@ -237,6 +251,8 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
     const progressToken = meta?.progressToken as string | number | undefined;
     return callMeshTool(bridge, entry, args, {
       session: sessionId(),
+      access,
+      client: server.getClientVersion(),
       ...(cancel instanceof AbortController ? { signal: cancel.signal, abort: (reason) => cancel.abort(reason) } : { signal: cancel }),
       progressToken,
       meta,
@@ -250,7 +266,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   server.setRequestHandler(ListResourcesRequestSchema, async (req) => {
     await settled();
     try {
-      return await listResources(bridge, req.params?.cursor);
+      return await listResources(bridge, req.params?.cursor, access);
     } catch (err) {
       throw resourceError(err);
     }
@@ -259,12 +275,16 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   server.setRequestHandler(ReadResourceRequestSchema, async (req) => {
     await settled();
     try {
-      return await readResource(bridge, req.params.uri);
+      return await readResource(bridge, req.params.uri, access);
     } catch (err) {
       throw resourceError(err);
     }
   });
   server.setRequestHandler(SubscribeRequestSchema, async (req) => {
+    const key = keyFromUri(req.params.uri);
+    if (key !== undefined && !canReadFile(access, key)) {
+      throw Object.assign(new Error(`cannot subscribe to ${req.params.uri}: it is outside the file-store prefixes you may read`), { code: -32602 });
+    }
     subscriptions.add(req.params.uri);
     return {};
   });
@@ -275,7 +295,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   server.setRequestHandler(CompleteRequestSchema, async (req) => {
     const ref = req.params.ref;
     await settled();
-    const values = ref.type === "ref/resource" ? await complete(bridge, ref.uri, req.params.argument.name, req.params.argument.value) : [];
+    const values = ref.type === "ref/resource" ? await complete(bridge, ref.uri, req.params.argument.name, req.params.argument.value, access) : [];
     return { completion: { values, total: values.length, hasMore: false } };
   });
 
@@ -297,11 +317,18 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   answerBadParamsAsInvalidParams(server);
 
   // ---- change notifications from the shared bridge ----
+  // list_changed only when this principal's view changed (a policy hides what it may not call).
+  let seenTools = access.unrestricted ? undefined : toolKeys(tools.meshTools(access));
   const dropTools = bridge.onToolsChanged(() => {
+    if (!access.unrestricted) {
+      const now = toolKeys(tools.meshTools(access));
+      if (now === seenTools) return;
+      seenTools = now;
+    }
     if (!quiet()) safe(server.sendToolListChanged());
   });
   const dropFiles = bridge.onFileEvent((ev) => {
-    if (quiet()) return;
+    if (quiet() || !canReadFile(access, ev.key)) return;
     const uri = fileUri(ev.key);
     if (subscriptions.has(uri)) safe(server.sendResourceUpdated({ uri }));
     clearTimeout(listChangedTimer);
@@ -314,7 +341,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
     plainCall(params, abort, notify) {
       if (!isPlainCall(params) || opts.maxInflight !== undefined || !bridge.catalog) return undefined;
       const { name, arguments: args, _meta: meta } = params;
-      const { entry } = findTool(bridge, builtins, name);
+      const { entry } = findTool(bridge, builtins, name, access);
       if (!entry) return undefined;
       inflight++;
       return meshCall(entry, args ?? {}, meta, abort, notify, () => server.request({ method: "ping" }, EmptyResultSchema, { timeout: PROGRESS_BARRIER_TIMEOUT_MS }))

@@ -9,8 +9,12 @@ import type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js";
 import { MeshCancelledError, MeshTimeoutError, NoRespondersError, StreamInactivityError } from "../mesh/errors.js";
 import type { JsonObject, MethodEntry, StreamFrame } from "../mesh/index.js";
 import type { Bridge, CallOutcome } from "./bridge.js";
+import { entryFor, methodsFor, principalHeaders } from "./authorize.js";
+import type { Access } from "./policy.js";
 import { errorResult, nodeErrorResult, okResult, textOf, thrownResult } from "./results.js";
 import { normalizeManifestTypes } from "./schema-types.js";
+import { contentBytes } from "./audit.js";
+import { randomUUID } from "node:crypto";
 
 /** The argument an agent uses to pin a call to one node. */
 export const NODE_ARG = "_node";
@@ -109,11 +113,27 @@ export function toMcpTool(entry: MethodEntry, name: string): Tool {
 /** Caches MCP tool definitions per catalog generation so tools/list stays cheap. */
 export class ToolList {
   private cache?: { visible: MethodEntry[]; tools: Tool[] };
+  /** Per principal (a policy filters the list): keyed by its Access. */
+  private filtered = new WeakMap<Access, { visible: MethodEntry[]; tools: Tool[] }>();
 
   /** `decorate`: adds what a session knows and the catalog does not (e.g. task support). */
   constructor(private readonly bridge: Bridge, private readonly decorate?: (tool: Tool, entry: MethodEntry) => Tool) {}
 
-  meshTools(): Tool[] {
+  /** The mesh tools `access` may call (all visible ones without a policy). */
+  meshTools(access?: Access): Tool[] {
+    if (access && !access.unrestricted) {
+      const all = this.bridge.methods();
+      let c = this.filtered.get(access);
+      if (c?.visible !== all) {
+        const tools: Tool[] = [];
+        for (const e of methodsFor(this.bridge, access)) {
+          const name = this.bridge.names.nameOf(e.tool, e.method);
+          if (name) tools.push(this.decorate ? this.decorate(toMcpTool(e, name), e) : toMcpTool(e, name));
+        }
+        this.filtered.set(access, (c = { visible: all, tools }));
+      }
+      return c.tools;
+    }
     const visible = this.bridge.methods();
     if (this.cache?.visible !== visible) {
       const tools: Tool[] = [];
@@ -194,6 +214,17 @@ export interface CallContext {
    */
   flushProgress?(): Promise<void>;
   meta?: Record<string, unknown>;
+  /** The caller under the policy: its identity goes to the mesh as headers, and into the audit record. */
+  access?: Access;
+  /** The MCP client's name and version (audit record). */
+  client?: { name?: string; version?: string };
+}
+
+/** The NATS headers of a call: the trace context and the caller's identity. */
+export function callHeaders(ctx: CallContext): Record<string, string> | undefined {
+  const trace = traceHeaders(ctx.meta);
+  const who = ctx.access ? principalHeaders(ctx.access) : undefined;
+  return who ? (trace ? { ...trace, ...who } : who) : trace;
 }
 
 // W3C Trace Context (the spec's `_meta.traceparent` / `_meta.tracestate`, SEP-414).
@@ -238,13 +269,17 @@ interface Abortable {
  * What the name of a tools/call is: one of `builtins`, a visible mesh method, or
  * neither — then `missing` is the result the agent gets (why the mesh is unavailable,
  * or that no such tool exists). Shared by both revisions' servers and the fast paths.
+ * `access`: the caller's view under the policy (authorize.ts); a method it may not call
+ * is missing exactly as an unknown one (same text: no existence leak), and `entry` has
+ * only the nodes it may use. `builtins` are the ones the caller may see already.
  */
 export function findTool<B extends { tool: { name: string } }>(
-  bridge: Bridge, builtins: readonly B[], name: string,
+  bridge: Bridge, builtins: readonly B[], name: string, access?: Access,
 ): { builtin?: B; entry?: MethodEntry; missing?: CallToolResult } {
   const builtin = builtins.find((b) => b.tool.name === name);
   if (builtin) return { builtin };
-  const entry = bridge.methodByName(name);
+  const found = bridge.methodByName(name);
+  const entry = found && access ? entryFor(access, found) : found;
   if (entry) return { entry };
   const why = bridge.unavailableReason();
   if (why) return { missing: errorResult(`${name}: ${why}`) };
@@ -285,9 +320,17 @@ export function prepareCall(
 export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: JsonObject, ctx: CallContext): Promise<CallToolResult> {
   const key = `${entry.tool}.${entry.method}`;
   const started = performance.now();
-  const answered: { node?: string } = {};
+  const answered: { node?: string; callId?: string } = {};
+  const audit = bridge.opts.audit;
+  // The audit record's call id: ours, so it is known whichever node answers.
+  if (audit) answered.callId = randomUUID();
+  let bytesOut: number | undefined;
   const done = (outcome: CallOutcome, ms: number, error?: string) =>
-    bridge.callDone(key, outcome, ms, { node: answered.node, session: ctx.session, error });
+    bridge.callDone(key, outcome, ms, {
+      node: answered.node, session: ctx.session, error,
+      principal: ctx.access?.principal, roles: ctx.access?.roles, client: ctx.client,
+      callId: answered.callId, bytesIn: audit ? JSON.stringify(args).length : undefined, bytesOut,
+    });
   const rejected = (outcome: CallOutcome, text: string) => (done(outcome, 0, text), errorResult(text));
   const why = bridge.unavailableReason();
   if (why) return rejected("unavailable", `${key}: ${why}`);
@@ -337,13 +380,14 @@ export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: Jso
     unlink?.();
     bridge.inflight.delete(ac);
     const detail = result?.isError ? textOf(result.content.find((c) => c.type === "text")?.text ?? "") : undefined;
+    if (audit) bytesOut = contentBytes(result?.content as never);
     done(outcome, performance.now() - started, detail);
   }
 }
 
 async function runCall(
   bridge: Bridge, entry: MethodEntry, params: JsonObject, node: string | undefined,
-  signal: AbortSignal, ctx: CallContext, resultOpts: Parameters<typeof okResult>[1], answered: { node?: string },
+  signal: AbortSignal, ctx: CallContext, resultOpts: Parameters<typeof okResult>[1], answered: { node?: string; callId?: string },
 ): Promise<CallToolResult> {
   const key = `${entry.tool}.${entry.method}`;
   // Keep-alive progress so clients that reset their timeout on progress do not give up.
@@ -366,7 +410,8 @@ async function runCall(
       node,
       nodes: entry.nodes,
       signal,
-      headers: traceHeaders(ctx.meta),
+      callId: answered.callId,
+      headers: callHeaders(ctx),
       timeoutMs: bridge.opts.callTimeoutMs ?? 3_600_000,
     });
     answered.node = reply.node || undefined;
@@ -379,7 +424,7 @@ async function runCall(
 
 async function runStream(
   bridge: Bridge, entry: MethodEntry, params: JsonObject, node: string | undefined,
-  ac: Abortable, ctx: CallContext, resultOpts: Parameters<typeof okResult>[1], answered: { node?: string },
+  ac: Abortable, ctx: CallContext, resultOpts: Parameters<typeof okResult>[1], answered: { node?: string; callId?: string },
 ): Promise<CallToolResult> {
   const key = `${entry.tool}.${entry.method}`;
   const outages: number[] = [];
@@ -387,7 +432,8 @@ async function runStream(
     node,
     nodes: entry.nodes,
     signal: ac.signal,
-    headers: traceHeaders(ctx.meta),
+    callId: answered.callId,
+    headers: callHeaders(ctx),
     inactivityTimeoutMs: bridge.opts.streamIdleMs ?? 120_000,
     onOutage: (ms) => {
       // Said, not skipped: chunks the node sent while NATS was down are gone.

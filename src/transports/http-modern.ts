@@ -13,8 +13,9 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { classifyInboundRequest, createMcpHandler, PROTOCOL_VERSION_META_KEY, SUBSCRIPTION_ID_META_KEY, type McpHttpHandler, type Server, type ServerEvent } from "@modelcontextprotocol/server";
 import type { Bridge } from "../mcp/bridge.js";
 import type { Logger } from "../mcp/log.js";
+import { PRINCIPAL_AUTH_KEY, type Principal } from "../mcp/principal.js";
 import { sendRpcError } from "./http-io.js";
-import { ANONYMOUS_OWNER, createModernServer, listenTaskIds, publishChanges, TASK_OWNER_AUTH_KEY, watchTaskIds } from "../mcp/modern.js";
+import { ANONYMOUS_OWNER, createModernServer, listenTaskIds, principalTaskOwner, publishChanges, TASK_OWNER_AUTH_KEY, watchTaskIds } from "../mcp/modern.js";
 import { leanToolCall } from "./http-modern-lean.js";
 
 /** Headers a bodyless Request must not carry (the parsed body travels beside it). */
@@ -122,6 +123,11 @@ export interface ModernHttpOptions {
   maxTotal: number;
   /** Whose tasks a request sees (the bearer identity, else --task-owner; undefined: anonymous). */
   taskOwnerOf?: (req: IncomingMessage) => string | undefined;
+  /**
+   * Who a request comes from, as the HTTP edge authenticated it: handed to src/mcp (the
+   * policy) on both the SDK path (authInfo.extra) and the lean path, so neither skips it.
+   */
+  principalOf?: (req: IncomingMessage) => Principal | undefined;
 }
 
 
@@ -158,6 +164,7 @@ export class ModernHttp {
   private readonly byClient = new Map<string, number>();
   private readonly limits: Pick<ModernHttpOptions, "maxPerClient" | "maxTotal">;
   private readonly taskOwnerOf?: (req: IncomingMessage) => string | undefined;
+  private readonly principalOf?: (req: IncomingMessage) => Principal | undefined;
   /** Listen streams that follow tasks (served here: the SDK's router knows only its four change kinds). */
   private readonly taskListens = new Set<() => void>();
 
@@ -178,6 +185,7 @@ export class ModernHttp {
     this.limits = { maxPerClient: opts.maxPerClient, maxTotal: opts.maxTotal };
     this.onerror = onerror;
     this.taskOwnerOf = opts.taskOwnerOf;
+    this.principalOf = opts.principalOf;
     // One process-wide publisher: every open subscriptions/listen stream of this process hears it.
     this.stopPublishing = publishChanges(bridge, this.handler.notify);
   }
@@ -213,7 +221,7 @@ export class ModernHttp {
       if (taskIds) await this.listenWithTasks(req, res, m!.id, (m!.params as { notifications: Filter }).notifications, taskIds);
       else {
         // A plain call of a mesh tool skips the SDK's per-request machinery (http-modern-lean.ts).
-        const lean = leanToolCall(this.bridge, req, body, this.responseMode);
+        const lean = leanToolCall(this.bridge, req, body, this.responseMode, this.principalOf?.(req));
         await (lean ? lean(res, this.shutdown.signal) : this.exchange(req, res, body));
       }
     } finally {
@@ -241,7 +249,11 @@ export class ModernHttp {
     try {
       // The request's task owner rides in authInfo.extra (modern.ts reads it per request).
       const owner = this.taskOwnerOf?.(req);
-      const authInfo = owner === undefined ? undefined : { token: "", clientId: owner, scopes: [], extra: { [TASK_OWNER_AUTH_KEY]: owner } };
+      const principal = this.principalOf?.(req);
+      const extra: Record<string, unknown> = {};
+      if (owner !== undefined) extra[TASK_OWNER_AUTH_KEY] = owner;
+      if (principal !== undefined) extra[PRINCIPAL_AUTH_KEY] = principal;
+      const authInfo = owner === undefined && principal === undefined ? undefined : { token: "", clientId: principal?.id ?? owner!, scopes: [...(principal?.scopes ?? [])], extra };
       response = await this.handler.fetch(leanWebRequest(req, abort.signal), { parsedBody: body, authInfo });
     } catch (err) {
       this.onerror(err instanceof Error ? err : new Error(String(err)));
@@ -288,7 +300,7 @@ export class ModernHttp {
     const wanted = honored(filter);
     let stopTasks: () => void;
     try {
-      stopTasks = await watchTaskIds(this.bridge, this.taskOwnerOf?.(req) ?? this.bridge.opts.tasks?.owner ?? ANONYMOUS_OWNER, taskIds, (task) =>
+      stopTasks = await watchTaskIds(this.bridge, principalTaskOwner(this.principalOf?.(req)) ?? this.taskOwnerOf?.(req) ?? this.bridge.opts.tasks?.owner ?? ANONYMOUS_OWNER, taskIds, (task) =>
         write({ method: "notifications/tasks", params: stamp(task) }));
     } catch (err) {
       return sendRpcError(res, 200, -32603, (err as Error).message);
