@@ -67,7 +67,7 @@ export function parseConfigText(text: string, path: string, options: readonly Op
     }
     const spec = byFlag.get(key);
     if (!spec || NOT_IN_FILE.has(key)) {
-      const hint = byFlag.has(kebab(key)) ? ` — write it as "${kebab(key)}" (option names in the file are spelled like the flags)` : NOT_IN_FILE.has(key) ? ` — "${key}" is a command-line flag only` : "; see docs/config.md for the keys";
+      const hint = NOT_IN_FILE.has(key) ? ` — "${key}" is a command-line flag only` : byFlag.has(kebab(key)) ? ` — write it as "${kebab(key)}" (option names in the file are spelled like the flags)` : "; see docs/config.md for the keys";
       fail(keyAt, `unknown key "${key}"${hint}`);
     }
     out.values.set(key, typed(spec!, value, (m) => fail(valueAt, `${key}: ${m}`)));
@@ -101,17 +101,26 @@ function policyOf(doc: Document, value: unknown, at: (offset: number | undefined
   const r = PolicySchema.safeParse(value);
   if (r.success) return r.data;
   const issue = r.error.issues[0]!;
-  const path = ["policy", ...issue.path.map((p) => (typeof p === "symbol" ? String(p) : p))];
+  const unknown = issue.code === "unrecognized_keys" ? (issue as { keys: string[] }).keys[0] : undefined;
+  const path = ["policy", ...issue.path.map((p) => (typeof p === "symbol" ? String(p) : p)), ...(unknown !== undefined ? [unknown] : [])];
   // The deepest node that exists on the issue's path (a missing key: its parent).
   let offset = keyAt;
   for (let i = path.length; i > 0; i--) {
-    const node = doc.getIn(path.slice(0, i), true) as { range?: [number, number, number] } | undefined;
+    const node = (i === path.length && unknown !== undefined ? keyNodeOf(doc, path) : doc.getIn(path.slice(0, i), true)) as { range?: [number, number, number] } | undefined;
     if (node?.range) {
       offset = node.range[0];
       break;
     }
   }
   const where = path.join(".");
-  const extra = issue.code === "unrecognized_keys" ? ` (${(issue as { keys: string[] }).keys.join(", ")}); see docs/identity.md for the policy keys` : "";
-  throw new ConfigFileError(`${at(offset)}: ${where}: ${issue.message}${extra}`);
+  const message = unknown !== undefined ? `unknown key "${unknown}"; see docs/identity.md for the policy keys` : issue.message;
+  throw new ConfigFileError(`${at(offset)}: ${where}: ${message}`);
+}
+
+/** The key node of the last step of `path` (its line is where the key is written). */
+function keyNodeOf(doc: Document, path: (string | number)[]): unknown {
+  const parent = doc.getIn(path.slice(0, -1), true);
+  if (!isMap(parent)) return undefined;
+  const last = path[path.length - 1];
+  return parent.items.find((p) => (p.key as { value?: unknown } | null)?.value === last)?.key;
 }

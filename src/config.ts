@@ -239,3 +239,16 @@ export function optionsMarkdown(): string {
   }
   return rows.join("\n");
 }
+
+/** Markdown table of the config file's keys (docs/config.md): the options by flag name, typed. */
+export function configFileMarkdown(): string {
+  const type = { string: "string", number: "number", boolean: "true/false", list: "list of strings" } as const;
+  const rows = ["| Key | Type | Default | Flag / env | Description |", "| --- | --- | --- | --- | --- |"];
+  for (const o of OPTIONS) {
+    if (o.flag === "config" || o.flag === "help" || o.flag === "version") continue;
+    const def = o.default === undefined ? "" : `\`${String(o.default)}\``;
+    rows.push(`| \`${o.flag}\` | ${type[o.kind]} | ${def} | \`--${o.flag}\`${o.env ? ` / \`${o.env}\`` : ""} | ${o.description.replace(/\|/g, "\\|")} |`);
+  }
+  rows.push("| `policy` | mapping | | (file only) | Who may do what: roles, rules mapping principals to roles, default and anonymous roles. See [identity.md](identity.md). |");
+  return rows.join("\n");
+}
