@@ -15,7 +15,7 @@ import { methodsFor } from "./authorize.js";
 import { builtinsFor, type BuiltinContext } from "./builtins.js";
 import { complete, InvalidCursorError, listResources, readResource, ResourceError, TEMPLATES } from "./resources.js";
 import { isInside, rootsToDirs } from "./paths.js";
-import { fileUri } from "./results.js";
+import { fileUri, keyFromUri } from "./results.js";
 import { INSTRUCTIONS, SERVER_INFO, SHARED_CAPABILITIES } from "./server.js";
 import { callMeshTool, findTool, ToolList, type CallContext } from "./tools.js";
 import { taskSupportOf, withTaskSupport } from "./tasks.js";
@@ -216,7 +216,7 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
     const meta = ctx.mcpReq._meta as Record<string, unknown> | undefined;
     // The server decides: an eligible method becomes a task when this request declares the extension.
     if (tasksOn && taskSupportOf(bridge, entry!) && access.can("task.create", `${entry!.tool}.${entry!.method}`) && declaresTasks(ctx.mcpReq.envelope)) {
-      return (await createModernTask(bridge, entry!, args as never, ownerOf(ctx), meta)) as unknown as CallToolResult;
+      return (await createModernTask(bridge, entry!, args as never, ownerOf(ctx), meta, access)) as unknown as CallToolResult;
     }
     const progressToken = ctx.mcpReq._meta?.progressToken;
     return (await callMeshTool(bridge, entry!, args, {
@@ -275,6 +275,23 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
 
 // The transports serve task listens beside the SDK's listen router (they know the mesh only through here).
 export { ANONYMOUS_OWNER, listenTaskIds, watchTaskIds } from "./tasks-modern.js";
+/**
+ * Why a 2026 `subscriptions/listen` may not be served to `principal`: a resource
+ * subscription outside the file-store prefixes it may read (refused whether or not the
+ * file exists). Undefined when it may.
+ */
+export function listenRefusal(bridge: Bridge, principal: Principal | undefined, params: unknown): string | undefined {
+  const uris = (params as { notifications?: { resourceSubscriptions?: unknown } } | undefined)?.notifications?.resourceSubscriptions;
+  if (!Array.isArray(uris)) return undefined;
+  const access = accessFor(bridge, principal);
+  if (access.unrestricted) return undefined;
+  for (const uri of uris) {
+    const key = typeof uri === "string" ? keyFromUri(uri) : undefined;
+    if (key !== undefined && !access.can("file.read", key)) return `cannot subscribe to ${uri}: it is outside the file-store prefixes you may read`;
+  }
+  return undefined;
+}
+
 /** The task owner of a principal (transports: task listens follow the principal's tasks). */
 export { taskOwnerOf as principalTaskOwner } from "./authorize.js";
 

@@ -209,6 +209,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
       let last = 0;
       return startToolTask(bridge, entry, args, {
         owner: taskOwner,
+        access,
         meta: req.params._meta as Record<string, unknown> | undefined,
         onChunk: progressToken === undefined ? undefined : (chunk, count) => {
           if (closed) return;

@@ -13,7 +13,8 @@ import type { JsonObject, MethodEntry, TaskOutcome, TaskStore, TaskView } from "
 import { isFileKeyParam } from "../mesh/params.js";
 import { globToRegExp, type Bridge } from "./bridge.js";
 import { errorResult, nodeErrorResult, okResult, textOf, type ResultOptions } from "./results.js";
-import { prepareCall } from "./tools.js";
+import { callHeaders, prepareCall } from "./tools.js";
+import type { Access } from "./policy.js";
 
 export const DEFAULT_TASK_POLL_MS = 1000;
 /** Tasks per tasks/list page. */
@@ -85,6 +86,8 @@ export interface TaskCallContext {
   onChunk?: (chunk: unknown, count: number) => void;
   /** Told once when the task ends while this session lives. */
   onEnd?: (view: TaskView) => void;
+  /** The caller under the policy: its identity goes with the task's request as headers. */
+  access?: Access;
 }
 
 /** Starts `entry` as a durable task; throws a JSON-RPC error for bad input or a mesh without JetStream. */
@@ -102,6 +105,7 @@ export async function startToolTask(bridge: Bridge, entry: MethodEntry, args: Js
   const view = await store.startTask({
     tool: entry.tool, method: entry.method, params, node: prepared.node ?? "",
     stream, owner: ctx.owner, maxRunMs: bridge.opts.callTimeoutMs ?? 3_600_000,
+    headers: callHeaders({ meta: ctx.meta, access: ctx.access }),
   });
   if (ctx.onChunk || ctx.onEnd) {
     let count = 0;

@@ -221,7 +221,7 @@ export interface CallContext {
 }
 
 /** The NATS headers of a call: the trace context and the caller's identity. */
-export function callHeaders(ctx: CallContext): Record<string, string> | undefined {
+export function callHeaders(ctx: Pick<CallContext, "meta" | "access">): Record<string, string> | undefined {
   const trace = traceHeaders(ctx.meta);
   const who = ctx.access ? principalHeaders(ctx.access) : undefined;
   return who ? (trace ? { ...trace, ...who } : who) : trace;

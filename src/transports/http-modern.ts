@@ -14,8 +14,8 @@ import { classifyInboundRequest, createMcpHandler, PROTOCOL_VERSION_META_KEY, SU
 import type { Bridge } from "../mcp/bridge.js";
 import type { Logger } from "../mcp/log.js";
 import { PRINCIPAL_AUTH_KEY, type Principal } from "../mcp/principal.js";
-import { sendRpcError } from "./http-io.js";
-import { ANONYMOUS_OWNER, createModernServer, listenTaskIds, principalTaskOwner, publishChanges, TASK_OWNER_AUTH_KEY, watchTaskIds } from "../mcp/modern.js";
+import { sendJson, sendRpcError } from "./http-io.js";
+import { ANONYMOUS_OWNER, createModernServer, listenRefusal, listenTaskIds, principalTaskOwner, publishChanges, TASK_OWNER_AUTH_KEY, watchTaskIds } from "../mcp/modern.js";
 import { leanToolCall } from "./http-modern-lean.js";
 
 /** Headers a bodyless Request must not carry (the parsed body travels beside it). */
@@ -216,6 +216,9 @@ export class ModernHttp {
     if (counted) this.open++;
     try {
       const m = body as { id?: unknown; method?: unknown; params?: unknown } | null;
+      // The policy (src/mcp) decides which files a listen may follow; refused before the SDK's router serves it.
+      const refused = m?.method === "subscriptions/listen" ? listenRefusal(this.bridge, this.principalOf?.(req), m.params) : undefined;
+      if (refused) return sendJson(res, 200, { jsonrpc: "2.0", id: m!.id ?? null, error: { code: -32602, message: refused } });
       // A well-formed modern listen only: malformed ones get the SDK's answer (400, -32020, …).
       const taskIds = m?.method === "subscriptions/listen" && classify(req, body) === "modern" ? listenTaskIds(m.params) : undefined;
       if (taskIds) await this.listenWithTasks(req, res, m!.id, (m!.params as { notifications: Filter }).notifications, taskIds);

@@ -195,6 +195,7 @@ test("v1 (2025): subscriptions, completions, resource lists, tasks and uploads f
 
   // Tasks: alice owns hers; bob can neither see, read nor cancel it.
   const { task } = await alice.client.request({ method: "tools/call", params: { name: "job__run", arguments: {}, task: { ttl: 600_000 } } }, CreateTaskResultSchema);
+  await waitFor(() => w.requests.find((r) => r.subject.includes("job.run") && r.headers["Mesh-Principal"] === "alice"), "the task's request carries alice's identity");
   assert.deepEqual((await bob.client.experimental.tasks.listTasks()).tasks, []);
   await assert.rejects(bob.client.experimental.tasks.getTask(task.taskId), /not found/i);
   await assert.rejects(bob.client.experimental.tasks.cancelTask(task.taskId), /not found/i);
