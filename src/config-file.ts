@@ -5,7 +5,8 @@
  * names the file and the line. Precedence (config.ts): flags > env > file > defaults.
  */
 import { readFileSync } from "node:fs";
-import { isMap, LineCounter, parseDocument, type Document } from "yaml";
+import { createRequire } from "node:module";
+import type { Document } from "yaml";
 import { PolicySchema, type Policy } from "./mcp/policy.js";
 import type { OptionSpec } from "./config.js";
 
@@ -39,7 +40,15 @@ export function loadConfigFile(path: string, options: readonly OptionSpec[]): Co
   return parseConfigText(text, path, options);
 }
 
+/**
+ * The YAML library, loaded only when a config file is read: it costs ~100 ms to load,
+ * which a stdio client would otherwise wait for on every start.
+ */
+let yamlLib: typeof import("yaml") | undefined;
+const yaml = () => (yamlLib ??= createRequire(import.meta.url)("yaml") as typeof import("yaml"));
+
 export function parseConfigText(text: string, path: string, options: readonly OptionSpec[]): ConfigFile {
+  const { isMap, LineCounter, parseDocument } = yaml();
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const at = (offset: number | undefined) => `${path}:${offset === undefined ? 1 : lineCounter.linePos(offset).line}`;
@@ -120,7 +129,7 @@ function policyOf(doc: Document, value: unknown, at: (offset: number | undefined
 /** The key node of the last step of `path` (its line is where the key is written). */
 function keyNodeOf(doc: Document, path: (string | number)[]): unknown {
   const parent = doc.getIn(path.slice(0, -1), true);
-  if (!isMap(parent)) return undefined;
+  if (!yaml().isMap(parent)) return undefined;
   const last = path[path.length - 1];
   return parent.items.find((p) => (p.key as { value?: unknown } | null)?.value === last)?.key;
 }
