@@ -116,7 +116,7 @@ export async function main(argv: string[]): Promise<number> {
   const { positionals } = parsed;
   let config = parsed.config;
   // Registered before anything can print them (the mesh library adds the URL's own when it connects).
-  for (const secret of [config.natsToken, config.natsPassword, config.natsWsBearerToken, config.authToken, config.taskOwner]) addSecret(secret);
+  for (const secret of [config.natsToken, config.natsPassword, config.natsWsBearerToken, config.authToken, config.taskOwner, config.oauthIntrospectionClientSecret]) addSecret(secret);
   if (config.help) {
     process.stdout.write(helpText(SERVER_VERSION) + "\n");
     return 0;
@@ -142,6 +142,11 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import("./commands.js")).runTools(config, bridgeOptionsFrom(config));
       case "call":
         return await (await import("./commands.js")).runCall(config, bridgeOptionsFrom(config), rest);
+      case "hash-token": {
+        const { stdout, code } = (await import("./transports/auth.js")).hashTokenCommand(rest);
+        process.stdout.write(stdout);
+        return code;
+      }
       case "doctor":
         return await (await import("./commands.js")).runDoctor(config, meshOptionsFrom(config));
       default:

@@ -19,6 +19,8 @@ export interface AuditDetail {
   roles?: readonly string[];
   client?: { name?: string; version?: string };
   callId?: string;
+  /** The call's correlation id (jb-mesh `corr`: the nodes' records of the call carry it). */
+  corr?: string;
   /** JSON bytes of the arguments sent, and of the result's content returned. */
   bytesIn?: number;
   bytesOut?: number;
@@ -34,7 +36,7 @@ export interface AuditRecord {
   node: string;
   tool: string;
   method: string;
-  /** The mesh call id (`call_id` of the request; the node's own records carry it). */
+  /** The call's correlation id (the nodes' and mesh-mcp's log-store records of the call carry it). */
   corr?: string;
   duration_ms: number;
   ok: boolean;
@@ -81,7 +83,7 @@ export function auditRecord(key: string, outcome: CallOutcome, ms: number, d: Au
     node: d.node || "mesh-mcp",
     tool,
     method,
-    ...(d.callId ? { corr: d.callId } : {}),
+    ...(d.corr ? { corr: d.corr } : {}),
     duration_ms: Math.round(ms * 1000) / 1000,
     ok,
     message: `${who} called ${key}: ${outcome.replace("_", " ")}`,
@@ -104,6 +106,7 @@ export function auditFields(r: AuditRecord): Record<string, string | number | bo
     tool: r.tool,
     method: r.method,
     node: r.node,
+    corr: r.corr,
     call_id: r.data.call_id,
     outcome: r.data.outcome,
     ok: r.ok,

@@ -150,11 +150,12 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
   const tasksOn = !bridge.opts.tasks?.disabled;
   // Per request: the HTTP edge may serve many clients from one (pooled) instance, so it names the identity in authInfo.
   const ownerOf = (ctx: { http?: { authInfo?: { extra?: Record<string, unknown> } } }): string => {
-    // A known principal owns its tasks by id (they follow it across replicas).
+    // The edge's owner first; else a known principal owns its tasks by id (they follow it across replicas).
+    const fromEdge = ctx.http?.authInfo?.extra?.[TASK_OWNER_AUTH_KEY];
+    if (typeof fromEdge === "string") return fromEdge;
     const byPrincipal = taskOwnerOf(principalOfRequest(ctx, opts.principal));
     if (byPrincipal) return byPrincipal;
-    const fromEdge = ctx.http?.authInfo?.extra?.[TASK_OWNER_AUTH_KEY];
-    return typeof fromEdge === "string" ? fromEdge : opts.taskOwner ?? bridge.opts.tasks?.owner ?? ANONYMOUS_OWNER;
+    return opts.taskOwner ?? bridge.opts.tasks?.owner ?? ANONYMOUS_OWNER;
   };
   const server = new Server(
     { ...SERVER_INFO },

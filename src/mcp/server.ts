@@ -132,8 +132,9 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   const tasksOn = !bridge.opts.tasks?.disabled;
   // The policy's view of this session's principal: decided once, at the shared paths below.
   const access = accessFor(bridge, opts.principal);
-  // A known principal owns its tasks by id (they follow it to other replicas and sessions).
-  const taskOwner = taskOwnerOf(opts.principal) ?? opts.taskOwner ?? bridge.opts.tasks?.owner ?? `session:${randomUUID()}`;
+  // The edge's owner first (it may keep a legacy one), else a known principal owns its tasks
+  // by id (they follow it to other replicas and sessions).
+  const taskOwner = opts.taskOwner ?? taskOwnerOf(opts.principal) ?? bridge.opts.tasks?.owner ?? `session:${randomUUID()}`;
   const taskSupport = (entry: MethodEntry) => (access.can("task.create", `${entry.tool}.${entry.method}`) ? taskSupportOf(bridge, entry) : undefined);
   const server = new Server(
     { ...SERVER_INFO },

@@ -251,12 +251,16 @@ export class ModernHttp {
     let response: Response;
     try {
       // The request's task owner rides in authInfo.extra (modern.ts reads it per request).
+      // So does its principal (never the token itself).
       const owner = this.taskOwnerOf?.(req);
       const principal = this.principalOf?.(req);
       const extra: Record<string, unknown> = {};
       if (owner !== undefined) extra[TASK_OWNER_AUTH_KEY] = owner;
       if (principal !== undefined) extra[PRINCIPAL_AUTH_KEY] = principal;
-      const authInfo = owner === undefined && principal === undefined ? undefined : { token: "", clientId: principal?.id ?? owner!, scopes: [...(principal?.scopes ?? [])], extra };
+      const authInfo = owner === undefined && principal === undefined ? undefined : {
+        token: "", clientId: owner ?? principal!.id, scopes: [...(principal?.scopes ?? [])],
+        ...(principal?.expiresAt ? { expiresAt: Math.floor(principal.expiresAt / 1000) } : {}), extra,
+      };
       response = await this.handler.fetch(leanWebRequest(req, abort.signal), { parsedBody: body, authInfo });
     } catch (err) {
       this.onerror(err instanceof Error ? err : new Error(String(err)));
@@ -303,7 +307,7 @@ export class ModernHttp {
     const wanted = honored(filter);
     let stopTasks: () => void;
     try {
-      stopTasks = await watchTaskIds(this.bridge, principalTaskOwner(this.principalOf?.(req)) ?? this.taskOwnerOf?.(req) ?? this.bridge.opts.tasks?.owner ?? ANONYMOUS_OWNER, taskIds, (task) =>
+      stopTasks = await watchTaskIds(this.bridge, this.taskOwnerOf?.(req) ?? principalTaskOwner(this.principalOf?.(req)) ?? this.bridge.opts.tasks?.owner ?? ANONYMOUS_OWNER, taskIds, (task) =>
         write({ method: "notifications/tasks", params: stamp(task) }));
     } catch (err) {
       return sendRpcError(res, 200, -32603, (err as Error).message);
