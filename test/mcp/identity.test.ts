@@ -73,6 +73,8 @@ interface World {
   config: string;
   /** Headers of every request that reached a tools subject. */
   requests: Array<{ subject: string; headers: Record<string, string>; callId?: string }>;
+  /** mesh-mcp's records of its calls on the mesh's log subjects (jb-mesh's format). */
+  callRecords: Array<{ corr?: string; tool?: string; method?: string; data?: { principal?: string; roles?: string[] } }>;
   cancelled: { n: number };
 }
 
@@ -100,9 +102,12 @@ async function world(t: TestContext): Promise<World> {
       requests.push({ subject: msg.subject, headers, callId });
     },
   });
+  const callRecords: World["callRecords"] = [];
+  const logs = caller.nc.subscribe("logs.call.>", { callback: (err: Error | null, msg: Msg) => void (!err && callRecords.push(JSON.parse(msg.string()))) });
   env.defer(() => sub.unsubscribe());
+  env.defer(() => logs.unsubscribe());
   await caller.nc.flush();
-  return { env, config: configFile(), requests, cancelled };
+  return { env, config: configFile(), requests, cancelled, callRecords };
 }
 
 const names = (tools: Array<{ name: string }>) => tools.map((x) => x.name).sort();
@@ -231,6 +236,10 @@ test("v1 (2025): subscriptions, completions, resource lists, tasks and uploads f
   const onWire = w.requests.find((r) => r.callId === rec.call_id);
   assert.ok(onWire, "the audit record's call_id is the call id the node got");
   assert.equal(onWire.headers["Mesh-Principal"], "alice");
+  // The mesh's log store hears of the call under alice's name, with the same corr.
+  const logged = await waitFor(() => w.callRecords.find((r) => r.corr === rec.corr), "the call's record on logs.call.>");
+  assert.equal(logged.data?.principal, "alice");
+  assert.deepEqual(logged.data?.roles, ["operators"]);
   // The task's job was audited too (a stream is a call), and nothing of the arguments leaks.
   assert.ok(!alice.stderr.includes("private plans"));
   assert.ok(audits().every((r) => !("token" in r) && !("arguments" in r)));
