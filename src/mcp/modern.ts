@@ -293,6 +293,38 @@ export function listenRefusal(bridge: Bridge, principal: Principal | undefined, 
   return undefined;
 }
 
+/** What one principal's listen stream hears of the process-wide change events. */
+export interface ListenView {
+  /** A tools list_changed: true when this principal's own tools changed since it last heard. */
+  toolsChanged(): boolean;
+  /** An update of `uri`: false for a file it may not read. */
+  mayHear(uri: string): boolean;
+}
+
+/**
+ * The filter a 2026 HTTP listen stream applies for `principal` when a policy restricts
+ * it (list_changed only when *its* view changed; file updates only for what it may
+ * read). Undefined when nothing is filtered: the SDK's own router serves the listen.
+ */
+export function listenView(bridge: Bridge, principal: Principal | undefined): ListenView | undefined {
+  const access = accessFor(bridge, principal);
+  if (access.unrestricted) return undefined;
+  const view = () => JSON.stringify(methodsFor(bridge, access).map((e) => [e.tool, e.method, e.nodes, e.schema]));
+  let seen = view();
+  return {
+    toolsChanged: () => {
+      const now = view();
+      if (now === seen) return false;
+      seen = now;
+      return true;
+    },
+    mayHear: (uri) => {
+      const key = keyFromUri(uri);
+      return key === undefined || access.can("file.read", key);
+    },
+  };
+}
+
 /** The task owner of a principal (transports: task listens follow the principal's tasks). */
 export { taskOwnerOf as principalTaskOwner } from "./authorize.js";
 

@@ -15,7 +15,7 @@ import type { Bridge } from "../mcp/bridge.js";
 import type { Logger } from "../mcp/log.js";
 import { PRINCIPAL_AUTH_KEY, type Principal } from "../mcp/principal.js";
 import { sendJson, sendRpcError } from "./http-io.js";
-import { ANONYMOUS_OWNER, createModernServer, listenRefusal, listenTaskIds, principalTaskOwner, publishChanges, TASK_OWNER_AUTH_KEY, watchTaskIds } from "../mcp/modern.js";
+import { ANONYMOUS_OWNER, createModernServer, listenRefusal, listenTaskIds, listenView, type ListenView, principalTaskOwner, publishChanges, TASK_OWNER_AUTH_KEY, watchTaskIds } from "../mcp/modern.js";
 import { leanToolCall } from "./http-modern-lean.js";
 
 /** Headers a bodyless Request must not carry (the parsed body travels beside it). */
@@ -220,8 +220,12 @@ export class ModernHttp {
       const refused = m?.method === "subscriptions/listen" ? listenRefusal(this.bridge, this.principalOf?.(req), m.params) : undefined;
       if (refused) return sendJson(res, 200, { jsonrpc: "2.0", id: m!.id ?? null, error: { code: -32602, message: refused } });
       // A well-formed modern listen only: malformed ones get the SDK's answer (400, -32020, …).
-      const taskIds = m?.method === "subscriptions/listen" && classify(req, body) === "modern" ? listenTaskIds(m.params) : undefined;
-      if (taskIds) await this.listenWithTasks(req, res, m!.id, (m!.params as { notifications: Filter }).notifications, taskIds);
+      const listen = m?.method === "subscriptions/listen" && classify(req, body) === "modern";
+      const taskIds = listen ? listenTaskIds(m!.params) : undefined;
+      // Under a policy, this caller hears only changes of its own view (served here, not by the SDK's shared router).
+      const notifications = (m?.params as { notifications?: unknown } | undefined)?.notifications;
+      const view = listen && typeof notifications === "object" && notifications !== null ? listenView(this.bridge, this.principalOf?.(req)) : undefined;
+      if (taskIds || view) await this.listenWithTasks(req, res, m!.id, notifications as Filter, taskIds, view);
       else {
         // A plain call of a mesh tool skips the SDK's per-request machinery (http-modern-lean.ts).
         const lean = leanToolCall(this.bridge, req, body, this.responseMode, this.principalOf?.(req));
@@ -299,22 +303,24 @@ export class ModernHttp {
    * result when the server ends it), carrying `notifications/tasks` for those tasks —
    * status changes written by any mesh-mcp process — beside the change events asked for.
    */
-  private async listenWithTasks(req: IncomingMessage, res: ServerResponse, id: unknown, filter: Filter, taskIds: string[]): Promise<void> {
+  private async listenWithTasks(req: IncomingMessage, res: ServerResponse, id: unknown, filter: Filter, taskIds: string[] | undefined, view?: ListenView): Promise<void> {
     const stamp = (params: Record<string, unknown>) => ({ ...params, _meta: { ...(params._meta as object | undefined), [SUBSCRIPTION_ID_META_KEY]: id } });
     const write = (message: Record<string, unknown>) => {
       if (!res.writableEnded) res.write(`event: message\ndata: ${JSON.stringify({ jsonrpc: "2.0", ...message })}\n\n`);
     };
     const wanted = honored(filter);
-    let stopTasks: () => void;
+    let stopTasks: () => void = () => {};
     try {
-      stopTasks = await watchTaskIds(this.bridge, this.taskOwnerOf?.(req) ?? principalTaskOwner(this.principalOf?.(req)) ?? this.bridge.opts.tasks?.owner ?? ANONYMOUS_OWNER, taskIds, (task) =>
+      if (taskIds) stopTasks = await watchTaskIds(this.bridge, this.taskOwnerOf?.(req) ?? principalTaskOwner(this.principalOf?.(req)) ?? this.bridge.opts.tasks?.owner ?? ANONYMOUS_OWNER, taskIds, (task) =>
         write({ method: "notifications/tasks", params: stamp(task) }));
     } catch (err) {
       return sendRpcError(res, 200, -32603, (err as Error).message);
     }
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache, no-transform", "x-accel-buffering": "no" });
-    write({ method: "notifications/subscriptions/acknowledged", params: stamp({ notifications: { ...wanted, taskIds } }) });
+    write({ method: "notifications/subscriptions/acknowledged", params: stamp({ notifications: { ...wanted, ...(taskIds ? { taskIds } : {}) } }) });
     const unsubscribe = this.handler.bus.subscribe((ev) => {
+      if (view && ev.kind === "tools_list_changed" && !view.toolsChanged()) return;
+      if (view && ev.kind === "resource_updated" && !view.mayHear(ev.uri)) return;
       const note = eventNote(wanted, ev);
       if (note) write({ method: note.method, params: stamp(note.params) });
     });

@@ -7,7 +7,7 @@
  */
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
-import { createServer as createHttpServer, type IncomingMessage } from "node:http";
+import { createServer as createHttpServer, request, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
@@ -35,7 +35,7 @@ const person = (id: string, name: string): Principal => ({ id, name, source: "oa
 const ALICE = person("sub-alice", "alice@example.com");
 const BOB = person("sub-bob", "bob@example.com");
 
-async function setup(t: TestContext): Promise<{ bridge: Bridge; mesh: Mesh }> {
+async function setup(t: TestContext): Promise<{ bridge: Bridge; mesh: Mesh; node: Mesh }> {
   const nats = await NatsServer.start();
   const node = await Mesh.connect({ servers: nats.url, node: "n1" });
   await registerCalculator(node);
@@ -49,7 +49,7 @@ async function setup(t: TestContext): Promise<{ bridge: Bridge; mesh: Mesh }> {
     await node.close().catch(() => {});
     await nats.stop();
   });
-  return { bridge, mesh };
+  return { bridge, mesh, node };
 }
 
 test("2025 sessions: SessionOptions.principal decides what each session sees and may call", { timeout: 60_000 }, async (t) => {
@@ -80,7 +80,7 @@ test("2025 sessions: SessionOptions.principal decides what each session sees and
 });
 
 test("2026 over HTTP: principalOf reaches the SDK path and the lean call path; filtered answers are cacheScope private", { timeout: 60_000 }, async (t) => {
-  const { bridge } = await setup(t);
+  const { bridge, node } = await setup(t);
   const who: Record<string, Principal> = { alice: ALICE, bob: BOB };
   const modern = new ModernHttp(bridge, {
     responseMode: "auto", maxBody: 1 << 20, maxPerClient: 100, maxTotal: 1000,
@@ -135,4 +135,23 @@ test("2026 over HTTP: principalOf reaches the SDK path and the lean call path; f
   // A listen that would follow a file bob may not read is refused (whether or not it exists).
   const listen = await send("bob", "subscriptions/listen", { notifications: { resourceSubscriptions: ["mesh://files/private/none.txt"] } });
   assert.match(listen.error!.message, /outside the file-store prefixes you may read/);
+
+  // list_changed only for the principal whose view changed: alice hears of a new tool, bob does not.
+  const openListen = (as: string) => {
+    const heard: string[] = [];
+    const req = request(url, {
+      method: "POST",
+      headers: { ...MCP_HEADERS, "mcp-protocol-version": V, "mcp-method": "subscriptions/listen", "x-test-principal": as },
+    }, (res) => res.on("data", (d) => heard.push(String(d))));
+    req.end(JSON.stringify({ jsonrpc: "2.0", id: 99, method: "subscriptions/listen", params: { notifications: { toolsListChanged: true }, _meta: { "io.modelcontextprotocol/protocolVersion": V, "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" }, "io.modelcontextprotocol/clientCapabilities": {} } } }));
+    t.after(() => req.destroy());
+    return { text: () => heard.join("") };
+  };
+  const aliceHears = openListen("alice");
+  const bobHears = openListen("bob");
+  await waitFor(() => (aliceHears.text().includes("acknowledged") && bobHears.text().includes("acknowledged") ? true : undefined), "both listens acknowledged");
+  await node.registerTool({ name: "imaging", methods: { run: { handler: () => "img" } } });
+  await waitFor(() => (aliceHears.text().includes("notifications/tools/list_changed") ? true : undefined), "alice hears list_changed", { timeoutMs: 10_000 });
+  await new Promise((r) => setTimeout(r, 1000));
+  assert.ok(!bobHears.text().includes("list_changed"), "bob's view (calculator.add) did not change");
 });
