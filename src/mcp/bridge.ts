@@ -304,6 +304,13 @@ export class Bridge {
     }
   }
 
+  /** The audit record of a built-in tool call (upload, admin): mesh calls get theirs in callDone. */
+  auditBuiltin(name: string, ok: boolean, ms: number, detail: AuditDetail): void {
+    if (!this.opts.audit) return;
+    const record = auditRecord(name, ok ? "ok" : "error", ms, detail);
+    this.log.local("info", record.message, auditFields(record));
+  }
+
   /** True once shutdown() began: transports refuse new work from then on. */
   get closing(): boolean {
     return this.closed;

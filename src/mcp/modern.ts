@@ -212,7 +212,10 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
         return inputRequired({ inputRequests: { [ROOTS_KEY]: inputRequired.listRoots() } }) as unknown as CallToolResult;
       }
       const builtinCtx: BuiltinContext = { bridge, roots: async () => roots, access };
-      return (await builtin.run(args, builtinCtx)) as CallToolResult;
+      const t0 = performance.now();
+      const result = await builtin.run(args, builtinCtx);
+      bridge.auditBuiltin(name, !result.isError, performance.now() - t0, { principal: access.principal, roles: access.roles, client: clientOf(ctx.mcpReq.envelope), error: result.isError ? (result.content[0] as { text?: string } | undefined)?.text : undefined });
+      return result as CallToolResult;
     }
     const meta = ctx.mcpReq._meta as Record<string, unknown> | undefined;
     // The server decides: an eligible method becomes a task when this request declares the extension.

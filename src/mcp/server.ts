@@ -233,6 +233,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
         const t0 = performance.now();
         const result = await builtin.run(args, builtinCtx);
         const ms = Math.round(performance.now() - t0);
+        bridge.auditBuiltin(name, !result.isError, ms, { principal: access.principal, roles: access.roles, client: server.getClientVersion(), error: result.isError ? (result.content[0] as { text?: string } | undefined)?.text : undefined });
         bridge.log.log(result.isError ? "info" : "debug", `call ${name}: ${result.isError ? "error" : "ok"} in ${ms} ms`, {
           session: sessionId(), tool: name, outcome: result.isError ? "error" : "ok", ms,
         });

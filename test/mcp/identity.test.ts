@@ -240,7 +240,12 @@ test("v1 (2025): subscriptions, completions, resource lists, tasks and uploads f
   const logged = await waitFor(() => w.callRecords.find((r) => r.corr === rec.corr), "the call's record on logs.call.>");
   assert.equal(logged.data?.principal, "alice");
   assert.deepEqual(logged.data?.roles, ["operators"]);
-  // The task's job was audited too (a stream is a call), and nothing of the arguments leaks.
+  // Built-in tools are on record too: alice's uploads, the refused one as an error.
+  const uploads = audits().filter((r) => r.tool === "mesh_upload_file");
+  assert.deepEqual(uploads.map((r) => r.outcome), ["ok", "error"]);
+  assert.equal(uploads[0]!.principal, "alice");
+  assert.match(String(uploads[1]!.error), /you may not write/);
+  // Nothing of the arguments or results leaks into the audit trail.
   assert.ok(!alice.stderr.includes("private plans"));
   assert.ok(audits().every((r) => !("token" in r) && !("arguments" in r)));
 });
