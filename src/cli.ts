@@ -10,6 +10,7 @@ import { parseKeyValuePairs } from "./mesh/params.js";
 import { addSecret, scrub } from "./mesh/secrets.js";
 import type { MeshOptions } from "./mesh/index.js";
 import { serveStdio } from "./transports/stdio.js";
+import { localPrincipal } from "./mcp/principal.js";
 
 function kvMap(pairs: string[]): Record<string, string[]> {
   return Object.fromEntries(parseKeyValuePairs(pairs));
@@ -72,6 +73,8 @@ export function bridgeOptionsFrom(c: Config): BridgeOptions {
       webhookAllowHttp: c.eventsWebhookAllowHttp,
       webhookAllowPrivate: c.eventsWebhookAllowPrivate,
     },
+    policy: c.policy,
+    audit: c.audit,
   };
 }
 
@@ -110,7 +113,7 @@ async function serve(config: Config, log: Logger): Promise<void> {
     const { serveHttp } = await import("./transports/http.js");
     transport = await serveHttp(bridge, config, log, () => void shutdown("HTTP server closed"));
   } else {
-    transport = await serveStdio(bridge, () => void shutdown("stdin closed"));
+    transport = await serveStdio(bridge, () => void shutdown("stdin closed"), localPrincipal(config.principal));
     log.info(`serving MCP over stdio; NATS ${config.nats}`);
   }
 }
