@@ -141,6 +141,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import("./commands.js")).runCall(config, bridgeOptionsFrom(config), rest);
       case "doctor":
         return await (await import("./commands.js")).runDoctor(config, meshOptionsFrom(config));
+      case "status":
+        return await (await import("./commands.js")).runStatus(config, bridgeOptionsFrom(config));
       default:
         process.stderr.write(`mesh-mcp: unknown command "${command}". Run mesh-mcp --help.\n`);
         return 2;

@@ -121,6 +121,7 @@ async function main(): Promise<void> {
     say(`  NATS (JetStream)  ${nats.url}`);
     say("  mesh node         demo-node: calculator, counter, image, slow, files");
     say(`  MCP endpoint      ${url}`);
+    say(`  Status page       ${url.replace(/\/mcp$/, "/status")}   (open it in a browser: nodes, calls, failures, live)`);
     say("");
     say("Try it with the MCP Inspector (in another terminal):");
     say(`  npx -y @modelcontextprotocol/inspector@0.15.0 --cli ${url} --transport http --method tools/list`);

@@ -17,6 +17,8 @@ import { fileUri } from "./results.js";
 import { INSTRUCTIONS, SERVER_INFO, SHARED_CAPABILITIES } from "./server.js";
 import { callMeshTool, findTool, ToolList, type CallContext } from "./tools.js";
 import { taskSupportOf, withTaskSupport } from "./tasks.js";
+import { callerName } from "./calls.js";
+import { PRINCIPAL_AUTH_KEY, type Principal } from "./principal.js";
 import { ANONYMOUS_OWNER, createModernTask, declaresTasks, registerModernTasks, TASKS_EXTENSION_CAPABILITY } from "./tasks-modern.js";
 
 /** The authInfo.extra key under which the HTTP edge names a request's task owner. */
@@ -45,6 +47,14 @@ const NO_REUSE: CacheHint = { ttlMs: 0, cacheScope: "public" };
 const STARTUP_WAIT_MS = 3000;
 const UPLOAD_TOOL = "mesh_upload_file";
 const ROOTS_KEY = "roots";
+
+/** Who sent a 2026 request: the principal the HTTP edge put in authInfo, else the envelope's clientInfo. */
+export function modernCaller(ctx: { http?: { authInfo?: { extra?: Record<string, unknown> } }; mcpReq?: { envelope?: unknown } }): string | undefined {
+  const principal = ctx.http?.authInfo?.extra?.[PRINCIPAL_AUTH_KEY] as Principal | undefined;
+  const envelope = ctx.mcpReq?.envelope as Record<string, unknown> | undefined;
+  const client = (envelope?.["io.modelcontextprotocol/clientInfo"] ?? envelope?.clientInfo) as { name?: string; version?: string } | undefined;
+  return callerName(principal, client);
+}
 
 /** The capabilities the client declared on this request (2026: per request, in the envelope). */
 function clientCaps(envelope: unknown): { roots?: unknown } | undefined {
@@ -168,6 +178,7 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
     const progressToken = ctx.mcpReq._meta?.progressToken;
     return (await callMeshTool(bridge, entry!, args, {
       signal: ctx.mcpReq.signal,
+      caller: modernCaller(ctx as never),
       progressToken,
       meta,
       sendProgress: (progress, total, message) =>

@@ -33,6 +33,7 @@ import { answerBadParamsAsInvalidParams } from "./rpc-errors.js";
 import { callMeshTool, findTool, progressOf, ToolList } from "./tools.js";
 import { DEFAULT_TASK_POLL_MS, SessionTaskStore, startToolTask, taskSupportOf, TASKS_CAPABILITY, toMcpTask, withTaskSupport } from "./tasks.js";
 import type { Principal } from "./principal.js";
+import { callerName } from "./calls.js";
 
 export const SERVER_NAME = "mesh-mcp";
 export const SERVER_VERSION = "0.1.0";
@@ -237,6 +238,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
     const progressToken = meta?.progressToken as string | number | undefined;
     return callMeshTool(bridge, entry, args, {
       session: sessionId(),
+      caller: callerName(opts.principal, server.getClientVersion()),
       ...(cancel instanceof AbortController ? { signal: cancel.signal, abort: (reason) => cancel.abort(reason) } : { signal: cancel }),
       progressToken,
       meta,

@@ -194,6 +194,8 @@ export interface CallContext {
    */
   flushProgress?(): Promise<void>;
   meta?: Record<string, unknown>;
+  /** Who asked, for the status page and logs: the principal's name, else the client's name/version. */
+  caller?: string;
 }
 
 // W3C Trace Context (the spec's `_meta.traceparent` / `_meta.tracestate`, SEP-414).
@@ -227,6 +229,12 @@ export function progressOf(chunk: unknown): { progress?: number; total?: number;
 const MAX_KEPT_CHUNKS = 10_000;
 /** Most characters of the chunk summary added to a streamed result without progress. */
 const CHUNK_SUMMARY_MAX = 16_384;
+
+/** Where a call went (each attempt, as it goes out) and which node answered. */
+interface Answered {
+  node?: string;
+  attempt?: (node: string | undefined, callId: string | undefined) => void;
+}
 
 /** A signal and the way to abort it (an AbortController, or a caller's own). */
 interface Abortable {
@@ -285,9 +293,14 @@ export function prepareCall(
 export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: JsonObject, ctx: CallContext): Promise<CallToolResult> {
   const key = `${entry.tool}.${entry.method}`;
   const started = performance.now();
-  const answered: { node?: string } = {};
+  const answered: Answered = {
+    attempt: (node, callId) => {
+      if (live) Object.assign(live, { node: node ?? live.node, callId });
+    },
+  };
+  let live: ReturnType<Bridge["callStarted"]> | undefined;
   const done = (outcome: CallOutcome, ms: number, error?: string) =>
-    bridge.callDone(key, outcome, ms, { node: answered.node, session: ctx.session, error });
+    bridge.callDone(key, outcome, ms, { node: answered.node, session: ctx.session, error, caller: ctx.caller, live });
   const rejected = (outcome: CallOutcome, text: string) => (done(outcome, 0, text), errorResult(text));
   const why = bridge.unavailableReason();
   if (why) return rejected("unavailable", `${key}: ${why}`);
@@ -315,7 +328,7 @@ export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: Jso
   const resultOpts = { files: mesh.files, inlineImageMax: bridge.opts.inlineImageMax ?? 1 << 20, resourceLinks: bridge.opts.resourceLinks, resultMax: bridge.opts.resultMax };
   let outcome: CallOutcome = "error";
   let result: CallToolResult | undefined;
-  bridge.callStarted(key, node, ctx.session);
+  live = bridge.callStarted(key, node, ctx.session, ctx.caller);
   try {
     // Go nodes fetch file-store keys into local files for request/reply calls only; a
     // stream would hand the tool the bare key. The method's request/reply subject serves
@@ -343,7 +356,7 @@ export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: Jso
 
 async function runCall(
   bridge: Bridge, entry: MethodEntry, params: JsonObject, node: string | undefined,
-  signal: AbortSignal, ctx: CallContext, resultOpts: Parameters<typeof okResult>[1], answered: { node?: string },
+  signal: AbortSignal, ctx: CallContext, resultOpts: Parameters<typeof okResult>[1], answered: Answered,
 ): Promise<CallToolResult> {
   const key = `${entry.tool}.${entry.method}`;
   // Keep-alive progress so clients that reset their timeout on progress do not give up.
@@ -367,6 +380,7 @@ async function runCall(
       nodes: entry.nodes,
       signal,
       headers: traceHeaders(ctx.meta),
+      onAttempt: answered.attempt,
       timeoutMs: bridge.opts.callTimeoutMs ?? 3_600_000,
     });
     answered.node = reply.node || undefined;
@@ -379,7 +393,7 @@ async function runCall(
 
 async function runStream(
   bridge: Bridge, entry: MethodEntry, params: JsonObject, node: string | undefined,
-  ac: Abortable, ctx: CallContext, resultOpts: Parameters<typeof okResult>[1], answered: { node?: string },
+  ac: Abortable, ctx: CallContext, resultOpts: Parameters<typeof okResult>[1], answered: Answered,
 ): Promise<CallToolResult> {
   const key = `${entry.tool}.${entry.method}`;
   const outages: number[] = [];
@@ -388,6 +402,7 @@ async function runStream(
     nodes: entry.nodes,
     signal: ac.signal,
     headers: traceHeaders(ctx.meta),
+    onAttempt: answered.attempt,
     inactivityTimeoutMs: bridge.opts.streamIdleMs ?? 120_000,
     onOutage: (ms) => {
       // Said, not skipped: chunks the node sent while NATS was down are gone.

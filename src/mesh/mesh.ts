@@ -49,10 +49,14 @@ export interface MeshCallOptions extends CallOptions {
    * method). Empty or unknown → the plain load-balanced subject.
    */
   nodes?: readonly string[];
+  /** Each attempt as it goes out: the node it was sent to (undefined: the load-balanced subject) and its call id. */
+  onAttempt?: (node: string | undefined, callId: string | undefined) => void;
 }
 
 export interface MeshStreamOptions extends StreamOptions {
   nodes?: readonly string[];
+  /** As MeshCallOptions.onAttempt. */
+  onAttempt?: (node: string | undefined, callId: string | undefined) => void;
   /** The stream lived through a NATS outage of `ms`: frames sent in it are lost. */
   onOutage?: (ms: number) => void;
 }
@@ -177,7 +181,11 @@ export class Mesh {
       const run = async () => {
         const done = subjectNode ? this.picker.started(subjectNode, tool, method) : undefined;
         try {
-          return await this.caller.call(tool, method, params, { ...opts, node: subjectNode, watch: this.watchCall(tool, method, subjectNode, opts.watch) });
+          const watch = this.watchCall(tool, method, subjectNode, opts.watch);
+          const attempt = opts.onAttempt;
+          return await this.caller.call(tool, method, params, {
+            ...opts, node: subjectNode, watch: attempt ? (ctl) => (attempt(subjectNode, ctl.callId), watch(ctl)) : watch,
+          });
         } finally {
           done?.();
         }
@@ -216,6 +224,7 @@ export class Mesh {
       const watch = this.watchStream(tool, node, opts.onOutage, opts.watch);
       // The node counts as busy with this stream while it is watched (from start to end).
       o.watch = (ctl) => {
+        opts.onAttempt?.(node, ctl.callId);
         const done = node ? this.picker.started(node, tool, method) : undefined;
         const stop = watch(ctl);
         return () => (stop(), done?.());

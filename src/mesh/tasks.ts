@@ -353,6 +353,33 @@ export class TaskStore {
   }
 
   /**
+   * Every owner's tasks still working (the status page: an operator's view, without
+   * owners), oldest first; at most `max` records are read. Not brought up to date.
+   */
+  async openTasks(max = 500): Promise<{ tasks: TaskView[]; truncated: boolean }> {
+    const keys: string[] = [];
+    let truncated = false;
+    for await (const k of await this.kv.keys()) {
+      if (keys.length >= max) {
+        truncated = true;
+        continue;
+      }
+      keys.push(k);
+    }
+    const tasks: TaskView[] = [];
+    for (let i = 0; i < keys.length; i += 64) {
+      const batch = await Promise.all(keys.slice(i, i + 64).map((k) => this.kv.get(k).catch(() => null)));
+      for (const e of batch) {
+        if (!e || e.operation !== "PUT" || e.length === 0) continue;
+        const parsed = TaskRecordWire.safeParse(e.json());
+        if (parsed.success && !isTerminalStatus(parsed.data.status)) tasks.push(viewOf(parsed.data));
+      }
+    }
+    tasks.sort((a, b) => a.createdAt - b.createdAt);
+    return { tasks, truncated };
+  }
+
+  /**
    * Status changes of `owner`'s tasks written by any process (a KV watch on the owner's
    * keys): created, completed, failed, cancelled. Chunks are not records: poll
    * getTask for progress. Returns a function that stops the watch.

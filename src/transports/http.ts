@@ -22,6 +22,7 @@ import { readBody, sendJson, sendRpcError } from "./http-io.js";
 import type { ModernHttp } from "./http-modern.js";
 import { StreamableHttpTransport } from "./http-transport.js";
 import { HttpMetrics } from "./metrics.js";
+import { sendStatusJson, sendStatusPage, STATUS_JSON_PATH, STATUS_PATH } from "./status-page.js";
 
 export const MCP_PATH = "/mcp";
 
@@ -59,6 +60,8 @@ interface HttpSession {
   client: string;
   /** When its last HTTP exchange ended (ms): the least recently used idle one goes first. */
   lastUsed: number;
+  /** When it opened (ms): the status page's session age. */
+  opened?: number;
 }
 
 /** Defaults of --max-sessions and --max-sessions-per-client. */
@@ -154,7 +157,10 @@ class McpHttpServer {
     if (path === "/healthz") return sendJson(res, 200, { status: "ok" });
     if (path === "/readyz") return this.ready(res);
     if (isOAuthProbe(path)) return sendJson(res, 404, { error: "not_found", error_description: NO_OAUTH });
-    if (path !== MCP_PATH && path !== "/metrics") return sendJson(res, 404, { error: `not found; MCP is served at ${MCP_PATH}` });
+    if (path === "/" && req.method === "GET") return void res.writeHead(302, { location: STATUS_PATH }).end();
+    if (path !== MCP_PATH && path !== "/metrics" && path !== STATUS_PATH && path !== STATUS_JSON_PATH) {
+      return sendJson(res, 404, { error: `not found; MCP is served at ${MCP_PATH}, the status page at ${STATUS_PATH}` });
+    }
 
     if (path === MCP_PATH) res.once("finish", () => this.metrics.request(req.method ?? "?", res.statusCode));
     if (this.closing || this.bridge.closing) {
@@ -180,6 +186,8 @@ class McpHttpServer {
       });
       return void res.end();
     }
+    // The page itself holds no data (like a login form): it asks for the token and sends it with status.json.
+    if (path === STATUS_PATH) return sendStatusPage(req, res);
     if (this.token) {
       const verdict = this.token.check(req.headers.authorization);
       if (verdict !== "ok") {
@@ -190,6 +198,7 @@ class McpHttpServer {
       }
     }
     if (path === "/metrics") return this.metricsPage(req, res);
+    if (path === STATUS_JSON_PATH) return sendStatusJson(req, res, this.bridge, () => this.statusSessions());
 
     switch (req.method) {
       case "POST":
@@ -206,6 +215,18 @@ class McpHttpServer {
     const why = this.closing ? "mesh-mcp is shutting down." : this.bridge.unavailableReason() ?? (this.bridge.catalog ? undefined : "the mesh catalog is not loaded yet.");
     if (why) return sendJson(res, 503, { status: "unavailable", reason: why });
     sendJson(res, 200, { status: "ready", methods: this.bridge.methods().length, sessions: this.sessions.size });
+  }
+
+  /** Sessions for the status page: who (the client's name/version), since when, calls running; never their ids. */
+  private statusSessions() {
+    const now = Date.now();
+    const list = [...this.sessions.values()].map((s) => {
+      const client = s.mcp.server.getClientVersion();
+      return { caller: client ? `${client.name}/${client.version}` : "?", ageMs: now - (s.opened ?? now), inflight: s.mcp.inflight() };
+    });
+    const modern = this.modern?.inflight() ?? 0;
+    if (modern > 0) list.push({ caller: "2026-07-28 requests (sessionless)", ageMs: 0, inflight: modern });
+    return { transport: this.config.stateless ? "http (stateless)" : "http", open: this.sessions.size, list };
   }
 
   private async metricsPage(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -329,7 +350,7 @@ class McpHttpServer {
 
   private async open(transport: StreamableHttpTransport, req: IncomingMessage, client = ""): Promise<HttpSession> {
     const mcp = createServer(this.bridge, { maxInflight: this.config.maxInflight, progressBarrier: !this.config.stateless, taskOwner: this.taskOwnerOf(req) });
-    const session: HttpSession = { mcp, transport, open: 0, closed: false, client, lastUsed: Date.now() };
+    const session: HttpSession = { mcp, transport, open: 0, closed: false, client, lastUsed: Date.now(), opened: Date.now() };
     this.loose.add(session);
     if (!this.config.stateless) {
       let mine = this.byClient.get(client);
