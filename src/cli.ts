@@ -10,6 +10,7 @@ import { parseKeyValuePairs } from "./mesh/params.js";
 import { addSecret, scrub } from "./mesh/secrets.js";
 import type { MeshOptions } from "./mesh/index.js";
 import { serveStdio } from "./transports/stdio.js";
+import { startTracing, stopTracing } from "./mcp/otel.js";
 
 function kvMap(pairs: string[]): Record<string, string[]> {
   return Object.fromEntries(parseKeyValuePairs(pairs));
@@ -70,6 +71,8 @@ async function serve(config: Config, log: Logger): Promise<void> {
   }
   const bridge = new Bridge(bridgeOptionsFrom(config), log);
   bridge.start();
+  // OpenTelemetry: only when OTEL_* asks for it; the SDK loads in the background.
+  void startTracing((level, message) => log.log(level, message));
 
   let stopping = false;
   let transport: { close(): Promise<void> } | undefined;
@@ -87,6 +90,7 @@ async function serve(config: Config, log: Logger): Promise<void> {
     await bridge.shutdown();
     await transport?.close();
     await embedded?.stop();
+    await stopTracing();
     process.removeAllListeners("SIGINT");
     process.removeAllListeners("SIGTERM");
   };

@@ -34,6 +34,7 @@ import { callMeshTool, findTool, progressOf, ToolList } from "./tools.js";
 import { DEFAULT_TASK_POLL_MS, SessionTaskStore, startToolTask, taskSupportOf, TASKS_CAPABILITY, toMcpTask, withTaskSupport } from "./tasks.js";
 import type { Principal } from "./principal.js";
 import { callerName } from "./calls.js";
+import { tracer } from "./otel.js";
 
 export const SERVER_NAME = "mesh-mcp";
 export const SERVER_VERSION = "0.1.0";
@@ -73,6 +74,18 @@ export interface SessionOptions {
 }
 
 const PROGRESS_BARRIER_TIMEOUT_MS = 2000;
+
+/**
+ * While tracing, a call without `_meta.traceparent` is parented on the HTTP request's
+ * `traceparent` header (read only then: building requestInfo costs a little).
+ */
+function withHeaderTrace(meta: Record<string, unknown> | undefined, headers: (() => unknown) | Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  if (!tracer || typeof meta?.traceparent === "string" || !headers) return meta;
+  const h = (typeof headers === "function" ? headers() : headers) as Record<string, unknown> | undefined;
+  const parent = h?.traceparent;
+  if (typeof parent !== "string") return meta;
+  return { ...meta, traceparent: parent, ...(typeof h?.tracestate === "string" ? { tracestate: h.tracestate } : {}) };
+}
 
 export interface Session {
   server: Server;
@@ -223,7 +236,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
         });
         return result;
       }
-      return await meshCall(entry!, args, req.params._meta, extra.signal, (n) => extra.sendNotification(n), () => extra.sendRequest({ method: "ping" }, EmptyResultSchema, { timeout: PROGRESS_BARRIER_TIMEOUT_MS }));
+      return await meshCall(entry!, args, withHeaderTrace(req.params._meta, extra.requestInfo?.headers), extra.signal, (n) => extra.sendNotification(n), () => extra.sendRequest({ method: "ping" }, EmptyResultSchema, { timeout: PROGRESS_BARRIER_TIMEOUT_MS }));
     } finally {
       inflight--;
     }

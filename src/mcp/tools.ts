@@ -11,6 +11,7 @@ import type { JsonObject, MethodEntry, StreamFrame } from "../mesh/index.js";
 import type { Bridge, CallOutcome } from "./bridge.js";
 import { errorResult, nodeErrorResult, okResult, textOf, thrownResult } from "./results.js";
 import { normalizeManifestTypes } from "./schema-types.js";
+import { tracer } from "./otel.js";
 
 /** The argument an agent uses to pin a call to one node. */
 export const NODE_ARG = "_node";
@@ -233,6 +234,8 @@ const CHUNK_SUMMARY_MAX = 16_384;
 /** Where a call went (each attempt, as it goes out) and which node answered. */
 interface Answered {
   node?: string;
+  /** NATS request headers: the trace context (the mesh-call span's when tracing, else the client's). */
+  headers?: Record<string, string>;
   attempt?: (node: string | undefined, callId: string | undefined) => void;
 }
 
@@ -293,14 +296,23 @@ export function prepareCall(
 export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: JsonObject, ctx: CallContext): Promise<CallToolResult> {
   const key = `${entry.tool}.${entry.method}`;
   const started = performance.now();
+  // Tracing (otel.ts): undefined when off, and then the client's trace context goes on as it came.
+  const traced = tracer?.startCall(
+    { name: bridge.names.nameOf(entry.tool, entry.method) ?? key, tool: entry.tool, method: entry.method, session: ctx.session, caller: ctx.caller },
+    traceHeaders(ctx.meta) ?? {},
+  );
   const answered: Answered = {
+    headers: traced ? traced.headers : traceHeaders(ctx.meta),
     attempt: (node, callId) => {
       if (live) Object.assign(live, { node: node ?? live.node, callId });
+      traced?.attempt(node, callId);
     },
   };
   let live: ReturnType<Bridge["callStarted"]> | undefined;
-  const done = (outcome: CallOutcome, ms: number, error?: string) =>
+  const done = (outcome: CallOutcome, ms: number, error?: string) => {
+    traced?.end(outcome, answered.node, error);
     bridge.callDone(key, outcome, ms, { node: answered.node, session: ctx.session, error, caller: ctx.caller, live });
+  };
   const rejected = (outcome: CallOutcome, text: string) => (done(outcome, 0, text), errorResult(text));
   const why = bridge.unavailableReason();
   if (why) return rejected("unavailable", `${key}: ${why}`);
@@ -379,7 +391,7 @@ async function runCall(
       node,
       nodes: entry.nodes,
       signal,
-      headers: traceHeaders(ctx.meta),
+      headers: answered.headers,
       onAttempt: answered.attempt,
       timeoutMs: bridge.opts.callTimeoutMs ?? 3_600_000,
     });
@@ -401,7 +413,7 @@ async function runStream(
     node,
     nodes: entry.nodes,
     signal: ac.signal,
-    headers: traceHeaders(ctx.meta),
+    headers: answered.headers,
     onAttempt: answered.attempt,
     inactivityTimeoutMs: bridge.opts.streamIdleMs ?? 120_000,
     onOutage: (ms) => {
