@@ -11,6 +11,7 @@ import { addSecret, scrub } from "./mesh/secrets.js";
 import type { MeshOptions } from "./mesh/index.js";
 import { serveStdio } from "./transports/stdio.js";
 import { startTracing, stopTracing } from "./mcp/otel.js";
+import { nodeVersionWarning } from "./node-version.js";
 
 function kvMap(pairs: string[]): Record<string, string[]> {
   return Object.fromEntries(parseKeyValuePairs(pairs));
@@ -126,6 +127,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${SERVER_VERSION}\n`);
     return 0;
   }
+  const warning = nodeVersionWarning(process.versions.node);
+  if (warning) process.stderr.write(`mesh-mcp: warning: ${warning}\n`);
   const [command = "serve", ...rest] = positionals;
   const log = new Logger(config.logLevel, true, config.logFormat);
   let embedded: EmbeddedNats | undefined;
@@ -145,6 +148,10 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import("./commands.js")).runCall(config, bridgeOptionsFrom(config), rest);
       case "doctor":
         return await (await import("./commands.js")).runDoctor(config, meshOptionsFrom(config));
+      case "demo":
+        // The demo (a private NATS, the example nodes, an HTTP server) runs until Ctrl-C.
+        await import("./demo.js");
+        return -1;
       case "status":
         return await (await import("./commands.js")).runStatus(config, bridgeOptionsFrom(config));
       default:

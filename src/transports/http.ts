@@ -124,7 +124,10 @@ class McpHttpServer {
 
   listen(): Promise<string> {
     return new Promise((resolve, reject) => {
-      const failed = (err: Error) => reject(new Error(`cannot listen on ${this.config.host}:${this.config.port}: ${err.message}`));
+      const failed = (err: Error & { code?: string }) => {
+        const hint = err.code === "EADDRINUSE" ? `; another process uses port ${this.config.port}: choose another with --port, or --port 0 for any free port (the URL is logged)` : "";
+        reject(new Error(`cannot listen on ${this.config.host}:${this.config.port}: ${err.message}${hint}`));
+      };
       this.http.once("error", failed);
       this.http.listen(this.config.port, this.config.host, () => {
         this.http.off("error", failed);

@@ -105,11 +105,12 @@ async function agent(t: TestContext, cli: Cli, headers: Record<string, string> =
   return client;
 }
 
-/** Every traceparent header the nodes received on `tools.>` (a plain subscription sees each request too). */
+/** Every traceparent header the nodes received on `tools.>` and `node.*.tools.>` (a plain subscription sees each request too). */
 function watchHeaders(t: TestContext, nc: { subscribe: (s: string, o: { callback: (e: unknown, m: { subject: string; headers?: { get(k: string): string } }) => void }) => { unsubscribe(): void } }): Array<{ subject: string; traceparent: string }> {
   const seen: Array<{ subject: string; traceparent: string }> = [];
-  const sub = nc.subscribe("tools.>", { callback: (_e, m) => seen.push({ subject: m.subject, traceparent: m.headers?.get("traceparent") ?? "" }) });
-  t.after(() => sub.unsubscribe());
+  const subs = ["tools.>", "node.*.tools.>"].map((subject) =>
+    nc.subscribe(subject, { callback: (_e, m) => seen.push({ subject: m.subject, traceparent: m.headers?.get("traceparent") ?? "" }) }));
+  t.after(() => subs.forEach((s) => s.unsubscribe()));
   return seen;
 }
 
@@ -146,6 +147,7 @@ test("one trace agent → mesh-mcp → node in a real OTLP receiver: request spa
     const mine = otel.spans().filter((s) => s.traceId === traceId);
     return mine.length >= 2 ? mine : undefined;
   }, "both spans of the call in the collector", { timeoutMs: 20_000 });
+  if (process.env.OTEL_TEST_DUMP) process.stderr.write(`${JSON.stringify(spans, null, 1)}\n`);
   const request = spans.find((s) => s.name === "tools/call calc__add");
   const call = spans.find((s) => s.name === "mesh calc.add");
   assert.ok(request && call, `spans seen: ${JSON.stringify(spans)}`);
