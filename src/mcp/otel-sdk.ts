@@ -64,7 +64,6 @@ export function createTracer(env: NodeJS.ProcessEnv): { tracer: CallTracer; desc
             "gen_ai.operation.name": "execute_tool",
             "mesh.tool": info.tool,
             "mesh.method": info.method,
-            ...(info.session ? { "mcp.session.id": info.session } : {}),
             ...(info.caller ? { "mesh.caller": info.caller } : {}),
           },
         }, parentCtx);

@@ -21,9 +21,10 @@ export interface CallTrace {
 export interface CallTracer {
   /**
    * Starts the request span (`tools/call <name>`) and the mesh-call span under it.
-   * `parent`: the client's traceparent/tracestate, when it sent one.
+   * `parent`: the client's traceparent/tracestate, when it sent one. No session id: it is
+   * a credential of sorts (with the token, it reaches the session), and traces travel far.
    */
-  startCall(info: { name: string; tool: string; method: string; node?: string; session?: string; caller?: string }, parent: { traceparent?: string; tracestate?: string }): CallTrace;
+  startCall(info: { name: string; tool: string; method: string; node?: string; caller?: string }, parent: { traceparent?: string; tracestate?: string }): CallTrace;
   shutdown(): Promise<void>;
 }
 

@@ -298,7 +298,7 @@ export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: Jso
   const started = performance.now();
   // Tracing (otel.ts): undefined when off, and then the client's trace context goes on as it came.
   const traced = tracer?.startCall(
-    { name: bridge.names.nameOf(entry.tool, entry.method) ?? key, tool: entry.tool, method: entry.method, session: ctx.session, caller: ctx.caller },
+    { name: bridge.names.nameOf(entry.tool, entry.method) ?? key, tool: entry.tool, method: entry.method, caller: ctx.caller },
     traceHeaders(ctx.meta) ?? {},
   );
   const answered: Answered = {

@@ -147,7 +147,7 @@ test("one trace agent → mesh-mcp → node in a real OTLP receiver: request spa
     const mine = otel.spans().filter((s) => s.traceId === traceId);
     return mine.length >= 2 ? mine : undefined;
   }, "both spans of the call in the collector", { timeoutMs: 20_000 });
-  if (process.env.OTEL_TEST_DUMP) process.stderr.write(`${JSON.stringify(spans, null, 1)}\n`);
+  if (process.env.OTEL_TEST_DUMP) writeFileSync(process.env.OTEL_TEST_DUMP, JSON.stringify(spans, null, 1));
   const request = spans.find((s) => s.name === "tools/call calc__add");
   const call = spans.find((s) => s.name === "mesh calc.add");
   assert.ok(request && call, `spans seen: ${JSON.stringify(spans)}`);
