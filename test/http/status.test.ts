@@ -189,8 +189,14 @@ test("the status page in a real browser (Chromium): a node that joins and a call
   await page2.close();
 
   if (process.env.STATUS_SCREENSHOT) {
+    // STATUS_SCREENSHOT=docs/status-page.png: the phone view there, a desktop one beside it (…-desktop.png).
     mkdirSync("docs", { recursive: true });
     await page.screenshot({ path: process.env.STATUS_SCREENSHOT, fullPage: true });
+    const desktop = await browser.newPage({ viewport: { width: 1280, height: 760 } });
+    await desktop.goto(`${cli.base}/status#token=${TOKEN}`);
+    await desktop.locator('#s-calls [data-tool="slow.wait"]').waitFor({ timeout: 10_000 });
+    await desktop.screenshot({ path: process.env.STATUS_SCREENSHOT.replace(/\.png$/, "-desktop.png"), fullPage: true });
+    await desktop.close();
   }
   assert.deepEqual(problems, []);
   stop.abort();
