@@ -51,7 +51,7 @@ const ROOTS_KEY = "roots";
 /** Who sent a 2026 request: the principal the HTTP edge put in authInfo, else the envelope's clientInfo. */
 export function modernCaller(ctx: { http?: { authInfo?: { extra?: Record<string, unknown> } }; mcpReq?: { envelope?: unknown } }): string | undefined {
   const principal = ctx.http?.authInfo?.extra?.[PRINCIPAL_AUTH_KEY] as Principal | undefined;
-  const envelope = ctx.mcpReq?.envelope as Record<string, unknown> | undefined;
+  const envelope = (ctx.mcpReq?.envelope ?? (ctx.mcpReq as { _meta?: unknown } | undefined)?._meta) as Record<string, unknown> | undefined;
   const client = (envelope?.["io.modelcontextprotocol/clientInfo"] ?? envelope?.clientInfo) as { name?: string; version?: string } | undefined;
   return callerName(principal, client);
 }
@@ -246,5 +246,9 @@ export function plainMeshCall(bridge: Bridge, name: string): ((args: Record<stri
   if (!bridge.catalog || bridge.unavailableReason()) return undefined;
   const { entry } = findTool(bridge, allBuiltins, name);
   if (!entry) return undefined;
-  return async (args, ctx) => (await callMeshTool(bridge, entry, args, ctx)) as CallToolResult;
+  return async (args, ctx) => {
+    // The fast path's context comes from the transport: the caller is the request's clientInfo.
+    ctx.caller ??= modernCaller({ mcpReq: { envelope: ctx.meta } });
+    return (await callMeshTool(bridge, entry, args, ctx)) as CallToolResult;
+  };
 }

@@ -204,3 +204,20 @@ test("the status page in a real browser (Chromium): a node that joins and a call
   // The call ended: the page says so by itself.
   await page.locator("#s-calls .empty").waitFor({ timeout: 10_000 });
 });
+
+test("/status.json: a 2026-07-28 client's call in flight names the client (sessionless: no session, the request's clientInfo)", async (t) => {
+  const { connect } = await import("../eras/kit.js");
+  const env = await meshWithTools(t);
+  const cli = await startCli(t, ["--nats", env.nats.url]);
+  const client = await connect(t, "v2-pinned", { wire: "http", url: cli.url });
+  assert.equal(client.protocolVersion(), "2026-07-28");
+  await waitFor(async () => (await client.listTools()).some((x) => x.name === "slow__wait"), "slow__wait listed", { timeoutMs: 10_000 });
+  const stop = new AbortController();
+  const call = client.call("slow__wait", { ms: 60_000 }, { signal: stop.signal });
+  await env.slowStarted();
+  const inflight = await waitFor(async () => (await statusJson(cli, "")).view?.calls.find((c) => c.tool === "slow.wait"), "the 2026 call in flight", { timeoutMs: 5000 });
+  assert.equal(inflight.caller, "era-test-v2-pinned/1.0.0");
+  assert.equal(inflight.node, "n1");
+  stop.abort();
+  await call.catch(() => {});
+});
