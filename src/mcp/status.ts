@@ -103,7 +103,8 @@ function openTasks(bridge: Bridge, now: number): Promise<StatusView["tasks"]> {
   if (cached && now - cached.at < TASKS_CACHE_MS) return cached.value;
   const value = (async (): Promise<StatusView["tasks"]> => {
     try {
-      const { tasks, truncated } = await (await mesh.tasks()).openTasks();
+      // Read-only: the bucket as it is, never created (mesh.tasks() would create it).
+      const { tasks, truncated } = await mesh.openTasks();
       return {
         enabled: true,
         open: tasks.map((t) => ({ id: t.id, tool: `${t.tool}.${t.method}`, node: t.node, status: t.status, ageMs: now - t.createdAt, chunks: t.chunks })),

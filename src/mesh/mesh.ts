@@ -15,7 +15,7 @@ import { connectNats, type ConnectOptions } from "./connect.js";
 import { FileStore, type FileStoreOptions } from "./files.js";
 import { fileToolDefinition } from "./filetool.js";
 import { ToolServer, type ToolDefinition } from "./node.js";
-import { TaskStore, type TaskStoreOptions } from "./tasks.js";
+import { readOpenTasks, TaskStore, type TaskStoreOptions } from "./tasks.js";
 import type { CallResult, JsonObject, SchemaResult, ServiceInfo } from "./types.js";
 
 export type LogLevel = "debug" | "info" | "warning" | "error";
@@ -295,6 +295,11 @@ export class Mesh {
   /** Publishes `cancel.<callId>`. */
   cancel(callId: string): void {
     this.caller.cancel(callId);
+  }
+
+  /** Every owner's working tasks, read-only (the status page): see readOpenTasks. */
+  openTasks(max?: number): ReturnType<typeof readOpenTasks> {
+    return readOpenTasks(this.nc, this.opts.tasks?.bucket, max);
   }
 
   /**

@@ -221,3 +221,32 @@ test("/status.json: a 2026-07-28 client's call in flight names the client (sessi
   stop.abort();
   await call.catch(() => {});
 });
+
+test("/status.json lists open tasks (any owner, no owner shown) and never creates the task bucket itself", async (t) => {
+  const { natsWithJob } = await import("./helpers.js");
+  const { CreateTaskResultSchema } = await import("@modelcontextprotocol/sdk/types.js");
+  const { jetstreamManager } = await import("@nats-io/jetstream");
+  const { connect } = await import("@nats-io/transport-node");
+  const { nats } = await natsWithJob(t);
+  const cli = await startCli(t, ["--nats", nats.url, "--auth-token", TOKEN]);
+  const nc = await connect({ servers: nats.url });
+  t.after(() => nc.close());
+  const jsm = await jetstreamManager(nc);
+  const buckets = async () => (await jsm.streams.names().next()).filter((n) => n.startsWith("KV_mesh-mcp-tasks"));
+
+  const before = await waitFor(async () => (await statusJson(cli)).view, "the status view");
+  assert.deepEqual(before.tasks.open, []);
+  assert.deepEqual(await buckets(), [], "reading the status created no bucket");
+
+  const client = new Client({ name: "task-agent", version: "1.0.0" });
+  await client.connect(new StreamableHTTPClientTransport(new URL(cli.url), { requestInit: { headers: { authorization: `Bearer ${TOKEN}` } } }));
+  t.after(() => client.close());
+  await waitFor(async () => (await client.listTools()).tools.some((x) => x.name === "job__run"), "job__run listed", { timeoutMs: 10_000 });
+  const { task } = await client.request({ method: "tools/call", params: { name: "job__run", arguments: { n: 100, everyMs: 100 }, task: {} } }, CreateTaskResultSchema);
+  const open = await waitFor(async () => (await statusJson(cli)).view?.tasks.open.find((x) => (x as { id: string }).id === task.taskId) as
+    { id: string; tool: string; status: string; node: string } | undefined, "the task on the status view", { timeoutMs: 10_000 });
+  assert.equal(open.tool, "job.run");
+  assert.equal(open.status, "working");
+  assert.equal(open.node, "n1");
+  assert.doesNotMatch((await statusJson(cli)).body, /owner/i, "no task owner on the view");
+});
