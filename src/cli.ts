@@ -73,7 +73,7 @@ async function serve(config: Config, log: Logger): Promise<void> {
   const bridge = new Bridge(bridgeOptionsFrom(config), log);
   bridge.start();
   // OpenTelemetry: only when OTEL_* asks for it; the SDK loads in the background.
-  void startTracing((level, message) => log.log(level, message));
+  void startTracing((level, message) => log.log(level, message), process.env, { stdoutIsProtocol: config.transport === "stdio" });
 
   let stopping = false;
   let transport: { close(): Promise<void> } | undefined;

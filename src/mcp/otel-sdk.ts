@@ -16,7 +16,7 @@ const w3c = new W3CTraceContextPropagator();
 const getter = { keys: (c: Record<string, string>) => Object.keys(c), get: (c: Record<string, string>, k: string) => c[k] };
 const setter = { set: (c: Record<string, string>, k: string, v: string) => void (c[k] = v) };
 
-export function createTracer(env: NodeJS.ProcessEnv): { tracer: CallTracer; description: string } {
+export function createTracer(env: NodeJS.ProcessEnv, opts: { stdoutIsProtocol?: boolean } = {}): { tracer: CallTracer; description: string } {
   const names = env.OTEL_TRACES_EXPORTER?.split(",").map((s) => s.trim().toLowerCase()).filter((s) => s && s !== "none") ?? [];
   if (!names.length) names.push("otlp");
   // OTEL_BSP_* (the SDK no longer reads them itself).
@@ -36,6 +36,7 @@ export function createTracer(env: NodeJS.ProcessEnv): { tracer: CallTracer; desc
       processors.push(new BatchSpanProcessor({ ...batch, exporter: new OTLPTraceExporter() }));
       described.push(`OTLP http/protobuf to ${env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? env.OTEL_EXPORTER_OTLP_ENDPOINT ?? "http://localhost:4318"}`);
     } else if (name === "console") {
+      if (opts.stdoutIsProtocol) throw new Error("OTEL_TRACES_EXPORTER=console writes to stdout, which carries the MCP protocol over stdio: use otlp (or --transport http)");
       processors.push(new BatchSpanProcessor({ ...batch, exporter: new ConsoleSpanExporter() }));
       described.push("console");
     } else {

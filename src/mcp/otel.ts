@@ -43,13 +43,18 @@ let loading: Promise<void> | undefined;
 
 /**
  * Loads the SDK when OTEL_* asks for traces (once); calls made meanwhile go untraced.
- * `log` says what was configured, or why it could not be.
+ * `log` says what was configured, or why it could not be. `stdoutIsProtocol` (stdio):
+ * the console exporter is refused, its spans would corrupt the MCP stream.
  */
-export function startTracing(log: (level: "info" | "warning", message: string) => void, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+export function startTracing(
+  log: (level: "info" | "warning", message: string) => void,
+  env: NodeJS.ProcessEnv = process.env,
+  opts: { stdoutIsProtocol?: boolean } = {},
+): Promise<void> {
   if (!tracingConfigured(env)) return Promise.resolve();
   loading ??= import("./otel-sdk.js")
     .then(({ createTracer }) => {
-      const { tracer: t, description } = createTracer(env);
+      const { tracer: t, description } = createTracer(env, opts);
       tracer = t;
       log("info", `OpenTelemetry: tracing tool calls (${description})`);
     })

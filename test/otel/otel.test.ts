@@ -16,6 +16,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { tracingConfigured } from "../../src/mcp/otel.js";
 import { waitFor } from "../helpers/mesh.js";
+import { mcpEnv, registerCalculator } from "../helpers/mcp.js";
 import { meshWithTools, startCli, type Cli } from "../http/helpers.js";
 
 const COLLECTOR = new URL("./bin/otelcol-test", import.meta.url).pathname;
@@ -201,4 +202,14 @@ test("tracing off (no OTEL_*): no SDK, and the client's traceparent reaches the 
   await waitFor(() => seen.some((s) => s.subject.endsWith("calc.add")), "the request at the node");
   assert.equal(seen.find((s) => s.subject.endsWith("calc.add"))!.traceparent, parent);
   assert.doesNotMatch(cli.stderr(), /OpenTelemetry/);
+});
+
+test("stdio: the console exporter is refused (stdout carries the protocol) and calls work untraced", async (t) => {
+  const env = await mcpEnv(t);
+  await registerCalculator(await env.node("n1"));
+  const client = await env.client({ env: { OTEL_TRACES_EXPORTER: "console", OTEL_BSP_SCHEDULE_DELAY: "50" } });
+  await waitFor(async () => (await client.client.listTools()).tools.some((x) => x.name === "calculator__add"), "calculator__add listed", { timeoutMs: 10_000 });
+  const r = await client.client.callTool({ name: "calculator__add", arguments: { a: 2, b: 40 } });
+  assert.deepEqual(r.content, [{ type: "text", text: "42" }]);
+  await waitFor(() => /OpenTelemetry: tracing is off: OTEL_TRACES_EXPORTER=console writes to stdout/.test(client.stderr), "the refusal on stderr");
 });
