@@ -35,6 +35,7 @@ export function meshOptionsFrom(c: Config): MeshOptions {
     },
     catalog: { refreshIntervalMs: c.refreshInterval * 1000 },
     tasks: { ttlMs: c.taskTtl * 1000 },
+    events: { maxAgeMs: c.eventsMaxAge * 1000, maxBytes: c.eventsMaxBytes, maxMsgs: c.eventsMaxMsgs },
   };
 }
 
@@ -61,6 +62,15 @@ export function bridgeOptionsFrom(c: Config): BridgeOptions {
       owner: c.taskOwner,
     },
     resultMax: c.resultMax,
+    events: {
+      disabled: c.disableEvents,
+      heartbeatMs: c.eventsHeartbeat * 1000,
+      maxStreamsPerPrincipal: c.eventsMaxStreams,
+      maxSubscriptionsPerPrincipal: c.eventsMaxSubscriptions,
+      webhookConcurrency: c.eventsWebhookConcurrency,
+      webhookAllowHttp: c.eventsWebhookAllowHttp,
+      webhookAllowPrivate: c.eventsWebhookAllowPrivate,
+    },
   };
 }
 
@@ -118,7 +128,7 @@ export async function main(argv: string[]): Promise<number> {
   const { positionals } = parsed;
   let config = parsed.config;
   // Registered before anything can print them (the mesh library adds the URL's own when it connects).
-  for (const secret of [config.natsToken, config.natsPassword, config.natsWsBearerToken, config.authToken, config.taskOwner]) addSecret(secret);
+  for (const secret of [config.natsToken, config.natsPassword, config.natsWsBearerToken, config.authToken, config.taskOwner, config.oauthIntrospectionClientSecret]) addSecret(secret);
   if (config.help) {
     process.stdout.write(helpText(SERVER_VERSION) + "\n");
     return 0;
@@ -146,6 +156,11 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import("./commands.js")).runTools(config, bridgeOptionsFrom(config));
       case "call":
         return await (await import("./commands.js")).runCall(config, bridgeOptionsFrom(config), rest);
+      case "hash-token": {
+        const { stdout, code } = (await import("./transports/auth.js")).hashTokenCommand(rest);
+        process.stdout.write(stdout);
+        return code;
+      }
       case "doctor":
         return await (await import("./commands.js")).runDoctor(config, meshOptionsFrom(config));
       case "demo":

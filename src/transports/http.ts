@@ -16,7 +16,9 @@ import { ConfigError, type Config } from "../config.js";
 import type { Bridge } from "../mcp/bridge.js";
 import { addSecret, type Logger } from "../mcp/log.js";
 import { createServer, type Session } from "../mcp/server.js";
-import { NO_OAUTH, OriginPolicy, TokenCheck, isOAuthProbe, startupProblem } from "./http-security.js";
+import { OriginPolicy, isOAuthProbe, startupProblem } from "./http-security.js";
+import { EdgeAuth, edgeAuth, type EdgeAuthConfig, principalOf, sendResourceMetadata, taskOwnerOfRequest } from "./auth.js";
+import type { Principal } from "../mcp/principal.js";
 import { readBody, sendJson, sendRpcError } from "./http-io.js";
 // Types only: the v2 SDK behind the 2026 leg (~100 ms to load) comes after listening.
 import type { ModernHttp } from "./http-modern.js";
@@ -46,7 +48,7 @@ export interface HttpTransport {
 type HttpConfig = Pick<
   Config,
   "host" | "port" | "authToken" | "insecureNoAuth" | "allowedOrigin" | "allowedHost" | "stateless" | "sessionIdleTimeout" | "maxBody" | "maxInflight"
-> & Partial<Pick<Config, "maxSessions" | "maxSessionsPerClient">>;
+> & Partial<Pick<Config, "maxSessions" | "maxSessionsPerClient">> & EdgeAuthConfig;
 
 /** One MCP session: its server, its transport, and how many HTTP exchanges it has open. */
 interface HttpSession {
@@ -62,6 +64,8 @@ interface HttpSession {
   lastUsed: number;
   /** When it opened (ms): the status page's session age. */
   opened?: number;
+  /** Who opened it: every later request of the session must come from the same principal. */
+  principal?: Principal;
 }
 
 /** Defaults of --max-sessions and --max-sessions-per-client. */
@@ -75,12 +79,15 @@ const CORS_ALLOW_HEADERS = "Content-Type, Accept, Authorization, Mcp-Session-Id,
 const CORS_EXPOSE_HEADERS = "Mcp-Session-Id, WWW-Authenticate";
 
 export async function serveHttp(bridge: Bridge, config: HttpConfig, log: Logger, onClosed: () => void, tuning: HttpTuning = {}): Promise<HttpTransport> {
-  const problem = startupProblem(config.host, config.authToken, config.insecureNoAuth);
+  const edge = await edgeAuth(config, log);
+  const problem = startupProblem(config.host, edge.required, config.insecureNoAuth);
   if (problem) throw new ConfigError(problem);
-  const server = new McpHttpServer(bridge, config, log, tuning.responseMode ?? responseModeFromEnv());
+  const server = new McpHttpServer(bridge, config, log, tuning.responseMode ?? responseModeFromEnv(), edge);
   const url = await server.listen();
   log.info(`serving MCP over Streamable HTTP at ${url}${config.stateless ? " (stateless)" : ""}; ` +
-    `${config.authToken ? "bearer token required" : "no auth"}; probes /healthz /readyz, metrics /metrics`);
+    `${edge.required ? edge.describe() : "no auth"}; probes /healthz /readyz, metrics /metrics`);
+  // The issuer's metadata is loaded now, in the background: listening does not wait for the issuer.
+  void edge.oauth?.start();
   server.onUnexpectedClose = onClosed;
   return { url, close: () => server.close() };
 }
@@ -93,7 +100,6 @@ class McpHttpServer {
   private readonly loose = new Set<HttpSession>();
   /** Open and opening sessions by client address (stateful mode). */
   private readonly byClient = new Map<string, Set<HttpSession>>();
-  private readonly token?: TokenCheck;
   private readonly metrics: HttpMetrics;
   /** 2026-07-28 requests: sessionless, one server instance each (http-modern.ts), loaded on demand. */
   private modernLoad?: Promise<ModernHttp>;
@@ -107,11 +113,9 @@ class McpHttpServer {
     private readonly config: HttpConfig,
     private readonly log: Logger,
     private readonly mode: ResponseMode,
+    private readonly auth: EdgeAuth,
   ) {
-    if (config.authToken) {
-      addSecret(config.authToken);
-      this.token = new TokenCheck(config.authToken);
-    }
+    if (config.authToken) addSecret(config.authToken);
     this.metrics = new HttpMetrics(bridge, { sessions: () => this.sessions.size });
     this.http = createHttpServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => {
@@ -139,7 +143,8 @@ class McpHttpServer {
         this.policy = new OriginPolicy({
           listenHost: this.config.host,
           port: addr.port,
-          allowedHosts: this.config.allowedHost,
+          // The host of --public-url is ours by definition: clients reach us by that name.
+          allowedHosts: [...this.config.allowedHost, ...(this.config.publicUrl && this.auth.oauth ? [new URL(this.config.publicUrl).host] : [])],
           allowedOrigins: this.config.allowedOrigin,
         });
         // prom-client (40–60 ms to load) comes once start-up traffic is over; a scrape before loads it at once.
@@ -159,7 +164,12 @@ class McpHttpServer {
     // Probes come from orchestrators that use the pod address as Host: no Host/auth checks; they reveal only status.
     if (path === "/healthz") return sendJson(res, 200, { status: "ok" });
     if (path === "/readyz") return this.ready(res);
-    if (isOAuthProbe(path)) return sendJson(res, 404, { error: "not_found", error_description: NO_OAUTH });
+    const oauth = this.auth.oauth;
+    // RFC 9728 metadata is public (clients read it before they have a token), also to browser-based clients.
+    if (oauth && path.startsWith("/.well-known/oauth-protected-resource")) return sendResourceMetadata(req, res, oauth.resourceMetadata());
+    if (isOAuthProbe(path)) {
+      return sendJson(res, 404, { error: "not_found", error_description: oauth ? `mesh-mcp is an OAuth resource server; its authorization server is ${oauth.issuer} (see ${oauth.metadataUrl})` : this.auth.noOAuthText(req) });
+    }
     if (path === "/" && req.method === "GET") return void res.writeHead(302, { location: STATUS_PATH }).end();
     if (path !== MCP_PATH && path !== "/metrics" && path !== STATUS_PATH && path !== STATUS_JSON_PATH) {
       return sendJson(res, 404, { error: `not found; MCP is served at ${MCP_PATH}, the status page at ${STATUS_PATH}` });
@@ -191,15 +201,9 @@ class McpHttpServer {
     }
     // The page itself holds no data (like a login form): it asks for the token and sends it with status.json.
     if (path === STATUS_PATH) return sendStatusPage(req, res);
-    if (this.token) {
-      const verdict = this.token.check(req.headers.authorization);
-      if (verdict !== "ok") {
-        const challenge = verdict === "missing" ? 'Bearer realm="mesh-mcp"' : 'Bearer realm="mesh-mcp", error="invalid_token"';
-        return sendRpcError(res, 401, -32001, verdict === "missing" ? `Unauthorized: no bearer token. ${NO_OAUTH}` : "Unauthorized: invalid token (not the server's MESH_MCP_AUTH_TOKEN)", {
-          "www-authenticate": challenge,
-        });
-      }
-    }
+    // Authentication, once, before any dispatch: the principal rides on the request (auth.ts principalOf).
+    const verdict = await this.auth.authenticate(req);
+    if (!verdict.ok) return sendRpcError(res, verdict.status, -32001, verdict.message, verdict.headers);
     if (path === "/metrics") return this.metricsPage(req, res);
     if (path === STATUS_JSON_PATH) return sendStatusJson(req, res, this.bridge, () => this.statusSessions());
 
@@ -224,8 +228,10 @@ class McpHttpServer {
   private statusSessions() {
     const now = Date.now();
     const list = [...this.sessions.values()].map((s) => {
+      // The principal's name (never its id or claims), else the client's name/version.
       const client = s.mcp.server.getClientVersion();
-      return { caller: client ? `${client.name}/${client.version}` : "?", ageMs: now - (s.opened ?? now), inflight: s.mcp.inflight() };
+      const caller = s.principal && s.principal.source !== "anonymous" ? s.principal.name : client ? `${client.name}/${client.version}` : "?";
+      return { caller, ageMs: now - (s.opened ?? now), inflight: s.mcp.inflight() };
     });
     const modern = this.modern?.inflight() ?? 0;
     if (modern > 0) list.push({ caller: "2026-07-28 requests (sessionless)", ageMs: 0, inflight: modern });
@@ -261,6 +267,7 @@ class McpHttpServer {
     if (id !== undefined) {
       const session = this.sessions.get(id);
       if (!session) return notFound(res);
+      if (!samePrincipal(session, req)) return foreignSession(res);
       return this.exchange(session, req, res, message);
     }
     const initialize = Array.isArray(message) ? message.some(isInitializeRequest) : isInitializeRequest(message);
@@ -284,6 +291,7 @@ class McpHttpServer {
     if (id === undefined) return sendRpcError(res, 400, -32000, "Bad Request: Mcp-Session-Id header is required");
     const session = this.sessions.get(id);
     if (!session) return notFound(res);
+    if (!samePrincipal(session, req)) return foreignSession(res);
     // DELETE: the transport answers 200 and closes itself, and its onclose disposes the session.
     return this.exchange(session, req, res, undefined);
   }
@@ -297,6 +305,7 @@ class McpHttpServer {
         maxPerClient: this.config.maxInflight * (this.config.maxSessionsPerClient ?? MAX_SESSIONS_PER_CLIENT),
         maxTotal: this.config.maxInflight * (this.config.maxSessions ?? MAX_SESSIONS),
         taskOwnerOf: (req) => this.taskOwnerOf(req) ?? this.bridge.opts.tasks?.owner,
+        principalOf,
       }, this.log);
       return this.modern;
     });
@@ -317,8 +326,7 @@ class McpHttpServer {
    * else --task-owner; else the session alone (createServer's default).
    */
   private taskOwnerOf(req: IncomingMessage): string | undefined {
-    const bearer = this.token ? /^Bearer[ \t]+(\S+)/i.exec(req.headers.authorization ?? "")?.[1] : undefined;
-    return bearer ? `bearer:${bearer}` : undefined;
+    return taskOwnerOfRequest(req);
   }
 
   /**
@@ -352,8 +360,9 @@ class McpHttpServer {
   }
 
   private async open(transport: StreamableHttpTransport, req: IncomingMessage, client = ""): Promise<HttpSession> {
-    const mcp = createServer(this.bridge, { maxInflight: this.config.maxInflight, progressBarrier: !this.config.stateless, taskOwner: this.taskOwnerOf(req) });
-    const session: HttpSession = { mcp, transport, open: 0, closed: false, client, lastUsed: Date.now(), opened: Date.now() };
+    const principal = principalOf(req);
+    const mcp = createServer(this.bridge, { maxInflight: this.config.maxInflight, progressBarrier: !this.config.stateless, taskOwner: this.taskOwnerOf(req), principal });
+    const session: HttpSession = { mcp, transport, open: 0, closed: false, client, lastUsed: Date.now(), opened: Date.now(), principal };
     this.loose.add(session);
     if (!this.config.stateless) {
       let mine = this.byClient.get(client);
@@ -470,6 +479,15 @@ function mayBeModern(req: IncomingMessage, body: unknown): boolean {
     return typeof meta === "object" && meta !== null && "io.modelcontextprotocol/protocolVersion" in meta;
   };
   return Array.isArray(body) ? body.some(claims) : claims(body);
+}
+
+/** One principal per session: a request of the session with another's credentials is refused. */
+function samePrincipal(session: HttpSession, req: IncomingMessage): boolean {
+  return session.principal === undefined || principalOf(req)?.id === session.principal.id;
+}
+
+function foreignSession(res: ServerResponse): void {
+  sendRpcError(res, 403, -32001, "Forbidden: this session was opened by another principal; initialize a new session with your own credentials");
 }
 
 function sessionIdOf(req: IncomingMessage): string | undefined {
