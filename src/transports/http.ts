@@ -361,7 +361,7 @@ class McpHttpServer {
 
   private async open(transport: StreamableHttpTransport, req: IncomingMessage, client = ""): Promise<HttpSession> {
     const principal = principalOf(req);
-    const mcp = createServer(this.bridge, { maxInflight: this.config.maxInflight, progressBarrier: !this.config.stateless, taskOwner: this.taskOwnerOf(req), principal });
+    const mcp = createServer(this.bridge, { maxInflight: this.config.maxInflight, progressBarrier: !this.config.stateless, taskOwner: this.taskOwnerOf(req), principal, stateless: this.config.stateless });
     const session: HttpSession = { mcp, transport, open: 0, closed: false, client, lastUsed: Date.now(), opened: Date.now(), principal };
     this.loose.add(session);
     if (!this.config.stateless) {
