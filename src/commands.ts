@@ -164,7 +164,7 @@ export async function runDoctor(config: Config, meshOpts: MeshOptions): Promise<
     mesh = await Mesh.connect({ ...meshOpts, connectTimeoutMs: 3000 });
   } catch (e) {
     bad(`NATS: ${(e as Error).message.replace(/^not connected to NATS: /, "")}`);
-    if (e instanceof NatsAuthError) out(`      fix: give mesh-mcp the credentials of a NATS user allowed on ${config.nats} (see "NATS permissions" in the README).`);
+    if (e instanceof NatsAuthError) out(`      fix: give mesh-mcp the credentials of a NATS user allowed on ${config.nats} (see "NATS permissions" in docs/security.md).`);
     else out(`      fix: start nats-server (e.g. \`nats-server -js\`), or point --nats / NATS_URL at your mesh (now ${config.nats}).`);
     return 1;
   }
