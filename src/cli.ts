@@ -11,6 +11,8 @@ import { addSecret, scrub } from "./mesh/secrets.js";
 import type { MeshOptions } from "./mesh/index.js";
 import { serveStdio } from "./transports/stdio.js";
 import { localPrincipal } from "./mcp/principal.js";
+import { startTracing, stopTracing } from "./mcp/otel.js";
+import { nodeVersionWarning } from "./node-version.js";
 
 function kvMap(pairs: string[]): Record<string, string[]> {
   return Object.fromEntries(parseKeyValuePairs(pairs));
@@ -86,6 +88,8 @@ async function serve(config: Config, log: Logger): Promise<void> {
   }
   const bridge = new Bridge(bridgeOptionsFrom(config), log);
   bridge.start();
+  // OpenTelemetry: only when OTEL_* asks for it; the SDK loads in the background.
+  void startTracing((level, message) => log.log(level, message), process.env, { stdoutIsProtocol: config.transport === "stdio" });
 
   let stopping = false;
   let transport: { close(): Promise<void> } | undefined;
@@ -103,6 +107,7 @@ async function serve(config: Config, log: Logger): Promise<void> {
     await bridge.shutdown();
     await transport?.close();
     await embedded?.stop();
+    await stopTracing();
     process.removeAllListeners("SIGINT");
     process.removeAllListeners("SIGTERM");
   };
@@ -138,6 +143,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${SERVER_VERSION}\n`);
     return 0;
   }
+  const warning = nodeVersionWarning(process.versions.node);
+  if (warning) process.stderr.write(`mesh-mcp: warning: ${warning}\n`);
   const [command = "serve", ...rest] = positionals;
   const log = new Logger(config.logLevel, true, config.logFormat);
   let embedded: EmbeddedNats | undefined;
@@ -162,6 +169,12 @@ export async function main(argv: string[]): Promise<number> {
       }
       case "doctor":
         return await (await import("./commands.js")).runDoctor(config, meshOptionsFrom(config));
+      case "demo":
+        // The demo (a private NATS, the example nodes, an HTTP server) runs until Ctrl-C.
+        await import("./demo.js");
+        return -1;
+      case "status":
+        return await (await import("./commands.js")).runStatus(config, bridgeOptionsFrom(config));
       default:
         process.stderr.write(`mesh-mcp: unknown command "${command}". Run mesh-mcp --help.\n`);
         return 2;

@@ -1,4 +1,4 @@
-/** The CLI's one-shot commands: `tools`, `call`, `doctor`. Output on stdout, diagnostics on stderr. */
+/** The CLI's one-shot commands: `tools`, `call`, `doctor`, `status`. Output on stdout, diagnostics on stderr. */
 import type { Config } from "./config.js";
 import { Bridge, type BridgeOptions } from "./mcp/bridge.js";
 import { builtinsFor } from "./mcp/builtins.js";
@@ -7,6 +7,7 @@ import { Logger } from "./mcp/log.js";
 import { inputSchemaOf, ToolList, validateArgs } from "./mcp/tools.js";
 import { FILES_TOOL, Mesh, NatsAuthError, parseKeyValuePairs, type JsonObject, type MeshOptions } from "./mesh/index.js";
 import { scrub } from "./mesh/secrets.js";
+import { closest } from "./suggest.js";
 
 // Credentials never reach the terminal either (a doctor report gets pasted into issues).
 const out = (s: string) => process.stdout.write(scrub(s) + "\n");
@@ -29,6 +30,11 @@ export async function runTools(config: Config, opts: BridgeOptions): Promise<num
   const bridge = await connectedBridge(opts, config);
   try {
     const tools = [...builtinsFor(config.admin).map((b) => b.tool), ...new ToolList(bridge).meshTools()];
+    if (config.json) {
+      // Exactly what tools/list returns (name, title, description, inputSchema, annotations, _meta).
+      out(JSON.stringify({ tools }, null, 2));
+      return 0;
+    }
     for (const t of tools) {
       out(`${t.name}`);
       out(`  ${(t.description ?? "").split("\n").join("\n  ")}`);
@@ -106,7 +112,16 @@ export async function runCall(config: Config, opts: BridgeOptions, args: string[
         return 2;
       }
     } else {
-      err(`warning: ${tool}.${method} is not in the catalog; calling it anyway`);
+      const methods = (bridge.catalog?.methods() ?? []).filter((e) => e.tool === tool).map((e) => e.method);
+      if (methods.length) {
+        // The tool is there, the method is not: say that (not "no node offers it").
+        const guess = closest(method, methods);
+        err(`${tool} has no method "${method}"${guess ? ` (did you mean ${tool}.${guess}?)` : ""}; its methods: ${methods.join(", ")}`);
+        return 2;
+      }
+      const tools = [...new Set((bridge.catalog?.methods() ?? []).map((e) => e.tool))];
+      const guess = closest(tool, tools);
+      err(`warning: no tool "${tool}" in the catalog${guess ? ` (did you mean ${guess}?)` : ""}; calling ${tool}.${method} anyway (see mesh-mcp tools)`);
     }
     if (entry?.stream) {
       for await (const f of mesh.stream(tool, method, params, { node, signal: ac.signal, inactivityTimeoutMs: config.streamIdleTimeout * 1000 })) {
@@ -149,7 +164,7 @@ export async function runDoctor(config: Config, meshOpts: MeshOptions): Promise<
     mesh = await Mesh.connect({ ...meshOpts, connectTimeoutMs: 3000 });
   } catch (e) {
     bad(`NATS: ${(e as Error).message.replace(/^not connected to NATS: /, "")}`);
-    if (e instanceof NatsAuthError) out(`      fix: give mesh-mcp the credentials of a NATS user allowed on ${config.nats} (see "NATS permissions" in the README).`);
+    if (e instanceof NatsAuthError) out(`      fix: give mesh-mcp the credentials of a NATS user allowed on ${config.nats} (see "NATS permissions" in docs/security.md).`);
     else out(`      fix: start nats-server (e.g. \`nats-server -js\`), or point --nats / NATS_URL at your mesh (now ${config.nats}).`);
     return 1;
   }
@@ -192,5 +207,26 @@ export async function runDoctor(config: Config, meshOpts: MeshOptions): Promise<
     return failed ? 1 : 0;
   } finally {
     await mesh.close();
+  }
+}
+
+/**
+ * `mesh-mcp status`: the status page's view from a direct mesh connection (for stdio
+ * users, whose mesh-mcp has no HTTP server): nodes, tools, open tasks, NATS. Calls in
+ * flight and sessions belong to a running mesh-mcp: its /status page shows them.
+ */
+export async function runStatus(config: Config, opts: BridgeOptions): Promise<number> {
+  const bridge = await connectedBridge(opts, config);
+  try {
+    const { statusText, statusView } = await import("./mcp/status.js");
+    const view = await statusView(bridge, { transport: "none here: a one-shot connection", open: 0 });
+    if (config.json) out(JSON.stringify(view, null, 2));
+    else {
+      out(statusText(view));
+      err("(calls in flight and sessions are those of a running mesh-mcp: see its /status page with --transport http)");
+    }
+    return 0;
+  } finally {
+    await bridge.shutdown();
   }
 }

@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import { z } from "zod";
 import { loadConfigFile, type ConfigFile } from "./config-file.js";
 import type { Policy } from "./mcp/policy.js";
+import { closest } from "./suggest.js";
 
 type Kind = "string" | "number" | "boolean" | "list";
 
@@ -105,6 +106,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: "log-level", env: "MESH_MCP_LOG_LEVEL", kind: "string", default: "info", group: "General", arg: "LEVEL", description: "stderr log level: debug, info, warning, error." },
   { flag: "log-calls", env: "MESH_MCP_LOG_CALLS", kind: "boolean", default: false, group: "General", description: "Log every tool call (start, outcome, duration) at info level; a client that set a log level sees only its own calls." },
   { flag: "log-format", env: "MESH_MCP_LOG_FORMAT", kind: "string", default: "text", group: "General", arg: "text|json", description: "stderr log lines as text or as one JSON object each." },
+  { flag: "json", kind: "boolean", group: "General", description: "tools, status: print JSON instead of text." },
   { flag: "help", kind: "boolean", group: "General", description: "Show this help." },
   { flag: "version", kind: "boolean", group: "General", description: "Print the version." },
 ];
@@ -188,6 +190,7 @@ export const ConfigSchema = z.object({
   config: z.string().optional(),
   principal: z.string().min(1).max(200).regex(/^[^\r\n]*$/, "one line").optional(),
   audit: z.boolean(),
+  json: z.boolean().optional(),
   help: z.boolean().optional(),
   version: z.boolean().optional(),
 });
@@ -219,7 +222,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new ConfigError(`${(err as Error).message}. Run mesh-mcp --help for the options.`);
+    throw new ConfigError(`${argsProblem(err as Error & { code?: string })}. Run mesh-mcp --help for the options.`);
   }
   const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
   // The file comes under flags and env: flags > env > file > defaults.
@@ -258,6 +261,18 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   return { config: file?.policy ? { ...result.data, policy: file.policy } : result.data, positionals: parsed.positionals };
 }
 
+/**
+ * parseArgs' error, said for mesh-mcp: an unknown flag gets "did you mean" instead of
+ * node's hint about positionals after '--' (nobody here means that).
+ */
+function argsProblem(err: Error & { code?: string }): string {
+  const unknown = err.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" ? /Unknown option '(-{1,2})([^']*)'/.exec(err.message) : null;
+  if (!unknown) return err.message.replace(/\.$/, "");
+  const typed = unknown[2]!.split("=", 1)[0]!;
+  const guess = closest(typed, OPTIONS.map((o) => o.flag));
+  return `unknown option ${unknown[1]}${typed}${guess ? ` (did you mean --${guess}?)` : ""}`;
+}
+
 /** `--help` text, generated from OPTIONS. */
 export function helpText(version: string): string {
   const lines = [
@@ -268,6 +283,8 @@ export function helpText(version: string): string {
     "  mesh-mcp tools [options]                 list the tools an agent would see, with schemas",
     "  mesh-mcp call TOOL.METHOD [k=v ...]      call a mesh method (values parsed as JSON when they parse)",
     "  mesh-mcp doctor [options]                check NATS, JetStream, nodes and tools; say what to fix",
+    "  mesh-mcp status [--json]                 nodes, tools and open tasks of the mesh (the HTTP transport serves it live at /status)",
+    "  mesh-mcp demo                            start a private NATS, demo nodes and an HTTP server; print how to connect",
     "  mesh-mcp hash-token [TOKEN]              a --token-file line's hash (a new random token when none is given)",
     "",
   ];

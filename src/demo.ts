@@ -11,6 +11,8 @@ import { startEmbeddedNats, type EmbeddedNats } from "./embedded-nats.js";
 
 const here = dirname(fileURLToPath(import.meta.url)); // dist/
 const say = (s = "") => process.stdout.write(s + "\n");
+/** The MCP Inspector line the demo suggests (test/mcp/inspector.test.ts runs that release, with --header). */
+const INSPECTOR_MAJOR = 2;
 
 function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -121,10 +123,11 @@ async function main(): Promise<void> {
     say(`  NATS (JetStream)  ${nats.url}`);
     say("  mesh node         demo-node: calculator, counter, image, slow, files");
     say(`  MCP endpoint      ${url}`);
+    say(`  Status page       ${url.replace(/\/mcp$/, "/status")}   (open it in a browser: nodes, calls, failures, live)`);
     say("");
-    say("Try it with the MCP Inspector (in another terminal):");
-    say(`  npx -y @modelcontextprotocol/inspector@0.15.0 --cli ${url} --transport http --method tools/list`);
-    say(`  npx -y @modelcontextprotocol/inspector@0.15.0 --cli ${url} --transport http --method tools/call --tool-name calculator__add --tool-arg a=2 --tool-arg b=40`);
+    say("Try it with the MCP Inspector (in another terminal; against a server with --auth-token add --header \"Authorization: Bearer <token>\"):");
+    say(`  npx -y @modelcontextprotocol/inspector@${INSPECTOR_MAJOR} --cli ${url} --transport http --method tools/list`);
+    say(`  npx -y @modelcontextprotocol/inspector@${INSPECTOR_MAJOR} --cli ${url} --transport http --method tools/call --tool-name calculator__add --tool-arg a=2 --tool-arg b=40`);
     say("");
     say("Claude Code:");
     say(`  claude mcp add --transport http mesh-demo ${url}`);

@@ -34,6 +34,6 @@ test("src/mcp reaches NATS only through the mesh library", () => {
 test("src/transports know nothing of tools or NATS", () => {
   for (const { file, spec } of importsOf("transports")) {
     assert.ok(!spec.startsWith("@nats-io/") && !spec.startsWith("../mesh/"), `${file} imports ${spec}`);
-    if (spec.startsWith("../mcp/")) assert.match(spec, /^\.\.\/mcp\/(server|modern|bridge|log|principal)\.js$/, `${file} imports ${spec}`);
+    if (spec.startsWith("../mcp/")) assert.match(spec, /^\.\.\/mcp\/(server|modern|bridge|log|principal|status)\.js$/, `${file} imports ${spec}`);
   }
 });

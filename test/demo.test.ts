@@ -1,4 +1,5 @@
 /** `npm run demo` as a user runs it: start, connect an MCP client over HTTP, use the tools, Ctrl-C. */
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { listening } from "../src/embedded-nats.js";
@@ -29,7 +30,10 @@ test("the demo serves the example tools over HTTP and Ctrl-C leaves nothing runn
     const url = out.match(/MCP endpoint\s+(http:\/\/127\.0\.0\.1:\d+\/mcp)/)?.[1];
     const natsPort = Number(out.match(/nats:\/\/127\.0\.0\.1:(\d+)/)?.[1]);
     assert.ok(url, `no MCP URL printed:\n${out}`);
-    assert.match(out, /inspector@0\.15\.0 --cli http/);
+    // The Inspector line names the release the tests run (the devDependency's major: it sends --header).
+    const pinned = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { devDependencies: Record<string, string> }).devDependencies["@modelcontextprotocol/inspector"]!;
+    assert.match(out, new RegExp(`inspector@${pinned.replace(/^\D*/, "").split(".")[0]} --cli http`));
+    assert.match(out, /Status page\s+http:\/\/127\.0\.0\.1:\d+\/status/);
     assert.match(out, /"NATS_URL": "nats:\/\/127\.0\.0\.1:\d+"/);
 
     const client = new Client({ name: "demo-test", version: "1.0.0" });

@@ -12,10 +12,10 @@ import { NatsServer } from "./helpers/nats-server.js";
 import { Mesh, type MeshOptions } from "../src/mesh/index.js";
 
 function readmeAuthorization(): string {
-  const readme = readFileSync(new URL("../README.md", import.meta.url), "utf8");
+  const readme = readFileSync(new URL("../docs/security.md", import.meta.url), "utf8");
   const section = readme.slice(readme.indexOf("## NATS permissions"));
   const block = section.match(/```\n(authorization \{[\s\S]*?)```/)?.[1];
-  assert.ok(block, "README has no authorization block under ## NATS permissions");
+  assert.ok(block, "docs/security.md has no authorization block under ## NATS permissions");
   return block;
 }
 

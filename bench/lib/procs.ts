@@ -110,7 +110,7 @@ export async function startHttpServer(natsUrl: string, opts: { nodeArgs?: string
   let err = "";
   proc.stderr!.on("data", (d) => (err = (err + String(d)).slice(-20_000)));
   proc.stdout!.on("data", (d) => (err = (err + String(d)).slice(-20_000)));
-  const m = await waitForLine(proc, "stderr", /(https?:\/\/(?:\[[^\]]+\]|[\w.-]+):(\d+))(\/[\w/.-]*)?/, 20_000, "mesh-mcp --transport http", () => err);
+  const m = await waitForLine(proc, "stderr", /Streamable HTTP at (https?:\/\/(?:\[[^\]]+\]|[\w.-]+):(\d+))(\/[\w/.-]*)?/, 20_000, "mesh-mcp --transport http", () => err);
   const base = m[1]!;
   const path = m[3] && m[3] !== "/" ? m[3] : "/mcp";
   return { proc, pid: proc.pid!, url: `${base}${path}`, stderr: () => err, stop: () => stopProc(proc) };

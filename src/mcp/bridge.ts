@@ -13,6 +13,7 @@ import type { Level, Logger } from "./log.js";
 import { MethodFilter } from "./filters.js";
 import { ToolNameTable } from "./naming.js";
 import { BUILTIN_TOOL_NAMES } from "./builtins.js";
+import { CallBook, type LiveCall } from "./calls.js";
 import { DISCOVERY_TOOL_NAMES } from "./naming.js";
 import { auditFields, auditRecord, type AuditDetail } from "./audit.js";
 import type { Policy } from "./policy.js";
@@ -77,8 +78,18 @@ export type CallObserver = (key: string, outcome: CallOutcome, ms: number, detai
 export interface CallDetail extends AuditDetail {
   node?: string;
   session?: string;
-  /** The error text of a failure (its first line is logged). */
+  /** The error text of a failure (logged on one line). */
   error?: string;
+  /** Who asked (principal name, else client name/version): the status page's "caller". */
+  caller?: string;
+  /** What callStarted returned (undefined for calls refused before they went out). */
+  live?: LiveCall;
+}
+
+/** A multi-line error as one log line: lines joined by "; ", list dashes dropped, at most 1000 characters. */
+function oneLine(text: string): string {
+  const s = text.split("\n").map((l) => l.trim().replace(/^- /, "")).filter(Boolean).join("; ").replace(/:;/g, ":");
+  return s.length > 1000 ? `${s.slice(0, 1000)}…` : s;
 }
 
 export { globToRegExp } from "./filters.js";
@@ -102,6 +113,8 @@ export class Bridge {
   private definitions = "";
   /** Every in-flight call's controller: shutdown aborts them (which publishes their cancels). */
   readonly inflight = new Set<{ abort(reason?: unknown): void }>();
+  /** Calls in flight with who and where, and recent failures (the status page). */
+  readonly calls = new CallBook();
   private visible: MethodEntry[] = [];
   /** `tool.method` → visible entry, so a call's lookup does not scan the list. */
   private visibleByKey = new Map<string, MethodEntry>();
@@ -309,8 +322,10 @@ export class Bridge {
   }
 
   /** Reported by the call path (mcp/tools.ts) when a call goes out to the mesh (logged with --log-calls). */
-  callStarted(key: string, node: string | undefined, session?: string): void {
+  callStarted(key: string, node: string | undefined, session?: string, caller?: string): LiveCall {
+    const live = this.calls.start(key, node, caller);
     if (this.opts.logCalls) this.log.log("info", `call ${key} → ${node ? `node ${node}` : "any node"}`, { session, tool: key, node });
+    return live;
   }
 
   /**
@@ -322,7 +337,8 @@ export class Bridge {
     const level = this.opts.logCalls ? (outcome === "ok" || outcome === "cancelled" ? "info" : "warning") : outcome === "ok" ? "debug" : "info";
     if (this.log.wants(level)) {
       const took = ms < 1000 ? `${ms.toFixed(0)} ms` : `${(ms / 1000).toFixed(1)} s`;
-      const why = detail.error ? `: ${detail.error.split("\n")[0]}` : "";
+      // Every line of the reason, on one line ("invalid arguments:" alone says nothing).
+      const why = detail.error ? `: ${oneLine(detail.error)}` : "";
       this.log.log(level, `call ${key} ${outcome.replace("_", " ")} in ${took}${detail.node ? ` (node ${detail.node})` : ""}${why}`, {
         session: detail.session, tool: key, node: detail.node, outcome, ms: Math.round(ms),
       });
@@ -331,6 +347,7 @@ export class Bridge {
       const record = auditRecord(key, outcome, ms, detail);
       this.log.local("info", record.message, auditFields(record));
     }
+    this.calls.end(detail.live, key, outcome, ms, detail);
     for (const o of this.callObservers) {
       try {
         o(key, outcome, ms, detail);

@@ -20,6 +20,7 @@ import { INSTRUCTIONS, SERVER_INFO, SHARED_CAPABILITIES } from "./server.js";
 import { callMeshTool, findTool, ToolList, type CallContext } from "./tools.js";
 import { discoveryCall, listedMeshTools, listing } from "./discovery.js";
 import { taskSupportOf, withTaskSupport } from "./tasks.js";
+import { callerName } from "./calls.js";
 import { ANONYMOUS_OWNER, createModernTask, declaresTasks, registerModernTasks, TASKS_EXTENSION_CAPABILITY } from "./tasks-modern.js";
 import { EVENTS_EXTENSION_CAPABILITY, eventCaller, registerModernEvents } from "./events.js";
 import { startEventDelivery } from "./events-webhooks.js";
@@ -77,6 +78,14 @@ const NO_REUSE: CacheHint = { ttlMs: 0, cacheScope: "public" };
 const STARTUP_WAIT_MS = 3000;
 const UPLOAD_TOOL = "mesh_upload_file";
 const ROOTS_KEY = "roots";
+
+/** Who sent a 2026 request: the principal the HTTP edge put in authInfo, else the envelope's clientInfo. */
+export function modernCaller(ctx: { http?: { authInfo?: { extra?: Record<string, unknown> } }; mcpReq?: { envelope?: unknown } }): string | undefined {
+  const principal = ctx.http?.authInfo?.extra?.[PRINCIPAL_AUTH_KEY] as Principal | undefined;
+  const envelope = (ctx.mcpReq?.envelope ?? (ctx.mcpReq as { _meta?: unknown } | undefined)?._meta) as Record<string, unknown> | undefined;
+  const client = (envelope?.["io.modelcontextprotocol/clientInfo"] ?? envelope?.clientInfo) as { name?: string; version?: string } | undefined;
+  return callerName(principal, client);
+}
 
 /** The capabilities the client declared on this request (2026: per request, in the envelope). */
 function clientCaps(envelope: unknown): { roots?: unknown } | undefined {
@@ -243,6 +252,7 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
       signal: ctx.mcpReq.signal,
       access,
       client: clientOf(ctx.mcpReq.envelope),
+      caller: callerName(principalOfRequest(ctx, opts.principal), clientOf(ctx.mcpReq.envelope)),
       progressToken,
       meta,
       sendProgress: (progress, total, message) =>
@@ -367,5 +377,9 @@ export function plainMeshCall(bridge: Bridge, name: string, principal?: Principa
   const access = accessFor(bridge, principal);
   const { entry } = findTool(bridge, allBuiltins, name, access);
   if (!entry) return undefined;
-  return async (args, ctx) => (await callMeshTool(bridge, entry, args, { access, ...ctx })) as CallToolResult;
+  return async (args, ctx) => {
+    // The fast path's context comes from the transport: the caller is the principal, else the request's clientInfo.
+    ctx.caller ??= principal && principal.source !== "anonymous" ? principal.name : modernCaller({ mcpReq: { envelope: ctx.meta } });
+    return (await callMeshTool(bridge, entry, args, { access, ...ctx })) as CallToolResult;
+  };
 }

@@ -34,6 +34,8 @@ import { callMeshTool, findTool, progressOf, ToolList } from "./tools.js";
 import { discoveryCall, listedMeshTools, listing } from "./discovery.js";
 import { DEFAULT_TASK_POLL_MS, SessionTaskStore, startToolTask, taskSupportOf, TASKS_CAPABILITY, toMcpTask, withTaskSupport } from "./tasks.js";
 import type { Principal } from "./principal.js";
+import { callerName } from "./calls.js";
+import { tracer } from "./otel.js";
 import { RunningTasks } from "./task-caps.js";
 import { cancelAcrossReplicas, cancelIdentity, remotelyCancellable } from "./request-cancel.js";
 import { accessFor, builtinsAllowed, canReadFile, taskOwnerOf } from "./authorize.js";
@@ -96,6 +98,18 @@ export interface SessionOptions {
 export { STDIO_MESSAGE_MAX } from "./message-max.js";
 
 const PROGRESS_BARRIER_TIMEOUT_MS = 2000;
+
+/**
+ * While tracing, a call without `_meta.traceparent` is parented on the HTTP request's
+ * `traceparent` header (read only then: building requestInfo costs a little).
+ */
+function withHeaderTrace(meta: Record<string, unknown> | undefined, headers: (() => unknown) | Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  if (!tracer || typeof meta?.traceparent === "string" || !headers) return meta;
+  const h = (typeof headers === "function" ? headers() : headers) as Record<string, unknown> | undefined;
+  const parent = h?.traceparent;
+  if (typeof parent !== "string") return meta;
+  return { ...meta, traceparent: parent, ...(typeof h?.tracestate === "string" ? { tracestate: h.tracestate } : {}) };
+}
 
 export interface Session {
   server: Server;
@@ -276,7 +290,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
       }
       const remote = opts.stateless ? remotelyCancellable(bridge, cancelId, extra.requestId, extra.signal) : undefined;
       try {
-        return await meshCall(entry!, args, req.params._meta, remote?.abort ?? extra.signal, (n) => extra.sendNotification(n), () => extra.sendRequest({ method: "ping" }, EmptyResultSchema, { timeout: PROGRESS_BARRIER_TIMEOUT_MS }));
+        return await meshCall(entry!, args, withHeaderTrace(req.params._meta, extra.requestInfo?.headers), remote?.abort ?? extra.signal, (n) => extra.sendNotification(n), () => extra.sendRequest({ method: "ping" }, EmptyResultSchema, { timeout: PROGRESS_BARRIER_TIMEOUT_MS }));
       } finally {
         remote?.done();
       }
@@ -296,6 +310,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
       session: sessionId(),
       access,
       client: server.getClientVersion(),
+      caller: callerName(opts.principal, server.getClientVersion()),
       ...(cancel instanceof AbortController ? { signal: cancel.signal, abort: (reason) => cancel.abort(reason) } : { signal: cancel }),
       progressToken,
       meta,

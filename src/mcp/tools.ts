@@ -18,6 +18,7 @@ import { errorResult, nodeErrorResult, okResult, textOf, thrownResult } from "./
 import { normalizeManifestTypes } from "./schema-types.js";
 import { contentBytes } from "./audit.js";
 import { randomUUID } from "node:crypto";
+import { tracer } from "./otel.js";
 
 /** The argument an agent uses to pin a call to one node (listed only with --node-arg; always accepted). */
 export const NODE_ARG = "_node";
@@ -277,6 +278,8 @@ export interface CallContext {
   access?: Access;
   /** The MCP client's name and version (audit record). */
   client?: { name?: string; version?: string };
+  /** Who asked, for the status page and logs: the principal's name, else the client's name/version. */
+  caller?: string;
 }
 
 /** The NATS headers of a call: the trace context and the caller's identity. */
@@ -320,6 +323,16 @@ export function progressOf(chunk: unknown): { progress?: number; total?: number;
 
 /** Most characters of the chunk summary added to a streamed result without progress. */
 const CHUNK_SUMMARY_MAX = 16_384;
+
+/** Where a call went (each attempt, as it goes out) and which node answered. */
+interface Answered {
+  node?: string;
+  /** The mesh call id when we choose it (the audit record's), else the mesh picks one. */
+  callId?: string;
+  /** NATS request headers: the trace context (the mesh-call span's when tracing, else the client's). */
+  headers?: Record<string, string>;
+  attempt?: (node: string | undefined, callId: string | undefined) => void;
+}
 
 /** A signal and the way to abort it (an AbortController, or a caller's own). */
 interface Abortable {
@@ -388,18 +401,34 @@ export function prepareCall(
 export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: JsonObject, ctx: CallContext): Promise<CallToolResult> {
   const key = `${entry.tool}.${entry.method}`;
   const started = performance.now();
-  const answered: { node?: string; callId?: string } = {};
+  // Tracing (otel.ts): undefined when off, and then the client's trace context goes on as it came.
+  const traced = tracer?.startCall(
+    { name: bridge.names.nameOf(entry.tool, entry.method) ?? key, tool: entry.tool, method: entry.method, caller: ctx.caller },
+    traceHeaders(ctx.meta) ?? {},
+  );
   const audit = bridge.opts.audit;
-  // The audit record's call id: ours, so it is known whichever node answers.
-  if (audit) answered.callId = randomUUID();
+  const trace = traced ? traced.headers : traceHeaders(ctx.meta);
+  const who = ctx.access ? principalHeaders(ctx.access) : undefined;
+  const answered: Answered = {
+    headers: who ? (trace ? { ...trace, ...who } : who) : trace,
+    // The audit record's call id: ours, so it is known whichever node answers.
+    callId: audit ? randomUUID() : undefined,
+    attempt: (node, callId) => {
+      if (live) Object.assign(live, { node: node ?? live.node, callId });
+      traced?.attempt(node, callId);
+    },
+  };
+  let live: ReturnType<Bridge["callStarted"]> | undefined;
   let bytesOut: number | undefined;
   let corr: string | undefined;
-  const done = (outcome: CallOutcome, ms: number, error?: string) =>
+  const done = (outcome: CallOutcome, ms: number, error?: string) => {
+    traced?.end(outcome, answered.node, error);
     bridge.callDone(key, outcome, ms, {
-      node: answered.node, session: ctx.session, error,
+      node: answered.node, session: ctx.session, error, caller: ctx.caller, live,
       principal: ctx.access?.principal, roles: ctx.access?.roles, client: ctx.client,
       callId: answered.callId, corr, bytesIn: audit ? JSON.stringify(args).length : undefined, bytesOut,
     });
+  };
   const rejected = (outcome: CallOutcome, text: string) => (done(outcome, 0, text), errorResult(text));
   const why = bridge.unavailableReason();
   if (why) return rejected("unavailable", `${key}: ${why}`);
@@ -430,7 +459,7 @@ export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: Jso
   let outcome: CallOutcome = "error";
   let result: CallToolResult | undefined;
   let streamed = false;
-  bridge.callStarted(key, node, ctx.session);
+  live = bridge.callStarted(key, node, ctx.session, ctx.caller);
   try {
     // Go nodes fetch file-store keys into local files for request/reply calls only; a
     // stream would hand the tool the bare key. The method's request/reply subject serves
@@ -465,7 +494,7 @@ export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: Jso
 
 async function runCall(
   bridge: Bridge, entry: MethodEntry, params: JsonObject, node: string | undefined,
-  signal: AbortSignal, ctx: CallContext, resultOpts: Parameters<typeof okResult>[1], answered: { node?: string; callId?: string }, corr: string,
+  signal: AbortSignal, ctx: CallContext, resultOpts: Parameters<typeof okResult>[1], answered: Answered, corr: string,
 ): Promise<CallToolResult> {
   const key = `${entry.tool}.${entry.method}`;
   // Keep-alive progress so clients that reset their timeout on progress do not give up.
@@ -490,7 +519,8 @@ async function runCall(
       nodes: entry.nodes,
       signal,
       callId: answered.callId,
-      headers: callHeaders(ctx),
+      headers: answered.headers,
+      onAttempt: answered.attempt,
       timeoutMs: bridge.opts.callTimeoutMs ?? 3_600_000,
       corr,
     });
@@ -504,7 +534,7 @@ async function runCall(
 
 async function runStream(
   bridge: Bridge, entry: MethodEntry, params: JsonObject, node: string | undefined,
-  ac: Abortable, ctx: CallContext, resultOpts: Parameters<typeof okResult>[1], answered: { node?: string; callId?: string }, corr: string,
+  ac: Abortable, ctx: CallContext, resultOpts: Parameters<typeof okResult>[1], answered: Answered, corr: string,
 ): Promise<CallToolResult> {
   const key = `${entry.tool}.${entry.method}`;
   const outages: number[] = [];
@@ -513,7 +543,8 @@ async function runStream(
     nodes: entry.nodes,
     signal: ac.signal,
     callId: answered.callId,
-    headers: callHeaders(ctx),
+    headers: answered.headers,
+    onAttempt: answered.attempt,
     inactivityTimeoutMs: bridge.opts.streamIdleMs ?? 120_000,
     corr,
     onOutage: (ms) => {

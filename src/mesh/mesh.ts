@@ -17,7 +17,7 @@ import { connectNats, type ConnectOptions } from "./connect.js";
 import { FileStore, type FileStoreOptions } from "./files.js";
 import { fileToolDefinition } from "./filetool.js";
 import { ToolServer, type ToolDefinition } from "./node.js";
-import { TaskStore, type TaskStoreOptions } from "./tasks.js";
+import { readOpenTasks, TaskStore, type TaskStoreOptions } from "./tasks.js";
 import { MeshEvents, WebhookStore, type EventLogOptions } from "./events/index.js";
 import type { CallResult, JsonObject, SchemaResult, ServiceInfo } from "./types.js";
 
@@ -62,10 +62,14 @@ export interface MeshCallOptions extends CallOptions {
    * method). Empty or unknown → the plain load-balanced subject.
    */
   nodes?: readonly string[];
+  /** Each attempt as it goes out: the node it was sent to (undefined: the load-balanced subject) and its call id. */
+  onAttempt?: (node: string | undefined, callId: string | undefined) => void;
 }
 
 export interface MeshStreamOptions extends StreamOptions {
   nodes?: readonly string[];
+  /** As MeshCallOptions.onAttempt. */
+  onAttempt?: (node: string | undefined, callId: string | undefined) => void;
   /** The stream lived through a NATS outage of `ms`: frames sent in it are lost. */
   onOutage?: (ms: number) => void;
 }
@@ -204,8 +208,10 @@ export class Mesh {
         const done = subjectNode ? this.picker.started(subjectNode, tool, method) : undefined;
         const logged: { record?: NodeCallRecord } = {};
         try {
+          const watch = this.watchCall(tool, method, subjectNode, opts.watch, corr, logged);
+          const attempt = opts.onAttempt;
           const r = await this.caller.call(tool, method, params, {
-            ...opts, corr, node: subjectNode, watch: this.watchCall(tool, method, subjectNode, opts.watch, corr, logged),
+            ...opts, corr, node: subjectNode, watch: attempt ? (ctl) => (attempt(subjectNode, ctl.callId), watch(ctl)) : watch,
           });
           if (!r.ok && r.error !== undefined) {
             const more = recordAddendum(r.error, logged.record);
@@ -256,6 +262,7 @@ export class Mesh {
       const watch = this.watchStream(tool, node, opts.onOutage, opts.watch, { method, corr });
       // The node counts as busy with this stream while it is watched (from start to end).
       o.watch = (ctl) => {
+        opts.onAttempt?.(node, ctl.callId);
         const done = node ? this.picker.started(node, tool, method) : undefined;
         const stop = watch(ctl);
         return () => (stop(), done?.());
@@ -353,6 +360,11 @@ export class Mesh {
   /** Publishes `cancel.<callId>`. */
   cancel(callId: string): void {
     this.caller.cancel(callId);
+  }
+
+  /** Every owner's working tasks, read-only (the status page): see readOpenTasks. */
+  openTasks(max?: number): ReturnType<typeof readOpenTasks> {
+    return readOpenTasks(this.nc, this.opts.tasks?.bucket, max);
   }
 
   /**

@@ -385,3 +385,36 @@ export class TaskStore {
     this.listeners.clear();
   }
 }
+
+/**
+ * Every owner's tasks still working, oldest first, read from the task bucket as it is
+ * (the status page: an operator's view, without owners; not brought up to date). Never
+ * creates anything: without the bucket (no task ever started) there are none. At most
+ * `max` records are read.
+ */
+export async function readOpenTasks(nc: NatsConnection, bucket = TASKS_BUCKET, max = 500): Promise<{ tasks: TaskView[]; truncated: boolean }> {
+  let kv: KV;
+  try {
+    kv = await new Kvm(nc).open(bucket);
+    await kv.status(); // throws when the bucket does not exist
+  } catch {
+    return { tasks: [], truncated: false };
+  }
+  const keys: string[] = [];
+  let truncated = false;
+  for await (const k of await kv.keys()) {
+    if (keys.length >= max) truncated = true;
+    else keys.push(k);
+  }
+  const tasks: TaskView[] = [];
+  for (let i = 0; i < keys.length; i += 64) {
+    const batch = await Promise.all(keys.slice(i, i + 64).map((k) => kv.get(k).catch(() => null)));
+    for (const e of batch) {
+      if (!e || e.operation !== "PUT" || e.length === 0) continue;
+      const parsed = TaskRecordWire.safeParse(e.json());
+      if (parsed.success && !isTerminalStatus(parsed.data.status)) tasks.push(viewOf(parsed.data));
+    }
+  }
+  tasks.sort((a, b) => a.createdAt - b.createdAt);
+  return { tasks, truncated };
+}

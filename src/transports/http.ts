@@ -24,6 +24,7 @@ import { readBody, sendJson, sendRpcError } from "./http-io.js";
 import type { ModernHttp } from "./http-modern.js";
 import { StreamableHttpTransport } from "./http-transport.js";
 import { HttpMetrics } from "./metrics.js";
+import { sendStatusJson, sendStatusPage, STATUS_JSON_PATH, STATUS_PATH } from "./status-page.js";
 
 export const MCP_PATH = "/mcp";
 
@@ -61,6 +62,8 @@ interface HttpSession {
   client: string;
   /** When its last HTTP exchange ended (ms): the least recently used idle one goes first. */
   lastUsed: number;
+  /** When it opened (ms): the status page's session age. */
+  opened?: number;
   /** Who opened it: every later request of the session must come from the same principal. */
   principal?: Principal;
 }
@@ -125,7 +128,10 @@ class McpHttpServer {
 
   listen(): Promise<string> {
     return new Promise((resolve, reject) => {
-      const failed = (err: Error) => reject(new Error(`cannot listen on ${this.config.host}:${this.config.port}: ${err.message}`));
+      const failed = (err: Error & { code?: string }) => {
+        const hint = err.code === "EADDRINUSE" ? `; another process uses port ${this.config.port}: choose another with --port, or --port 0 for any free port (the URL is logged)` : "";
+        reject(new Error(`cannot listen on ${this.config.host}:${this.config.port}: ${err.message}${hint}`));
+      };
       this.http.once("error", failed);
       this.http.listen(this.config.port, this.config.host, () => {
         this.http.off("error", failed);
@@ -164,7 +170,10 @@ class McpHttpServer {
     if (isOAuthProbe(path)) {
       return sendJson(res, 404, { error: "not_found", error_description: oauth ? `mesh-mcp is an OAuth resource server; its authorization server is ${oauth.issuer} (see ${oauth.metadataUrl})` : this.auth.noOAuthText(req) });
     }
-    if (path !== MCP_PATH && path !== "/metrics") return sendJson(res, 404, { error: `not found; MCP is served at ${MCP_PATH}` });
+    if (path === "/" && req.method === "GET") return void res.writeHead(302, { location: STATUS_PATH }).end();
+    if (path !== MCP_PATH && path !== "/metrics" && path !== STATUS_PATH && path !== STATUS_JSON_PATH) {
+      return sendJson(res, 404, { error: `not found; MCP is served at ${MCP_PATH}, the status page at ${STATUS_PATH}` });
+    }
 
     if (path === MCP_PATH) res.once("finish", () => this.metrics.request(req.method ?? "?", res.statusCode));
     if (this.closing || this.bridge.closing) {
@@ -190,10 +199,13 @@ class McpHttpServer {
       });
       return void res.end();
     }
+    // The page itself holds no data (like a login form): it asks for the token and sends it with status.json.
+    if (path === STATUS_PATH) return sendStatusPage(req, res);
     // Authentication, once, before any dispatch: the principal rides on the request (auth.ts principalOf).
     const verdict = await this.auth.authenticate(req);
     if (!verdict.ok) return sendRpcError(res, verdict.status, -32001, verdict.message, verdict.headers);
     if (path === "/metrics") return this.metricsPage(req, res);
+    if (path === STATUS_JSON_PATH) return sendStatusJson(req, res, this.bridge, () => this.statusSessions());
 
     switch (req.method) {
       case "POST":
@@ -210,6 +222,20 @@ class McpHttpServer {
     const why = this.closing ? "mesh-mcp is shutting down." : this.bridge.unavailableReason() ?? (this.bridge.catalog ? undefined : "the mesh catalog is not loaded yet.");
     if (why) return sendJson(res, 503, { status: "unavailable", reason: why });
     sendJson(res, 200, { status: "ready", methods: this.bridge.methods().length, sessions: this.sessions.size });
+  }
+
+  /** Sessions for the status page: who (the client's name/version), since when, calls running; never their ids. */
+  private statusSessions() {
+    const now = Date.now();
+    const list = [...this.sessions.values()].map((s) => {
+      // The principal's name (never its id or claims), else the client's name/version.
+      const client = s.mcp.server.getClientVersion();
+      const caller = s.principal && s.principal.source !== "anonymous" ? s.principal.name : client ? `${client.name}/${client.version}` : "?";
+      return { caller, ageMs: now - (s.opened ?? now), inflight: s.mcp.inflight() };
+    });
+    const modern = this.modern?.inflight() ?? 0;
+    if (modern > 0) list.push({ caller: "2026-07-28 requests (sessionless)", ageMs: 0, inflight: modern });
+    return { transport: this.config.stateless ? "http (stateless)" : "http", open: this.sessions.size, list };
   }
 
   private async metricsPage(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -336,7 +362,7 @@ class McpHttpServer {
   private async open(transport: StreamableHttpTransport, req: IncomingMessage, client = ""): Promise<HttpSession> {
     const principal = principalOf(req);
     const mcp = createServer(this.bridge, { maxInflight: this.config.maxInflight, progressBarrier: !this.config.stateless, taskOwner: this.taskOwnerOf(req), principal, stateless: this.config.stateless });
-    const session: HttpSession = { mcp, transport, open: 0, closed: false, client, lastUsed: Date.now(), principal };
+    const session: HttpSession = { mcp, transport, open: 0, closed: false, client, lastUsed: Date.now(), opened: Date.now(), principal };
     this.loose.add(session);
     if (!this.config.stateless) {
       let mine = this.byClient.get(client);

@@ -104,7 +104,7 @@ function generator(rnd: ReturnType<typeof prng>, sessions: string[]) {
     const method = rnd.pick(["POST", "POST", "POST", "POST", "POST", "GET", "DELETE", "PUT", "OPTIONS"]);
     // DELETE only ever names sessions the fuzz does not need.
     if (method === "DELETE" && sid && sessions.includes(sid)) headers["mcp-session-id"] = crypto.randomUUID();
-    const path = rnd.pick(["/mcp", "/mcp", "/mcp", "/mcp", "/mcp?x=1", "/mcp/", "/", "/healthz", "/metrics", "/%2e%2e/mcp"]);
+    const path = rnd.pick(["/mcp", "/mcp", "/mcp", "/mcp", "/mcp?x=1", "/mcp/", "/", "/healthz", "/metrics", "/status", "/status.json", "/%2e%2e/mcp"]);
     return { method, path, headers, body: method === "GET" || method === "OPTIONS" ? undefined : body() };
   };
 }

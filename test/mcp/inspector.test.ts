@@ -1,22 +1,30 @@
 /**
- * A real third-party client: the MCP Inspector CLI (pinned 0.15.0, a
- * devDependency) spawns the built server and prints what it gets as JSON.
+ * A real third-party client: the MCP Inspector CLI (the current release, 2.x, a
+ * devDependency) spawns the built server, or reaches it over HTTP with the bearer
+ * header (what the demo prints), and prints what it gets as JSON.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { join } from "node:path";
 import { CLI, ROOT, mcpEnv, registerCalculator } from "../helpers/mcp.js";
+import { startCli } from "../http/helpers.js";
 
 const T = { timeout: 60_000 };
 const INSPECTOR = join(ROOT, "node_modules", ".bin", "mcp-inspector");
 
 /** Runs `mcp-inspector --cli node dist/cli.js -e NATS_URL=… <args>` and parses its JSON output. */
 function inspector(natsUrl: string, args: string[]): Promise<unknown> {
+  return inspectorCli([process.execPath, CLI, "-e", `NATS_URL=${natsUrl}`, ...args]);
+}
+
+/** Runs `mcp-inspector --cli <args>` and parses its JSON output. */
+function inspectorCli(cliArgs: string[]): Promise<unknown> {
+  const args = cliArgs;
   return new Promise((resolve, reject) => {
     execFile(
       INSPECTOR,
-      ["--cli", process.execPath, CLI, "-e", `NATS_URL=${natsUrl}`, ...args],
+      ["--cli", ...cliArgs],
       { cwd: ROOT, timeout: 30_000, killSignal: "SIGKILL" },
       (err, stdout, stderr) => {
         if (err) return reject(new Error(`mcp-inspector ${args.join(" ")} failed: ${err.message}\n${stdout}\n${stderr}`));
@@ -50,4 +58,15 @@ test("MCP Inspector CLI: tools/list and tools/call against the built server", T,
 
   assert.equal(call.isError, undefined);
   assert.deepEqual(call.content, [{ type: "text", text: "42" }]);
+});
+
+test("MCP Inspector CLI over HTTP with the bearer header (the demo's command, plus --header for a token)", T, async (t) => {
+  const env = await mcpEnv(t);
+  await registerCalculator(await env.node("n1"));
+  const token = "inspector-test-token-0123456789";
+  const cli = await startCli(t, ["--nats", env.nats.url, "--auth-token", token]);
+  const call = (await inspectorCli([cli.url, "--transport", "http", "--header", `Authorization: Bearer ${token}`,
+    "--method", "tools/call", "--tool-name", "calculator__add", "--tool-arg", "a=2", "--tool-arg", "b=40"])) as { content: Array<{ type: string; text: string }> };
+  assert.deepEqual(call.content, [{ type: "text", text: "42" }]);
+  await assert.rejects(inspectorCli([cli.url, "--transport", "http", "--method", "tools/list"]), /failed/, "without the header: refused");
 });

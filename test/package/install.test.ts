@@ -51,7 +51,7 @@ async function timed<T>(what: string, fn: () => Promise<T>): Promise<T> {
 before(async () => {
   work = mkdtempSync(join(tmpdir(), "mesh-mcp-pack-"));
   const copy = join(work, "repo");
-  for (const f of ["package.json", "package-lock.json", "tsconfig.json", "tsconfig.build.json", "README.md", "claude_desktop_config.example.json", "src", "examples"]) {
+  for (const f of ["package.json", "package-lock.json", "tsconfig.json", "tsconfig.build.json", "README.md", "claude_desktop_config.example.json", "src", "examples", "static"]) {
     cpSync(join(ROOT, f), join(copy, f), { recursive: true });
   }
   symlinkSync(join(ROOT, "node_modules"), join(copy, "node_modules"));
@@ -196,4 +196,31 @@ test("HTTP mode with a token: README's Claude Code, VS Code and mcp-remote block
   assert.equal(unauth.status, 401);
   assert.equal(unauth.headers.get("www-authenticate"), 'Bearer realm="mesh-mcp"');
   assert.match(await unauth.text(), /no bearer token.*MESH_MCP_AUTH_TOKEN/);
+});
+
+test("the installed package starts the demo (mesh-mcp demo) and serves its status page", { timeout: 90_000 }, async () => {
+  // The demo's private nats-server is found on PATH (Debian puts it in /usr/sbin).
+  const demo = spawn(join(prefix, "bin", "mesh-mcp"), ["demo"], {
+    cwd: work,
+    env: { PATH: `${clientPath()}${delimiter}/usr/sbin${delimiter}/usr/local/sbin`, HOME: work },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  demo.stdout!.on("data", (d) => (out += String(d)));
+  demo.stderr!.on("data", (d) => (err += String(d)));
+  const exited = new Promise<number | null>((r) => demo.once("exit", (code) => r(code)));
+  try {
+    const page = await waitFor(() => /Status page\s+(http:\/\/\S+\/status)/.exec(out)?.[1], `the demo's status page line (stdout: ${out.slice(-300)} stderr: ${err.slice(-300)})`, { timeoutMs: 60_000, intervalMs: 200 });
+    assert.match(out, /MCP endpoint\s+http:\/\/127\.0\.0\.1:\d+\/mcp/);
+    const res = await fetch(page);
+    assert.equal(res.status, 200);
+    assert.match(await res.text(), /<title>mesh-mcp status<\/title>/);
+    const json = (await (await fetch(page.replace(/\/status$/, "/status.json"))).json()) as { nodes: Array<{ name: string }> };
+    assert.ok(json.nodes.some((n) => n.name === "demo-node"), JSON.stringify(json.nodes));
+  } finally {
+    demo.kill("SIGTERM");
+    await exited;
+  }
+  assert.match(out, /stopped: nothing of the demo is left running/);
 });

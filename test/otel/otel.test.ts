@@ -1,0 +1,215 @@
+/**
+ * OpenTelemetry: one trace agent → mesh-mcp → node, seen by a real OTLP receiver (a
+ * minimal OpenTelemetry Collector, test/otel/build.sh, printing what it receives with
+ * its debug exporter), with the node receiving the traceparent of mesh-mcp's mesh-call
+ * span in the NATS headers. Off by default: then the client's traceparent goes on as it came.
+ */
+import { strict as assert } from "node:assert";
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test, type TestContext } from "node:test";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { tracingConfigured } from "../../src/mcp/otel.js";
+import { waitFor } from "../helpers/mesh.js";
+import { mcpEnv, registerCalculator } from "../helpers/mcp.js";
+import { meshWithTools, startCli, type Cli } from "../http/helpers.js";
+
+const COLLECTOR = new URL("./bin/otelcol-test", import.meta.url).pathname;
+
+interface SpanSeen {
+  traceId: string;
+  parentId: string;
+  id: string;
+  name: string;
+  kind: string;
+  status: string;
+  attributes: Record<string, string>;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** The collector, listening for OTLP/HTTP on a free port; `spans()` parses what its debug exporter printed. */
+async function collector(t: TestContext): Promise<{ endpoint: string; spans(): SpanSeen[]; output(): string }> {
+  assert.ok(existsSync(COLLECTOR), `no ${COLLECTOR}: run test/otel/build.sh (.ci/run does)`);
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), "otelcol-"));
+  const config = join(dir, "config.yaml");
+  writeFileSync(config, [
+    "receivers:",
+    "  otlp:",
+    "    protocols:",
+    "      http:",
+    `        endpoint: 127.0.0.1:${port}`,
+    "exporters:",
+    "  debug:",
+    "    verbosity: detailed",
+    "service:",
+    "  telemetry:",
+    "    metrics:",
+    "      level: none",
+    "  pipelines:",
+    "    traces:",
+    "      receivers: [otlp]",
+    "      exporters: [debug]",
+    "",
+  ].join("\n"));
+  const proc: ChildProcess = spawn(COLLECTOR, ["--config", `file:${config}`], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  proc.stdout!.on("data", (d) => (out += String(d)));
+  proc.stderr!.on("data", (d) => (out += String(d)));
+  const exited = new Promise((r) => proc.once("exit", r));
+  t.after(async () => {
+    proc.kill("SIGTERM");
+    await exited;
+  });
+  await waitFor(() => /Everything is ready/.test(out) || (proc.exitCode !== null && Promise.reject(new Error(out))), "the collector to start", { timeoutMs: 20_000 });
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    output: () => out,
+    spans: () => parseSpans(out),
+  };
+}
+
+/** Spans in the debug exporter's detailed output ("Span #n", its fields, then "Attributes:"). */
+function parseSpans(text: string): SpanSeen[] {
+  const spans: SpanSeen[] = [];
+  for (const block of text.split(/\nSpan #\d+\n/).slice(1)) {
+    const field = (name: string) => new RegExp(`^\\s*${name}\\s*: ?(.*)$`, "m").exec(block)?.[1]?.trim() ?? "";
+    const attrs: Record<string, string> = {};
+    const attrText = /\nAttributes:\n([\s\S]*?)(?:\n(?:Events|Links|Span|ScopeSpans|ResourceSpans)\b|\n\S|$)/.exec(block)?.[1] ?? "";
+    for (const m of attrText.matchAll(/-> ([\w.]+): \w+\((.*)\)/g)) attrs[m[1]!] = m[2]!;
+    spans.push({ traceId: field("Trace ID"), parentId: field("Parent ID"), id: field("ID"), name: field("Name"), kind: field("Kind"), status: field("Status code"), attributes: attrs });
+  }
+  return spans;
+}
+
+const hex = (bytes: number) => randomBytes(bytes).toString("hex");
+
+async function agent(t: TestContext, cli: Cli, headers: Record<string, string> = {}): Promise<Client> {
+  const client = new Client({ name: "traced-agent", version: "1.0.0" });
+  await client.connect(new StreamableHTTPClientTransport(new URL(cli.url), { requestInit: { headers } }));
+  t.after(() => client.close());
+  return client;
+}
+
+/** Every traceparent header the nodes received on `tools.>` and `node.*.tools.>` (a plain subscription sees each request too). */
+function watchHeaders(t: TestContext, nc: { subscribe: (s: string, o: { callback: (e: unknown, m: { subject: string; headers?: { get(k: string): string } }) => void }) => { unsubscribe(): void } }): Array<{ subject: string; traceparent: string }> {
+  const seen: Array<{ subject: string; traceparent: string }> = [];
+  const subs = ["tools.>", "node.*.tools.>"].map((subject) =>
+    nc.subscribe(subject, { callback: (_e, m) => seen.push({ subject: m.subject, traceparent: m.headers?.get("traceparent") ?? "" }) }));
+  t.after(() => subs.forEach((s) => s.unsubscribe()));
+  return seen;
+}
+
+test("OTEL_* decides: off by default, on with an exporter or an endpoint, never with OTEL_SDK_DISABLED", () => {
+  assert.equal(tracingConfigured({}), false);
+  assert.equal(tracingConfigured({ OTEL_SERVICE_NAME: "x" }), false, "a service name alone exports nothing");
+  assert.equal(tracingConfigured({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://localhost:4318" }), true);
+  assert.equal(tracingConfigured({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://localhost:4318/v1/traces" }), true);
+  assert.equal(tracingConfigured({ OTEL_TRACES_EXPORTER: "otlp" }), true);
+  assert.equal(tracingConfigured({ OTEL_TRACES_EXPORTER: "none", OTEL_EXPORTER_OTLP_ENDPOINT: "http://x" }), false);
+  assert.equal(tracingConfigured({ OTEL_SDK_DISABLED: "true", OTEL_TRACES_EXPORTER: "otlp" }), false);
+});
+
+test("one trace agent → mesh-mcp → node in a real OTLP receiver: request span on the client's traceparent, mesh-call span under it, its context sent to the node", async (t) => {
+  const otel = await collector(t);
+  const env = await meshWithTools(t);
+  const seen = watchHeaders(t, env.node.nc as never);
+  const cli = await startCli(t, ["--nats", env.nats.url], {
+    OTEL_EXPORTER_OTLP_ENDPOINT: otel.endpoint,
+    OTEL_SERVICE_NAME: "mesh-mcp-under-test",
+    OTEL_BSP_SCHEDULE_DELAY: "100",
+  });
+  await waitFor(() => /OpenTelemetry: tracing tool calls/.test(cli.stderr()), "mesh-mcp to say tracing is on", { timeoutMs: 10_000 });
+
+  // The agent's own span: the trace it is in and the span that made the call.
+  const traceId = hex(16);
+  const agentSpan = hex(8);
+  const client = await agent(t, cli);
+  await waitFor(async () => (await client.listTools()).tools.some((x) => x.name === "calc__add"), "calc__add listed", { timeoutMs: 10_000 });
+  const r = await client.callTool({ name: "calc__add", arguments: { a: 2, b: 40 }, _meta: { traceparent: `00-${traceId}-${agentSpan}-01`, tracestate: "agent=1" } });
+  assert.equal(r.isError, undefined, JSON.stringify(r));
+
+  const spans = await waitFor(() => {
+    const mine = otel.spans().filter((s) => s.traceId === traceId);
+    return mine.length >= 2 ? mine : undefined;
+  }, "both spans of the call in the collector", { timeoutMs: 20_000 });
+  if (process.env.OTEL_TEST_DUMP) writeFileSync(process.env.OTEL_TEST_DUMP, JSON.stringify(spans, null, 1));
+  const request = spans.find((s) => s.name === "tools/call calc__add");
+  const call = spans.find((s) => s.name === "mesh calc.add");
+  assert.ok(request && call, `spans seen: ${JSON.stringify(spans)}`);
+  assert.equal(request.parentId, agentSpan, "the request span is a child of the agent's span");
+  assert.match(request.kind, /Server/);
+  assert.equal(request.attributes["mcp.method.name"], "tools/call");
+  assert.equal(request.attributes["gen_ai.tool.name"], "calc__add");
+  assert.equal(call.parentId, request.id, "the mesh call is a child of the request");
+  assert.match(call.kind, /Client/);
+  assert.equal(call.attributes["mesh.tool"], "calc");
+  assert.equal(call.attributes["mesh.method"], "add");
+  assert.equal(call.attributes["mesh.node"], "n1");
+  assert.equal(call.attributes["mesh.outcome"], "ok");
+  assert.ok(call.attributes["mesh.call_id"], "the mesh call id");
+  assert.match(otel.output(), /service\.name: Str\(mesh-mcp-under-test\)/, "OTEL_SERVICE_NAME names the service");
+
+  // The node received the traceparent naming mesh-mcp's mesh-call span (the trace goes on to it), and the agent's tracestate.
+  const atNode = seen.filter((s) => s.subject.endsWith("calc.add"));
+  assert.ok(atNode.length > 0, "the request reached the node");
+  assert.equal(atNode[0]!.traceparent, `00-${traceId}-${call.id}-01`);
+
+  // A failing call: its spans say so.
+  const bad = await client.callTool({ name: "calc__add", arguments: { a: "x" }, _meta: { traceparent: `00-${traceId}-${agentSpan}-01` } });
+  assert.equal(bad.isError, true);
+  const failed = await waitFor(() => otel.spans().find((s) => s.traceId === traceId && s.name === "mesh calc.add" && s.attributes["mesh.outcome"] === "invalid"), "the failed call's span", { timeoutMs: 20_000 });
+  assert.match(failed.status, /Error/);
+});
+
+test("without _meta.traceparent the request span is parented on the HTTP traceparent header", async (t) => {
+  const otel = await collector(t);
+  const env = await meshWithTools(t);
+  const cli = await startCli(t, ["--nats", env.nats.url], { OTEL_EXPORTER_OTLP_ENDPOINT: otel.endpoint, OTEL_BSP_SCHEDULE_DELAY: "100" });
+  await waitFor(() => /OpenTelemetry: tracing tool calls/.test(cli.stderr()), "tracing on", { timeoutMs: 10_000 });
+  const traceId = hex(16);
+  const httpSpan = hex(8);
+  const client = await agent(t, cli, { traceparent: `00-${traceId}-${httpSpan}-01` });
+  await waitFor(async () => (await client.listTools()).tools.some((x) => x.name === "calc__add"), "calc__add listed", { timeoutMs: 10_000 });
+  await client.callTool({ name: "calc__add", arguments: { a: 1, b: 2 } });
+  const request = await waitFor(() => otel.spans().find((s) => s.traceId === traceId && s.name === "tools/call calc__add"), "the request span", { timeoutMs: 20_000 });
+  assert.equal(request.parentId, httpSpan);
+});
+
+test("tracing off (no OTEL_*): no SDK, and the client's traceparent reaches the node unchanged", async (t) => {
+  const env = await meshWithTools(t);
+  const seen = watchHeaders(t, env.node.nc as never);
+  const cli = await startCli(t, ["--nats", env.nats.url]);
+  const client = await agent(t, cli);
+  await waitFor(async () => (await client.listTools()).tools.some((x) => x.name === "calc__add"), "calc__add listed", { timeoutMs: 10_000 });
+  const parent = `00-${hex(16)}-${hex(8)}-01`;
+  await client.callTool({ name: "calc__add", arguments: { a: 1, b: 2 }, _meta: { traceparent: parent } });
+  await waitFor(() => seen.some((s) => s.subject.endsWith("calc.add")), "the request at the node");
+  assert.equal(seen.find((s) => s.subject.endsWith("calc.add"))!.traceparent, parent);
+  assert.doesNotMatch(cli.stderr(), /OpenTelemetry/);
+});
+
+test("stdio: the console exporter is refused (stdout carries the protocol) and calls work untraced", async (t) => {
+  const env = await mcpEnv(t);
+  await registerCalculator(await env.node("n1"));
+  const client = await env.client({ env: { OTEL_TRACES_EXPORTER: "console", OTEL_BSP_SCHEDULE_DELAY: "50" } });
+  await waitFor(async () => (await client.client.listTools()).tools.some((x) => x.name === "calculator__add"), "calculator__add listed", { timeoutMs: 10_000 });
+  const r = await client.client.callTool({ name: "calculator__add", arguments: { a: 2, b: 40 } });
+  assert.deepEqual(r.content, [{ type: "text", text: "42" }]);
+  await waitFor(() => /OpenTelemetry: tracing is off: OTEL_TRACES_EXPORTER=console writes to stdout/.test(client.stderr), "the refusal on stderr");
+});
