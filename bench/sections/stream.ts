@@ -56,6 +56,56 @@ interface StreamVariant {
   run(n: number): Promise<StreamRun>;
 }
 
+/** Frames/s of `streams` concurrent streams of `frames` chunks each (all must arrive, in order per stream). */
+interface FanOut {
+  ms: number;
+  lost: number;
+  ordered: boolean;
+}
+
+async function rawFanOut(mesh: Mesh, streams: number, frames: number): Promise<FanOut> {
+  let lost = 0;
+  let ordered = true;
+  const t0 = now();
+  await Promise.all(
+    Array.from({ length: streams }, async () => {
+      let last = 0;
+      for await (const f of mesh.stream("bench", "count", { n: frames })) {
+        if (f.done) {
+          if (f.error) throw new Error(f.error);
+          break;
+        }
+        const p = (f.chunk as { progress: number }).progress;
+        if (p !== last + 1) ordered = false;
+        last = p;
+      }
+      lost += frames - last;
+    }),
+  );
+  return { ms: now() - t0, lost, ordered };
+}
+
+async function mcpFanOut(client: Client, streams: number, frames: number): Promise<FanOut> {
+  let lost = 0;
+  let ordered = true;
+  const t0 = now();
+  await Promise.all(
+    Array.from({ length: streams }, async () => {
+      let last = 0;
+      const r = await client.callTool({ name: COUNT_TOOL, arguments: { n: frames } }, undefined, {
+        timeout: 120_000,
+        onprogress: (p) => {
+          if (p.progress !== last + 1) ordered = false;
+          last = p.progress;
+        },
+      });
+      if (r.isError) throw new Error(`${COUNT_TOOL} failed: ${JSON.stringify(r.content).slice(0, 300)}`);
+      lost += frames - last;
+    }),
+  );
+  return { ms: now() - t0, lost, ordered };
+}
+
 async function rawStream(mesh: Mesh, n: number): Promise<StreamRun> {
   let received = 0;
   let last = 0;
@@ -138,7 +188,35 @@ export async function runStreaming(ctx: BenchContext): Promise<SectionResult> {
       figures[v.name] = { framesPerSec: rate, lost, wireMissing, dropped, ordered, ms: rs.map((x) => x.ms) };
       return [v.name, fmt(median(rs.map((x) => x.ms))), fmt(rate), fmtRatio(ratio(rate, rawRate)), String(wireMissing), String(dropped), String(lost), ordered ? "yes" : "**no**"];
     });
+    // Many streams at once: the stdio writer's queue grows while stdout is congested.
+    const fanStreams = ctx.quick ? 200 : 1000;
+    const fanFrames = 20;
+    const fanRounds = ctx.quick ? 1 : 3;
+    const fanVariants: Array<{ name: string; run(): Promise<FanOut> }> = [
+      { name: "mesh library (raw frames)", run: () => rawFanOut(mesh, fanStreams, fanFrames) },
+      { name: "MCP stdio, onprogress", run: () => mcpFanOut(stdio.client, fanStreams, fanFrames) },
+    ];
+    for (const v of fanVariants) await v.run(); // warm-up
+    const fanRuns = new Map<string, FanOut[]>(fanVariants.map((v) => [v.name, []]));
+    for (let r = 0; r < fanRounds; r++) for (const v of rotate(fanVariants, r)) fanRuns.get(v.name)!.push(await v.run());
+    const fanTotal = fanStreams * fanFrames;
+    const fanRate = (name: string) => median(fanRuns.get(name)!.map((x) => fanTotal / (x.ms / 1000)));
+    const fanRaw = fanRate(fanVariants[0]!.name);
+    const fanRows = fanVariants.map((v) => {
+      const rs = fanRuns.get(v.name)!;
+      return [v.name, fmt(median(rs.map((x) => x.ms))), fmt(fanRate(v.name)), fmtRatio(ratio(fanRate(v.name), fanRaw)), String(Math.max(...rs.map((x) => x.lost))), rs.every((x) => x.ordered) ? "yes" : "**no**"];
+    });
+    const fanStdio = fanRuns.get(fanVariants[1]!.name)!;
+    const fanStdioRatio = ratio(fanRate(fanVariants[1]!.name), fanRaw) ?? 0;
+    const fanLost = Math.max(...fanStdio.map((x) => x.lost));
     const targets: TargetCheck[] = [];
+    targets.push({
+      name: `${fanStreams.toLocaleString("en-US")} concurrent streams, MCP stdio`,
+      target: "≥ 0.6× the mesh library's frame rate, 0 lost",
+      figure: `${fmtRatio(fanStdioRatio)}, ${fanLost} lost`,
+      met: fanStdioRatio >= 0.6 && fanLost === 0,
+    });
+    figures.fanOut = { framesPerSec: fanRate(fanVariants[1]!.name), lost: fanLost, wireMissing: 0, dropped: 0, ordered: fanStdio.every((x) => x.ordered), ms: fanStdio.map((x) => x.ms) };
     for (const v of variants.slice(1)) {
       const f = figures[v.name]!;
       targets.push({
@@ -159,6 +237,11 @@ export async function runStreaming(ctx: BenchContext): Promise<SectionResult> {
           title: `median of ${rounds} interleaved runs; worst run for: missing on the wire (progress the client transport did not receive before the result), dropped by the SDK client ("unknown token"), lost (never reached onprogress)`,
           columns: ["Path", "ms per stream", "frames/s", "/ raw", "missing on wire", "dropped by client", "lost", "in order"],
           rows,
+        },
+        {
+          title: `${fanStreams.toLocaleString("en-US")} concurrent streams of ${fanFrames} chunks each, median of ${fanRounds} interleaved runs; lost: frames that never reached the caller (worst run)`,
+          columns: ["Path", "ms for all", "frames/s", "/ raw", "lost", "in order"],
+          rows: fanRows,
         },
       ],
       targets,
