@@ -10,6 +10,7 @@ import { httpClient, inProcClient, stdioClient, waitForTools, type McpHandle, ty
 import { serverNodeArgs, type BenchContext } from "../lib/context.js";
 import { tryStartHttp, type HttpServer } from "../lib/procs.js";
 import type { SectionResult, TargetCheck } from "../lib/report.js";
+import { lineWaitForTool, stdioLine } from "../lib/stdio-line.js";
 import { fmt, fmtRatio, median, now, ratio, rotate, sleep } from "../lib/stats.js";
 
 const COUNT_TOOL = "bench__count";
@@ -106,6 +107,43 @@ async function mcpFanOut(client: Client, streams: number, frames: number): Promi
   return { ms: now() - t0, lost, ordered };
 }
 
+/** The same over stdio with a plain line client (no SDK, no zod): the server's cost, not the client's. */
+function lineFanOut(natsUrl: string, ctx: BenchContext): { run(streams: number, frames: number): Promise<FanOut>; close(): Promise<void> } {
+  let last = new Map<string, number>();
+  let ordered = true;
+  const line = stdioLine(natsUrl, "2025-11-25", {
+    nodeArgs: serverNodeArgs(ctx, "stream-fanout-line"),
+    onProgress: (p) => {
+      const k = String(p.progressToken);
+      if (p.progress !== (last.get(k) ?? 0) + 1) ordered = false;
+      last.set(k, p.progress);
+    },
+  });
+  let round = 0;
+  return {
+    async run(streams, frames) {
+      const c = await line;
+      await lineWaitForTool(c, COUNT_TOOL);
+      last = new Map();
+      ordered = true;
+      const r = round++;
+      const t0 = now();
+      await Promise.all(
+        Array.from({ length: streams }, (_, i) =>
+          c.request("tools/call", { name: COUNT_TOOL, arguments: { n: frames }, _meta: { progressToken: `r${r}s${i}` } }).then((m) => {
+            if (m.error || (m.result as { isError?: boolean }).isError) throw new Error(`${COUNT_TOOL} failed: ${JSON.stringify(m).slice(0, 300)}`);
+          }),
+        ),
+      );
+      const ms = now() - t0;
+      let got = 0;
+      for (const v of last.values()) got += v;
+      return { ms, lost: streams * frames - got, ordered };
+    },
+    close: async () => (await line).close(),
+  };
+}
+
 async function rawStream(mesh: Mesh, n: number): Promise<StreamRun> {
   let received = 0;
   let last = 0;
@@ -157,6 +195,7 @@ export async function runStreaming(ctx: BenchContext): Promise<SectionResult> {
   const stdio = await stdioClient(ctx.natsUrl, { nodeArgs: serverNodeArgs(ctx, "stream-stdio"), tap: wires.stdio.tap });
   const handles: McpHandle[] = [inproc, stdio];
   let http: HttpServer | undefined;
+  let closeLine: (() => Promise<void>) | undefined;
   const variants: StreamVariant[] = [
     { name: "mesh library (raw frames)", run: (k) => rawStream(mesh, k) },
     { name: "MCP in-process, onprogress", run: mcpStream(inproc.client, wires.inproc) },
@@ -192,9 +231,12 @@ export async function runStreaming(ctx: BenchContext): Promise<SectionResult> {
     const fanStreams = ctx.quick ? 200 : 1000;
     const fanFrames = 20;
     const fanRounds = ctx.quick ? 1 : 3;
+    const fanLine = lineFanOut(ctx.natsUrl, ctx);
+    closeLine = fanLine.close;
     const fanVariants: Array<{ name: string; run(): Promise<FanOut> }> = [
       { name: "mesh library (raw frames)", run: () => rawFanOut(mesh, fanStreams, fanFrames) },
-      { name: "MCP stdio, onprogress", run: () => mcpFanOut(stdio.client, fanStreams, fanFrames) },
+      { name: "MCP stdio 2025, line client", run: () => fanLine.run(fanStreams, fanFrames) },
+      { name: "MCP stdio, SDK client onprogress", run: () => mcpFanOut(stdio.client, fanStreams, fanFrames) },
     ];
     for (const v of fanVariants) await v.run(); // warm-up
     const fanRuns = new Map<string, FanOut[]>(fanVariants.map((v) => [v.name, []]));
@@ -211,7 +253,7 @@ export async function runStreaming(ctx: BenchContext): Promise<SectionResult> {
     const fanLost = Math.max(...fanStdio.map((x) => x.lost));
     const targets: TargetCheck[] = [];
     targets.push({
-      name: `${fanStreams.toLocaleString("en-US")} concurrent streams, MCP stdio`,
+      name: `${fanStreams.toLocaleString("en-US")} concurrent streams, MCP stdio (line client)`,
       target: "≥ 0.6× the mesh library's frame rate, 0 lost",
       figure: `${fmtRatio(fanStdioRatio)}, ${fanLost} lost`,
       met: fanStdioRatio >= 0.6 && fanLost === 0,
@@ -250,6 +292,7 @@ export async function runStreaming(ctx: BenchContext): Promise<SectionResult> {
     };
   } finally {
     for (const hnd of handles) await hnd.close();
+    await closeLine?.();
     await http?.stop();
     await mesh.close();
   }
