@@ -21,6 +21,8 @@ import { readBody, sendJson, sendRpcError } from "./http-io.js";
 // Types only: the v2 SDK behind the 2026 leg (~100 ms to load) comes after listening.
 import type { ModernHttp } from "./http-modern.js";
 import { StreamableHttpTransport } from "./http-transport.js";
+import { isSingleToolsCall, serveStatelessCall } from "./http-stateless-lean.js";
+import { sessionStart, type Start } from "./stdio-lean.js";
 import { HttpMetrics } from "./metrics.js";
 
 export const MCP_PATH = "/mcp";
@@ -95,6 +97,8 @@ class McpHttpServer {
   /** 2026-07-28 requests: sessionless, one server instance each (http-modern.ts), loaded on demand. */
   private modernLoad?: Promise<ModernHttp>;
   private modern?: ModernHttp;
+  /** --stateless: the one session whose plainCall answers plain 2025 calls (http-stateless-lean.ts). */
+  private lean?: { session: Session; start: Start };
   private policy!: OriginPolicy;
   private metricsTimer?: NodeJS.Timeout;
   private closing = false;
@@ -386,6 +390,19 @@ class McpHttpServer {
 
   /** --stateless: a fresh server and transport for this one request, gone when it is answered. */
   private async stateless(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+    if (isSingleToolsCall(body)) {
+      if (!this.lean) {
+        const session = createServer(this.bridge, { progressBarrier: false, taskOwner: this.bridge.opts.tasks?.owner });
+        this.lean = { session, start: sessionStart(session) };
+      }
+      let gone = false;
+      res.once("close", () => (gone = true));
+      return serveStatelessCall(this.sessionTransport(), req, res, body, this.lean.start, async (transport) => {
+        const session = await this.open(transport, req);
+        if (gone) void this.dispose(session);
+        else res.once("close", () => void this.dispose(session));
+      }, this.log);
+    }
     const session = await this.open(this.sessionTransport(), req);
     res.once("close", () => void this.dispose(session));
     session.transport.handleRequest(req, res, body);
@@ -404,9 +421,9 @@ class McpHttpServer {
     this.closing = true;
     const all = () => [...this.sessions.values(), ...this.loose];
     const stopped = new Promise<void>((resolve) => this.http.close(() => resolve()));
-    await waitUntil(() => (this.modern?.inflight() ?? 0) === 0 && all().every((s) => s.mcp.inflight() === 0), 2000);
+    await waitUntil(() => (this.modern?.inflight() ?? 0) === 0 && (this.lean?.session.inflight() ?? 0) === 0 && all().every((s) => s.mcp.inflight() === 0), 2000);
     const modern = this.modernLoad?.then((m) => m.close(), () => {});
-    await Promise.all([modern, ...all().map((s) => this.dispose(s))]);
+    await Promise.all([modern, ...all().map((s) => this.dispose(s)), this.lean?.session.close()]);
     this.http.closeIdleConnections();
     await Promise.race([stopped, delay(1000)]);
     this.http.closeAllConnections();
