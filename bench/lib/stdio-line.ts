@@ -31,12 +31,14 @@ const ENVELOPE = {
 export interface StdioLineOptions {
   nodeArgs?: string[];
   args?: string[];
+  /** Another build's dist/cli.js (an A/B row in one run). */
+  cli?: string;
   /** Progress notifications (their params); the server's pings are answered either way. */
   onProgress?: (params: { progressToken: string | number; progress: number }) => void;
 }
 
 export async function stdioLine(natsUrl: string, era: Era, opts: StdioLineOptions = {}): Promise<StdioLine> {
-  const proc: ChildProcess = spawn(process.execPath, [...(opts.nodeArgs ?? []), CLI, ...(opts.args ?? [])], {
+  const proc: ChildProcess = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.cli ?? CLI, ...(opts.args ?? [])], {
     cwd: ROOT,
     env: { ...process.env, NATS_URL: natsUrl, MESH_MCP_LOG_LEVEL: "warning" },
     stdio: ["pipe", "pipe", "pipe"],

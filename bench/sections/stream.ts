@@ -3,6 +3,7 @@
  * receives them as progress notifications (`onprogress`). Frames/s, frames lost,
  * order kept — beside the same stream read with the mesh library directly.
  */
+import { readFileSync } from "node:fs";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { Mesh } from "../../src/mesh/index.js";
@@ -60,6 +61,8 @@ interface StreamVariant {
 /** Frames/s of `streams` concurrent streams of `frames` chunks each (all must arrive, in order per stream). */
 interface FanOut {
   ms: number;
+  /** The server process's CPU time during the run (user + system). */
+  cpuMs?: number;
   lost: number;
   ordered: boolean;
 }
@@ -86,9 +89,10 @@ async function rawFanOut(mesh: Mesh, streams: number, frames: number): Promise<F
   return { ms: now() - t0, lost, ordered };
 }
 
-async function mcpFanOut(client: Client, streams: number, frames: number): Promise<FanOut> {
+async function mcpFanOut(client: Client, pid: number | undefined, streams: number, frames: number): Promise<FanOut> {
   let lost = 0;
   let ordered = true;
+  const c0 = pid ? procCpuMs(pid) : 0;
   const t0 = now();
   await Promise.all(
     Array.from({ length: streams }, async () => {
@@ -104,14 +108,21 @@ async function mcpFanOut(client: Client, streams: number, frames: number): Promi
       lost += frames - last;
     }),
   );
-  return { ms: now() - t0, lost, ordered };
+  return { ms: now() - t0, cpuMs: pid ? procCpuMs(pid) - c0 : undefined, lost, ordered };
 }
 
 /** The same over stdio with a plain line client (no SDK, no zod): the server's cost, not the client's. */
-function lineFanOut(natsUrl: string, ctx: BenchContext): { run(streams: number, frames: number): Promise<FanOut>; close(): Promise<void> } {
+function procCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
+function lineFanOut(natsUrl: string, ctx: BenchContext, cli?: string): { run(streams: number, frames: number): Promise<FanOut>; close(): Promise<void> } {
   let last = new Map<string, number>();
   let ordered = true;
   const line = stdioLine(natsUrl, "2025-11-25", {
+    cli,
     nodeArgs: serverNodeArgs(ctx, "stream-fanout-line"),
     onProgress: (p) => {
       const k = String(p.progressToken);
@@ -127,6 +138,7 @@ function lineFanOut(natsUrl: string, ctx: BenchContext): { run(streams: number, 
       last = new Map();
       ordered = true;
       const r = round++;
+      const c0 = procCpuMs(c.pid);
       const t0 = now();
       await Promise.all(
         Array.from({ length: streams }, (_, i) =>
@@ -136,9 +148,10 @@ function lineFanOut(natsUrl: string, ctx: BenchContext): { run(streams: number, 
         ),
       );
       const ms = now() - t0;
+      const cpuMs = procCpuMs(c.pid) - c0;
       let got = 0;
       for (const v of last.values()) got += v;
-      return { ms, lost: streams * frames - got, ordered };
+      return { ms, cpuMs, lost: streams * frames - got, ordered };
     },
     close: async () => (await line).close(),
   };
@@ -236,8 +249,19 @@ export async function runStreaming(ctx: BenchContext): Promise<SectionResult> {
     const fanVariants: Array<{ name: string; run(): Promise<FanOut> }> = [
       { name: "mesh library (raw frames)", run: () => rawFanOut(mesh, fanStreams, fanFrames) },
       { name: "MCP stdio 2025, line client", run: () => fanLine.run(fanStreams, fanFrames) },
-      { name: "MCP stdio, SDK client onprogress", run: () => mcpFanOut(stdio.client, fanStreams, fanFrames) },
+      { name: "MCP stdio, SDK client onprogress", run: () => mcpFanOut(stdio.client, stdio.pid, fanStreams, fanFrames) },
     ];
+    // MESH_MCP_BENCH_CLI_B=…/dist/cli.js: the same line-client row for another build, interleaved (an A/B in one run).
+    const buildB = process.env.MESH_MCP_BENCH_CLI_B;
+    if (buildB) {
+      const lineB = lineFanOut(ctx.natsUrl, ctx, buildB);
+      const closeA = closeLine;
+      closeLine = async () => {
+        await closeA?.();
+        await lineB.close();
+      };
+      fanVariants.splice(2, 0, { name: "MCP stdio 2025, line client, build B", run: () => lineB.run(fanStreams, fanFrames) });
+    }
     for (const v of fanVariants) await v.run(); // warm-up
     const fanRuns = new Map<string, FanOut[]>(fanVariants.map((v) => [v.name, []]));
     for (let r = 0; r < fanRounds; r++) for (const v of rotate(fanVariants, r)) fanRuns.get(v.name)!.push(await v.run());
@@ -246,7 +270,8 @@ export async function runStreaming(ctx: BenchContext): Promise<SectionResult> {
     const fanRaw = fanRate(fanVariants[0]!.name);
     const fanRows = fanVariants.map((v) => {
       const rs = fanRuns.get(v.name)!;
-      return [v.name, fmt(median(rs.map((x) => x.ms))), fmt(fanRate(v.name)), fmtRatio(ratio(fanRate(v.name), fanRaw)), String(Math.max(...rs.map((x) => x.lost))), rs.every((x) => x.ordered) ? "yes" : "**no**"];
+      const cpu = rs.every((x) => x.cpuMs !== undefined) ? fmt(median(rs.map((x) => x.cpuMs!))) : "";
+      return [v.name, fmt(median(rs.map((x) => x.ms))), fmt(fanRate(v.name)), fmtRatio(ratio(fanRate(v.name), fanRaw)), cpu, String(Math.max(...rs.map((x) => x.lost))), rs.every((x) => x.ordered) ? "yes" : "**no**"];
     });
     const fanStdio = fanRuns.get(fanVariants[1]!.name)!;
     const fanStdioRatio = ratio(fanRate(fanVariants[1]!.name), fanRaw) ?? 0;
@@ -282,7 +307,7 @@ export async function runStreaming(ctx: BenchContext): Promise<SectionResult> {
         },
         {
           title: `${fanStreams.toLocaleString("en-US")} concurrent streams of ${fanFrames} chunks each, median of ${fanRounds} interleaved runs; lost: frames that never reached the caller (worst run)`,
-          columns: ["Path", "ms for all", "frames/s", "/ raw", "lost", "in order"],
+          columns: ["Path", "ms for all", "frames/s", "/ raw", "server CPU ms", "lost", "in order"],
           rows: fanRows,
         },
       ],

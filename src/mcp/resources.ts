@@ -7,6 +7,7 @@
  */
 import type { ReadResourceResult, Resource, ResourceTemplate } from "@modelcontextprotocol/sdk/types.js";
 import { FileNotFoundError } from "../mesh/errors.js";
+import { deferBase64, DEFER_MIN_BYTES } from "./deferred-blobs.js";
 import type { Bridge } from "./bridge.js";
 import { FILE_URI_PREFIX, fileUri, keyFromUri } from "./results.js";
 
@@ -74,7 +75,8 @@ function nodesView(bridge: Bridge): Record<string, unknown> {
   return out;
 }
 
-export async function readResource(bridge: Bridge, uri: string): Promise<ReadResourceResult> {
+/** `deferLargeBlobs`: large binary contents as a stand-in the transport encodes while writing (deferred-blobs.ts). */
+export async function readResource(bridge: Bridge, uri: string, deferLargeBlobs = false): Promise<ReadResourceResult> {
   const why = bridge.unavailableReason();
   if (why) throw new ResourceError(why);
   if (uri === "mesh://nodes") return json(uri, nodesView(bridge));
@@ -99,7 +101,8 @@ export async function readResource(bridge: Bridge, uri: string): Promise<ReadRes
     // A view, not Buffer.from(data): that would copy the whole object once more.
     const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     if (isTextType(mimeType)) return { contents: [{ uri, mimeType, text: bytes.toString("utf8") }] };
-    return { contents: [{ uri, mimeType, blob: bytes.toString("base64") }] };
+    const blob = deferLargeBlobs && bytes.byteLength >= DEFER_MIN_BYTES ? deferBase64(bytes) : bytes.toString("base64");
+    return { contents: [{ uri, mimeType, blob }] };
   } catch (err) {
     if (err instanceof FileNotFoundError) throw new ResourceError(err.message);
     throw new ResourceError(`cannot read ${uri}: ${(err as Error).message}`);

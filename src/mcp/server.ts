@@ -48,6 +48,9 @@ export const INSTRUCTIONS =
   "Pass files to tools as file-store keys: upload local files with mesh_upload_file, read results via mesh://files/<key> resources. " +
   "Read mesh://nodes to see which node offers what; set _node to pin a call to one node.";
 
+// For the transports (they reach src/mcp through this module): writing deferred blobs.
+export { deferredParts, partsByteLength, partsText } from "./deferred-blobs.js";
+
 export interface SessionOptions {
   /** Concurrent tool calls this session may run (HTTP); more get an isError result. */
   maxInflight?: number;
@@ -69,6 +72,8 @@ export interface SessionOptions {
    * the transport knows no identity.
    */
   principal?: Principal;
+  /** Large resource blobs as stand-ins the transport encodes while writing (deferred-blobs.ts; HTTP). */
+  deferLargeBlobs?: boolean;
 }
 
 const PROGRESS_BARRIER_TIMEOUT_MS = 2000;
@@ -259,7 +264,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   server.setRequestHandler(ReadResourceRequestSchema, async (req) => {
     await settled();
     try {
-      return await readResource(bridge, req.params.uri);
+      return await readResource(bridge, req.params.uri, opts.deferLargeBlobs);
     } catch (err) {
       throw resourceError(err);
     }

@@ -332,7 +332,7 @@ class McpHttpServer {
   }
 
   private async open(transport: StreamableHttpTransport, req: IncomingMessage, client = ""): Promise<HttpSession> {
-    const mcp = createServer(this.bridge, { maxInflight: this.config.maxInflight, progressBarrier: !this.config.stateless, taskOwner: this.taskOwnerOf(req) });
+    const mcp = createServer(this.bridge, { maxInflight: this.config.maxInflight, progressBarrier: !this.config.stateless, taskOwner: this.taskOwnerOf(req), deferLargeBlobs: true });
     const session: HttpSession = { mcp, transport, open: 0, closed: false, client, lastUsed: Date.now() };
     this.loose.add(session);
     if (!this.config.stateless) {
