@@ -5,6 +5,8 @@
  */
 import { randomUUID } from "node:crypto";
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
+import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv-provider.js";
+import type { jsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/types.js";
 import {
   CallToolRequestSchema,
   CompleteRequestSchema,
@@ -124,6 +126,12 @@ function resourceError(err: unknown): Error {
   return e;
 }
 
+/** The SDK's default validator, built on this session's first use (as the SDK would, one per Server). */
+function lazyValidator(): jsonSchemaValidator {
+  let v: AjvJsonSchemaValidator | undefined;
+  return { getValidator: (schema) => (v ??= new AjvJsonSchemaValidator()).getValidator(schema) };
+}
+
 export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session {
   const tasksOn = !bridge.opts.tasks?.disabled;
   const taskOwner = opts.taskOwner ?? bridge.opts.tasks?.owner ?? `session:${randomUUID()}`;
@@ -137,6 +145,8 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
       },
       ...(tasksOn ? { taskStore: new SessionTaskStore(bridge, taskOwner), defaultTaskPollInterval: bridge.opts.tasks?.pollMs ?? DEFAULT_TASK_POLL_MS } : {}),
       instructions: INSTRUCTIONS,
+      // The SDK builds an Ajv (with every format) per Server for elicitation answers; most sessions never elicit.
+      jsonSchemaValidator: lazyValidator(),
     },
   );
   const tools = new ToolList(bridge, tasksOn ? (tool, entry) => withTaskSupport(tool, taskSupportOf(bridge, entry)) : undefined);
