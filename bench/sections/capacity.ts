@@ -131,6 +131,7 @@ export async function runCapacity(ctx: BenchContext): Promise<SectionResult> {
   const dir = mkdtempSync(join(tmpdir(), "mesh-mcp-wrk-"));
   let http: HttpServer | undefined;
   let stateless: HttpServer | undefined;
+  let statelessB: HttpServer | undefined;
   let relay: Child | undefined;
   try {
     relay = await startTsChild("children/relay.ts", ["--nats", ctx.natsUrl, "--http"]);
@@ -149,6 +150,13 @@ export async function runCapacity(ctx: BenchContext): Promise<SectionResult> {
     });
     if ("server" in hs) stateless = hs.server;
     else notes.push(hs.skip);
+    // MESH_MCP_BENCH_CLI_B=…/dist/cli.js: the same --stateless target on another build, interleaved (an A/B in one run).
+    const buildB = process.env.MESH_MCP_BENCH_CLI_B;
+    if (buildB) {
+      const hb = await tryStartHttp(ctx.natsUrl, { cli: buildB, extraArgs: ["--auth-token", TOKEN, "--max-inflight", "128", "--stateless"] });
+      if ("server" in hb) statelessB = hb.server;
+      else notes.push(hb.skip);
+    }
     const sid = await openSession(http.url);
     const common = { "Content-Type": "application/json", Accept: "application/json, text/event-stream", Authorization: `Bearer ${TOKEN}` };
     const args = `"arguments":{"text":"hi"}`;
@@ -179,6 +187,14 @@ export async function runCapacity(ctx: BenchContext): Promise<SectionResult> {
         url: stateless.url,
         script: luaScript("mcp", { ...common, "MCP-Protocol-Version": V25 }, `{"jsonrpc":"2.0","id":`, `,"method":"tools/call","params":{"name":"${ECHO_TOOL}",${args}}}`),
         pid: stateless.pid,
+      });
+    }
+    if (statelessB) {
+      targets.splice(3, 0, {
+        name: "mesh-mcp 2025-11-25 (--stateless), build B",
+        url: statelessB.url,
+        script: luaScript("mcp", { ...common, "MCP-Protocol-Version": V25 }, `{"jsonrpc":"2.0","id":`, `,"method":"tools/call","params":{"name":"${ECHO_TOOL}",${args}}}`),
+        pid: statelessB.pid,
       });
     }
     targets.forEach((t, i) => writeFileSync(join(dir, `t${i}.lua`), t.script));
@@ -228,7 +244,7 @@ export async function runCapacity(ctx: BenchContext): Promise<SectionResult> {
     }
     const modern = targets.find((t) => t.name.includes("2026"))!;
     const r2625 = ratio(fig(modern, 64).rps, fig(targets[1]!, 64).rps);
-    const st = targets.find((t) => t.name.includes("--stateless"));
+    const st = targets.find((t) => t.name.endsWith("(--stateless)"));
     if (st) {
       const rs = ratio(fig(st, 64).rps, fig(targets[0]!, 64).rps);
       checks.push({ name: "2025 --stateless (scale-out mode): req/s at 64 connections / relay (issue 23)", target: "≥ 0.6×", figure: fmtRatio(rs), met: rs >= 0.6 });
@@ -256,6 +272,7 @@ export async function runCapacity(ctx: BenchContext): Promise<SectionResult> {
   } finally {
     await http?.stop();
     await stateless?.stop();
+    await statelessB?.stop();
     await relay?.stop();
   }
 }
