@@ -60,8 +60,13 @@ export function partsByteLength(parts: Array<string | Uint8Array>): number {
   return n;
 }
 
-/** Base64 slice size in bytes (a multiple of 3, so slices concatenate into one valid encoding). */
-const SLICE = 3 * (1 << 18);
+/**
+ * Base64 slice size in bytes: a multiple of 3, so slices concatenate into one valid
+ * encoding, and small enough (64 KB of text) that each slice dies young: 1 MB slices
+ * were large-object-space strings that waited for a full GC (2.83× the file at 50 MB
+ * instead of 2.14×, and 2.5× slower).
+ */
+const SLICE = 3 * (1 << 14);
 
 /** The parts as text pieces, the bytes encoded slice by slice (for a writer that waits for drain between them). */
 export function* partsText(parts: Array<string | Uint8Array>): Generator<string> {
