@@ -17,6 +17,8 @@ import { type BenchContext } from "./lib/context.js";
 import { BENCH_MAX_PAYLOAD, ROOT, machine, startBenchNats, startTsChild, type Child } from "./lib/procs.js";
 import { renderReport, type SectionResult } from "./lib/report.js";
 import { runCapacity } from "./sections/capacity.js";
+import { runOAuth } from "./sections/oauth.js";
+import { runEvents } from "./sections/events.js";
 import { runCallOverhead } from "./sections/call.js";
 import { runDiscovery } from "./sections/discovery.js";
 import { runEras } from "./sections/eras.js";
@@ -38,6 +40,8 @@ const SECTIONS: Array<{ id: string; run: SectionFn; needsNode: boolean }> = [
   { id: "tasks", run: runTasks, needsNode: true },
   { id: "eras", run: runEras, needsNode: true },
   { id: "capacity", run: runCapacity, needsNode: true },
+  { id: "oauth", run: runOAuth, needsNode: true },
+  { id: "events", run: runEvents, needsNode: false },
 ];
 
 export const MD_START = "<!-- bench:results:start -->";

@@ -39,6 +39,7 @@ export function meshOptionsFrom(c: Config): MeshOptions {
     },
     catalog: { refreshIntervalMs: c.refreshInterval * 1000 },
     tasks: { ttlMs: c.taskTtl * 1000 },
+    events: { maxAgeMs: c.eventsMaxAge * 1000, maxBytes: c.eventsMaxBytes, maxMsgs: c.eventsMaxMsgs },
   };
 }
 
@@ -65,6 +66,15 @@ export function bridgeOptionsFrom(c: Config): BridgeOptions {
       owner: c.taskOwner,
     },
     resultMax: c.resultMax,
+    events: {
+      disabled: c.disableEvents,
+      heartbeatMs: c.eventsHeartbeat * 1000,
+      maxStreamsPerPrincipal: c.eventsMaxStreams,
+      maxSubscriptionsPerPrincipal: c.eventsMaxSubscriptions,
+      webhookConcurrency: c.eventsWebhookConcurrency,
+      webhookAllowHttp: c.eventsWebhookAllowHttp,
+      webhookAllowPrivate: c.eventsWebhookAllowPrivate,
+    },
   };
 }
 
@@ -123,7 +133,7 @@ export async function main(argv: string[]): Promise<number> {
   const { positionals } = parsed;
   let config = parsed.config;
   // Registered before anything can print them (the mesh library adds the URL's own when it connects).
-  for (const secret of [config.natsToken, config.natsPassword, config.natsWsBearerToken, config.authToken, config.taskOwner]) addSecret(secret);
+  for (const secret of [config.natsToken, config.natsPassword, config.natsWsBearerToken, config.authToken, config.taskOwner, config.oauthIntrospectionClientSecret]) addSecret(secret);
   if (config.help || config.version) {
     const { SERVER_VERSION } = await import("./mcp/server.js");
     process.stdout.write(config.help ? helpText(SERVER_VERSION) + "\n" : `${SERVER_VERSION}\n`);
@@ -148,6 +158,11 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import("./commands.js")).runTools(config, bridgeOptionsFrom(config));
       case "call":
         return await (await import("./commands.js")).runCall(config, bridgeOptionsFrom(config), rest);
+      case "hash-token": {
+        const { stdout, code } = (await import("./transports/auth.js")).hashTokenCommand(rest);
+        process.stdout.write(stdout);
+        return code;
+      }
       case "doctor":
         return await (await import("./commands.js")).runDoctor(config, meshOptionsFrom(config));
       default:

@@ -23,14 +23,14 @@ const V26 = "2026-07-28";
 const V25 = "2025-11-25";
 
 /** User + system CPU of a process so far, in ms (/proc/<pid>/stat fields 14 and 15, in clock ticks). */
-function cpuMs(pid: number): number {
+export function cpuMs(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /** wrk on PATH, or installed with apt-get when we are root; otherwise why not. */
-function ensureWrk(log: (m: string) => void): string | undefined {
+export function ensureWrk(log: (m: string) => void): string | undefined {
   const has = () => spawnSync("wrk", ["--version"], { stdio: "ignore" }).error === undefined;
   if (has()) return undefined;
   if (process.getuid?.() !== 0) return "HTTP capacity skipped: `wrk` is not installed and the bench is not root (install it: `sudo apt-get install wrk`).";
@@ -44,7 +44,7 @@ function ensureWrk(log: (m: string) => void): string | undefined {
  * call_id), and counting answers that are not a successful call, so a fast error
  * can never pass for throughput.
  */
-function luaScript(kind: "relay" | "mcp", headers: Record<string, string>, bodyHead: string, bodyTail: string): string {
+export function luaScript(kind: "relay" | "mcp", headers: Record<string, string>, bodyHead: string, bodyTail: string): string {
   const hdr = Object.entries(headers).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`).join("\n");
   const okTest = kind === "relay" ? `string.find(body, '"ok":true', 1, true)` : `string.find(body, '"result":', 1, true) and not string.find(body, '"isError":true', 1, true)`;
   return `wrk.method = "POST"
@@ -67,7 +67,7 @@ end
 `;
 }
 
-interface WrkRun {
+export interface WrkRun {
   rps: number;
   p50: number;
   p99: number;
@@ -76,7 +76,7 @@ interface WrkRun {
 }
 
 /** Parses `wrk --latency` output (latencies to ms). */
-function parseWrk(out: string): WrkRun {
+export function parseWrk(out: string): WrkRun {
   const ms = (v: string, unit: string) => Number(v) * (unit === "us" ? 0.001 : unit === "s" ? 1000 : unit === "m" ? 60_000 : 1);
   const pct = (p: string) => {
     const m = new RegExp(`^\\s*${p}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, "m").exec(out);
@@ -277,7 +277,7 @@ export async function runCapacity(ctx: BenchContext): Promise<SectionResult> {
   }
 }
 
-function median(xs: number[]): number {
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor((s.length - 1) / 2)]!;
 }

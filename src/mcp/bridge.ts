@@ -6,6 +6,7 @@
  */
 // Types only: the mesh library (and NATS with it) loads when the first connect starts,
 // so that a stdio client's `initialize` does not wait for it.
+import type { EventsOptions } from "./events.js";
 import type { Catalog, CatalogChange, FileWatchEvent, Mesh, MeshOptions, MethodEntry } from "../mesh/index.js";
 import type { Level, Logger } from "./log.js";
 import { ToolNameTable } from "./naming.js";
@@ -38,6 +39,8 @@ export interface BridgeOptions {
     /** The task owner identity where the transport has none (stdio; HTTP without a token). */
     owner?: string;
   };
+  /** MCP events (the Events extension over the mesh's event log). */
+  events?: EventsOptions;
   /** Results larger than this (JSON bytes) go into the file store as a link + preview (0: never). */
   resultMax?: number;
   /** Debounce of tools/list_changed after catalog changes. */
@@ -292,6 +295,11 @@ export class Bridge {
         // an observer must not break a call
       }
     }
+  }
+
+  /** Aborted when the bridge shuts down (long-lived requests such as events/stream end with it). */
+  get shutdownSignal(): AbortSignal {
+    return this.stopWatch.signal;
   }
 
   /** True once shutdown() began: transports refuse new work from then on. */

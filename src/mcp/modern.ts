@@ -18,6 +18,8 @@ import { INSTRUCTIONS, SERVER_INFO, SHARED_CAPABILITIES } from "./server.js";
 import { callMeshTool, findTool, ToolList, type CallContext } from "./tools.js";
 import { taskSupportOf, withTaskSupport } from "./tasks.js";
 import { ANONYMOUS_OWNER, createModernTask, declaresTasks, registerModernTasks, TASKS_EXTENSION_CAPABILITY } from "./tasks-modern.js";
+import { EVENTS_EXTENSION_CAPABILITY, eventCaller, registerModernEvents } from "./events.js";
+import { startEventDelivery } from "./events-webhooks.js";
 
 /** The authInfo.extra key under which the HTTP edge names a request's task owner. */
 export const TASK_OWNER_AUTH_KEY = "meshTaskOwner";
@@ -96,6 +98,8 @@ export interface ChangeNotifier {
  * instances cannot hold a subscription). Returns the function that stops it.
  */
 export function publishChanges(bridge: Bridge, notify: ChangeNotifier): () => void {
+  // Webhook deliveries of MCP events: once per process, like this publisher.
+  startEventDelivery(bridge);
   let listChangedTimer: NodeJS.Timeout | undefined;
   const dropTools = bridge.onToolsChanged(() => notify.toolsChanged());
   const dropFiles = bridge.onFileEvent((ev) => {
@@ -112,6 +116,7 @@ export function publishChanges(bridge: Bridge, notify: ChangeNotifier): () => vo
 
 export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Server {
   const tasksOn = !bridge.opts.tasks?.disabled;
+  const eventsOn = !bridge.opts.events?.disabled;
   // Per request: the HTTP edge may serve many clients from one (pooled) instance, so it names the identity in authInfo.
   const ownerOf = (ctx: { http?: { authInfo?: { extra?: Record<string, unknown> } } }): string => {
     const fromEdge = ctx.http?.authInfo?.extra?.[TASK_OWNER_AUTH_KEY];
@@ -123,6 +128,7 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
       capabilities: {
         ...SHARED_CAPABILITIES,
         ...(tasksOn ? TASKS_EXTENSION_CAPABILITY : {}),
+        ...(eventsOn ? { extensions: { ...(tasksOn ? TASKS_EXTENSION_CAPABILITY.extensions : {}), ...EVENTS_EXTENSION_CAPABILITY.extensions } } : {}),
       },
       instructions: INSTRUCTIONS,
       cacheHints: { "server/discover": STATIC_HINT, "resources/templates/list": STATIC_HINT },
@@ -130,6 +136,7 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
   );
   const tools = new ToolList(bridge, tasksOn ? (tool, entry) => withTaskSupport(tool, taskSupportOf(bridge, entry)) : undefined);
   if (tasksOn) registerModernTasks(server, bridge, ownerOf);
+  if (eventsOn) registerModernEvents(server, bridge, (ctx: never) => eventCaller(ctx, ownerOf(ctx)));
   const builtins = builtinsFor(bridge.opts.admin ?? false);
   const settled = async () => {
     if (!bridge.catalog) await bridge.ready(STARTUP_WAIT_MS);
@@ -216,6 +223,8 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
   return server;
 }
 
+// The metrics page reads the events counters (transports know src/mcp only through here).
+export { eventStats, eventStreamState } from "./events.js";
 // The transports serve task listens beside the SDK's listen router (they know the mesh only through here).
 export { ANONYMOUS_OWNER, listenTaskIds, watchTaskIds } from "./tasks-modern.js";
 

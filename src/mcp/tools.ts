@@ -10,6 +10,7 @@ import type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js";
 import { MeshCancelledError, MeshTimeoutError, NoRespondersError, StreamInactivityError } from "../mesh/errors.js";
 import type { JsonObject, MethodEntry, StreamFrame } from "../mesh/index.js";
 import type { Bridge, CallOutcome } from "./bridge.js";
+import { publishCallRecord } from "./call-log.js";
 import { errorResult, nodeErrorResult, okResult, textOf, thrownResult } from "./results.js";
 import { normalizeManifestTypes } from "./schema-types.js";
 
@@ -298,6 +299,7 @@ export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: Jso
   const prepared = prepareCall(bridge, entry, args, ctx.meta, false);
   if ("problem" in prepared) return rejected("invalid", prepared.problem);
   const { params, node } = prepared;
+  const corr = mesh.corrFor(params);
 
   // One abortable signal for the call (client cancel, shutdown, a stream's deadline):
   // the caller's own when it can abort it (ctx.abort), else a controller linked to it.
@@ -317,15 +319,17 @@ export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: Jso
   const resultOpts = { files: mesh.files, inlineImageMax: bridge.opts.inlineImageMax ?? 1 << 20, resourceLinks: bridge.opts.resourceLinks, resultMax: bridge.opts.resultMax };
   let outcome: CallOutcome = "error";
   let result: CallToolResult | undefined;
+  let streamed = false;
   bridge.callStarted(key, node, ctx.session);
   try {
     // Go nodes fetch file-store keys into local files for request/reply calls only; a
     // stream would hand the tool the bare key. The method's request/reply subject serves
     // the same method, so a stream with file inputs goes there (without progress).
     const fileInputs = entry.stream ? mesh.fileKeyParams(params) : [];
-    result = entry.stream && fileInputs.length === 0
-      ? await runStream(bridge, entry, params, node, ac, ctx, resultOpts, answered)
-      : await runCall(bridge, entry, params, node, ac.signal, ctx, resultOpts, answered);
+    streamed = entry.stream && fileInputs.length === 0;
+    result = streamed
+      ? await runStream(bridge, entry, params, node, ac, ctx, resultOpts, answered, corr)
+      : await runCall(bridge, entry, params, node, ac.signal, ctx, resultOpts, answered, corr);
     if (fileInputs.length) {
       result.content.push({ type: "text", text: `(called without streaming so the node fetches ${fileInputs.join(", ")} from the file store: jb-mesh nodes do not resolve file keys for streams; no progress was sent)` });
     }
@@ -339,13 +343,15 @@ export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: Jso
     unlink?.();
     bridge.inflight.delete(ac);
     const detail = result?.isError ? textOf(result.content.find((c) => c.type === "text")?.text ?? "") : undefined;
-    done(outcome, performance.now() - started, detail);
+    const ms = performance.now() - started;
+    done(outcome, ms, detail);
+    publishCallRecord(bridge, { tool: entry.tool, method: entry.method, node: answered.node ?? node, corr, ms, outcome, error: detail, stream: streamed });
   }
 }
 
 async function runCall(
   bridge: Bridge, entry: MethodEntry, params: JsonObject, node: string | undefined,
-  signal: AbortSignal, ctx: CallContext, resultOpts: Parameters<typeof okResult>[1], answered: { node?: string },
+  signal: AbortSignal, ctx: CallContext, resultOpts: Parameters<typeof okResult>[1], answered: { node?: string }, corr: string,
 ): Promise<CallToolResult> {
   const key = `${entry.tool}.${entry.method}`;
   // Keep-alive progress so clients that reset their timeout on progress do not give up.
@@ -357,8 +363,9 @@ async function runCall(
         ticks++;
         const secs = Math.round((Date.now() - started) / 1000);
         // While NATS is down the answer cannot arrive: say so instead of "still running".
+        // A jb-service method that returns None never answers (docs/tool-authors.md): say so once it is long.
         const message = bridge.state === "connected"
-          ? `${key} still running on the mesh (${secs} s)`
+          ? `${key} still running on the mesh (${secs} s)${secs >= 60 ? "; no answer yet (a tool method that returns None never answers: cancel the call if it should be done)" : ""}`
           : `${key}: the NATS connection is down (call started ${secs} s ago); once it is back the call is checked and ends if its answer was lost`;
         void ctx.sendProgress(ticks, undefined, message).catch(() => {});
       }, every)
@@ -370,6 +377,7 @@ async function runCall(
       signal,
       headers: traceHeaders(ctx.meta),
       timeoutMs: bridge.opts.callTimeoutMs ?? 3_600_000,
+      corr,
     });
     answered.node = reply.node || undefined;
     if (!reply.ok) return nodeErrorResult(reply.error, reply.node, key);
@@ -381,7 +389,7 @@ async function runCall(
 
 async function runStream(
   bridge: Bridge, entry: MethodEntry, params: JsonObject, node: string | undefined,
-  ac: Abortable, ctx: CallContext, resultOpts: Parameters<typeof okResult>[1], answered: { node?: string },
+  ac: Abortable, ctx: CallContext, resultOpts: Parameters<typeof okResult>[1], answered: { node?: string }, corr: string,
 ): Promise<CallToolResult> {
   const key = `${entry.tool}.${entry.method}`;
   const outages: number[] = [];
@@ -391,6 +399,7 @@ async function runStream(
     signal: ac.signal,
     headers: traceHeaders(ctx.meta),
     inactivityTimeoutMs: bridge.opts.streamIdleMs ?? 120_000,
+    corr,
     onOutage: (ms) => {
       // Said, not skipped: chunks the node sent while NATS was down are gone.
       outages.push(ms);

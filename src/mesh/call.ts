@@ -43,6 +43,8 @@ export interface CallOptions {
   watch?: CallWatch;
   /** NATS headers for the request (e.g. W3C `traceparent`/`tracestate`, so one trace spans caller and node). */
   headers?: Record<string, string>;
+  /** The request's `corr` (default: copied from params like the Go caller). The node logs it with the call. */
+  corr?: string;
 }
 
 /** See CallOptions.watch. `stream` is set for streams only. */
@@ -57,6 +59,8 @@ export interface StreamOptions {
   watch?: CallWatch;
   /** NATS headers for the request (see CallOptions.headers). */
   headers?: Record<string, string>;
+  /** See CallOptions.corr. */
+  corr?: string;
 }
 
 /** Request headers as NATS wants them; undefined when there are none (no header block on the wire). */
@@ -84,10 +88,10 @@ export function extractCorr(params: JsonObject): string | undefined {
   return undefined;
 }
 
-export function buildCallRequest(params: JsonObject, callId: string, node?: string): CallRequest {
+export function buildCallRequest(params: JsonObject, callId: string, node?: string, corrId?: string): CallRequest {
   const req: CallRequest = { params };
   if (node) req.node = node;
-  const corr = extractCorr(params);
+  const corr = corrId ?? extractCorr(params);
   if (corr) req.corr = corr;
   req.call_id = callId;
   return req;
@@ -358,7 +362,7 @@ export class Caller {
       unwatch = opts.watch?.({ fail: (err) => end(() => reject(err), true), callId });
       if (settled) unwatch?.();
       try {
-        const body = encoder.encode(JSON.stringify(buildCallRequest(params, callId, opts.node)));
+        const body = encoder.encode(JSON.stringify(buildCallRequest(params, callId, opts.node, opts.corr)));
         this.nc.publish(subject, body, { reply: reply.inbox, headers: requestHeaders(opts.headers) });
       } catch (err) {
         end(() => reject(new NotConnectedError(`publish on ${subject} failed`, { cause: err })), false);
@@ -499,7 +503,7 @@ export class MeshStream implements AsyncIterable<StreamFrame> {
     try {
       armIdle();
       unwatch = opts.watch?.({ fail: (err) => push(err), callId, stream: this });
-      const body = encoder.encode(JSON.stringify(buildCallRequest(this.params, callId, opts.node)));
+      const body = encoder.encode(JSON.stringify(buildCallRequest(this.params, callId, opts.node, opts.corr)));
       this.nc.publish(subject, body, { reply: reply.inbox, headers: requestHeaders(opts.headers) });
       for (;;) {
         while (queue.length === 0) await new Promise<void>((r) => (wake = r));

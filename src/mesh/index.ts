@@ -24,7 +24,22 @@ export type { TaskStoreOptions, StartTaskRequest } from "./tasks.js";
 export { isTerminalStatus, ownerHash } from "./task-records.js";
 export type { TaskStatus, TaskView, TaskOutcome } from "./task-records.js";
 
+export * from "./events/index.js";
+
 export { LIMITS } from "./limits.js";
+export {
+  CallLog,
+  CallRecords,
+  ReplyDroppedError,
+  callLogRecord,
+  callLogSubject,
+  parseNodeCallRecord,
+  recordAddendum,
+  newCorr,
+  CALL_LOG_SUBJECTS,
+  DEFAULT_REPLY_GRACE_MS,
+} from "./logstore.js";
+export type { CallLogEntry, CallerIdentity, LogRecord, NodeCallRecord } from "./logstore.js";
 export { ToolServer } from "./node.js";
 export type { ToolCallContext, ToolDefinition, ToolHandler, ToolMethodDefinition } from "./node.js";
 export { AdminClient } from "./admin.js";

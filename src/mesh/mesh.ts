@@ -2,10 +2,11 @@
  * `Mesh`: one NATS connection with everything a jb-mesh caller or node needs.
  * The TypeScript counterpart of the Go `mesh.Mesh`.
  */
-import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { nuid, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { AdminClient, subscribeAdmin, subscribeFileHandlers, subscribeToolSchema, type AdminHandlers } from "./admin.js";
 import { NodePicker, PickedStream, isSetupError } from "./balance.js";
-import { Caller, MeshStream, type CallOptions, type CallWatch, type StreamOptions } from "./call.js";
+import { Caller, MeshStream, extractCorr, type CallOptions, type CallWatch, type StreamOptions } from "./call.js";
+import { CallLog, CallRecords, DEFAULT_REPLY_GRACE_MS, ReplyDroppedError, recordAddendum, type NodeCallRecord } from "./logstore.js";
 import { Catalog, listServices, RECONNECT_GRACE_MS, type CatalogOptions, type DiscoverOptions } from "./catalog.js";
 import { NodeGoneError, NoRespondersError, ReplyLostError } from "./errors.js";
 import { Liveness, type LivenessOptions } from "./liveness.js";
@@ -16,6 +17,7 @@ import { FileStore, type FileStoreOptions } from "./files.js";
 import { fileToolDefinition } from "./filetool.js";
 import { ToolServer, type ToolDefinition } from "./node.js";
 import { TaskStore, type TaskStoreOptions } from "./tasks.js";
+import { MeshEvents, WebhookStore, type EventLogOptions } from "./events/index.js";
 import type { CallResult, JsonObject, SchemaResult, ServiceInfo } from "./types.js";
 
 export type LogLevel = "debug" | "info" | "warning" | "error";
@@ -31,6 +33,8 @@ export interface MeshOptions extends ConnectOptions {
   logCalls?: boolean;
   /** Durable tasks: where records and captured replies live, and for how long. */
   tasks?: TaskStoreOptions;
+  /** Mesh events (the capture stream behind MCP events): its name and limits. */
+  events?: EventLogOptions;
   /** Where the library logs (default: nowhere). Never stdout in a stdio MCP server. */
   log?: (level: LogLevel, message: string) => void;
   /** Probing of the nodes that serve in-flight calls (see liveness.ts). */
@@ -40,6 +44,14 @@ export interface MeshOptions extends ConnectOptions {
    * still alive (its final frame may have been lost); default 6000 ms.
    */
   outageRecheckMs?: number;
+  /**
+   * After a node's call record (logs.call.*) says the call is over, how long its reply
+   * or final frame may still take before the call ends without it (default 1500 ms).
+   * 0: do not read the nodes' records.
+   */
+  replyGraceMs?: number;
+  /** Publish one record per call made through `Mesh` users (CallLog) as this source (default: `name`, else "mesh-mcp"). */
+  callLogSource?: string;
 }
 
 /** Options of a call or stream through `Mesh` (picking a node among `nodes`). */
@@ -69,6 +81,8 @@ export class Mesh {
   private liveCatalog?: Catalog;
   private catalogStarting?: Promise<Catalog>;
   private taskStore?: Promise<TaskStore>;
+  private eventStore?: Promise<MeshEvents>;
+  private hookStore?: Promise<WebhookStore>;
   private subs: Subscription[] = [];
   private state: ConnectionState = "connected";
   private stateListeners = new Set<(s: ConnectionState) => void>();
@@ -77,9 +91,15 @@ export class Mesh {
   private disconnectedAt = 0;
   private reconnectedAt = 0;
   private outageListeners = new Set<(ms: number) => void>();
+  private readonly records: CallRecords;
+  /** Publishes call records in jb-mesh's log store format (logs.call.<source>.<tool>.<method>). */
+  readonly callLog: CallLog;
 
   private constructor(readonly nc: NatsConnection, private readonly opts: MeshOptions) {
     this.caller = new Caller(nc, () => this.state === "connected");
+    const source = opts.callLogSource ?? opts.name ?? "mesh-mcp";
+    this.records = new CallRecords(nc, (m) => this.log("warning", m), source);
+    this.callLog = new CallLog(nc, source);
     this.admin = new AdminClient(nc);
     this.files = new FileStore(nc, opts.files);
     // Right after a reconnect nodes re-register (and may still be reconnecting): no verdicts then.
@@ -172,12 +192,22 @@ export class Mesh {
     const nodes = opts.node ? [] : this.candidates(tool, method, opts.nodes);
     let node = opts.node ?? this.picker.pick(tool, nodes, undefined, method);
     const tried = new Set<string>();
+    // A corr only this call carries: the node logs it, and its record finds the call.
+    const corr = opts.corr ?? extractCorr(params) ?? nuid.next();
     for (;;) {
       const subjectNode = node;
       const run = async () => {
         const done = subjectNode ? this.picker.started(subjectNode, tool, method) : undefined;
+        const logged: { record?: NodeCallRecord } = {};
         try {
-          return await this.caller.call(tool, method, params, { ...opts, node: subjectNode, watch: this.watchCall(tool, method, subjectNode, opts.watch) });
+          const r = await this.caller.call(tool, method, params, {
+            ...opts, corr, node: subjectNode, watch: this.watchCall(tool, method, subjectNode, opts.watch, corr, logged),
+          });
+          if (!r.ok && r.error !== undefined) {
+            const more = recordAddendum(r.error, logged.record);
+            if (more) return { ...r, error: r.error + more };
+          }
+          return r;
         } finally {
           done?.();
         }
@@ -198,6 +228,11 @@ export class Mesh {
     }
   }
 
+  /** The `corr` a call of `params` carries: the one in its params (like the Go caller), else a fresh one only it has. */
+  corrFor(params: JsonObject): string {
+    return extractCorr(params) ?? nuid.next();
+  }
+
   /** Go's CallWithContext: abort publishes `cancel.<call_id>` and rejects at once. */
   callWithSignal(tool: string, method: string, params: JsonObject, signal: AbortSignal, opts: Omit<MeshCallOptions, "signal"> = {}): Promise<CallResult> {
     return this.call(tool, method, params, { timeoutMs: 2 ** 31 - 1, ...opts, signal });
@@ -211,9 +246,10 @@ export class Mesh {
    */
   stream(tool: string, method: string, params: JsonObject = {}, opts: MeshStreamOptions = {}): PickedStream {
     const nodes = opts.node ? [] : this.candidates(tool, method, opts.nodes);
+    const corr = opts.corr ?? extractCorr(params) ?? nuid.next();
     const open = (node: string | undefined) => {
-      const o: StreamOptions = { ...opts, node };
-      const watch = this.watchStream(tool, node, opts.onOutage, opts.watch);
+      const o: StreamOptions = { ...opts, node, corr };
+      const watch = this.watchStream(tool, node, opts.onOutage, opts.watch, { method, corr });
       // The node counts as busy with this stream while it is watched (from start to end).
       o.watch = (ctl) => {
         const done = node ? this.picker.started(node, tool, method) : undefined;
@@ -237,10 +273,11 @@ export class Mesh {
   }
 
   /** Watches a request/reply call: its node's liveness, and NATS outages (which may have eaten the reply). */
-  private watchCall(tool: string, method: string, node: string | undefined, extra?: CallWatch): CallWatch {
+  private watchCall(tool: string, method: string, node: string | undefined, extra: CallWatch | undefined, corr: string, logged: { record?: NodeCallRecord }): CallWatch {
     return (ctl) => {
       const stops: Array<() => void> = [];
       if (extra) stops.push(extra(ctl));
+      stops.push(this.watchRecord(tool, method, node, corr, false, ctl.fail, logged));
       const subject = node ? nodeCallSubject(node, tool, method) : callSubject(tool, method);
       if (node && this.liveCatalog?.instanceOf(node, tool)) {
         stops.push(this.liveness.watch(node, tool, (detail) => ctl.fail(new NodeGoneError(subject, node, tool, detail))));
@@ -257,10 +294,13 @@ export class Mesh {
   }
 
   /** Watches a stream: its node's liveness; after an outage a live stream must show a frame soon. */
-  private watchStream(tool: string, node: string | undefined, onOutage?: (ms: number) => void, extra?: CallWatch): CallWatch {
+  private watchStream(tool: string, node: string | undefined, onOutage: ((ms: number) => void) | undefined, extra: CallWatch | undefined, rec: { method: string; corr: string }): CallWatch {
     return (ctl) => {
       const stops: Array<() => void> = [];
       if (extra) stops.push(extra(ctl));
+      // Sent to every node (no node picked), a stream may run on several: only the first to send a frame counts.
+      const ours = (r: NodeCallRecord) => node !== undefined || (ctl.stream?.node !== undefined && r.node === ctl.stream.node);
+      stops.push(this.watchRecord(tool, rec.method, node, rec.corr, true, ctl.fail, {}, ours));
       const subject = ctl.stream?.subject ?? tool;
       if (node && this.liveCatalog?.instanceOf(node, tool)) {
         stops.push(this.liveness.watch(node, tool, (detail) => ctl.fail(new NodeGoneError(subject, node, tool, detail))));
@@ -276,6 +316,29 @@ export class Mesh {
       stops.push(() => this.outageListeners.delete(outage));
       return () => stops.forEach((f) => f());
     };
+  }
+
+  /**
+   * The node's own record of the call (logs.call.*): it goes out just before the reply,
+   * so a call still waiting `replyGraceMs` after it will not get one (NATS refused a
+   * reply over max_payload; a stream's final frame never came). `logged` keeps the
+   * record for the error text of a failed reply.
+   */
+  private watchRecord(
+    tool: string, method: string, node: string | undefined, corr: string, stream: boolean,
+    fail: (err: Error) => void, logged: { record?: NodeCallRecord }, accept: (r: NodeCallRecord) => boolean = () => true,
+  ): () => void {
+    const graceMs = this.opts.replyGraceMs ?? DEFAULT_REPLY_GRACE_MS;
+    if (graceMs <= 0) return () => {};
+    let timer: NodeJS.Timeout | undefined;
+    const stop = this.records.watch(corr, tool, method, node, (record) => {
+      if (!accept(record)) return;
+      logged.record = record;
+      clearTimeout(timer);
+      timer = setTimeout(() => fail(new ReplyDroppedError(record, this.nc.info?.max_payload, graceMs, stream)), graceMs);
+      timer.unref?.();
+    });
+    return () => (stop(), clearTimeout(timer));
   }
 
   /** The params a serving node would fetch from the file store (PROTOCOL.md, "File store"). */
@@ -303,6 +366,32 @@ export class Mesh {
       throw err;
     });
     return this.taskStore;
+  }
+
+  /**
+   * The mesh's events (the capture stream, opened on first use, then shared). Rejects
+   * with a MeshError naming the fix when JetStream is not there.
+   */
+  events(): Promise<MeshEvents> {
+    this.eventStore ??= (async () => {
+      // The file store's and the task bucket's streams are sourced: make them exist first,
+      // so their changes flow from the start (a source of a missing stream waits long).
+      await Promise.all([this.files.mode().catch(() => undefined), this.tasks().catch(() => undefined)]);
+      return MeshEvents.open(this.nc, { log: (m) => this.log("warning", m), filesBucket: this.files.bucket, tasksBucket: this.opts.tasks?.bucket, ...this.opts.events });
+    })().catch((err: unknown) => {
+      this.eventStore = undefined; // try again on the next use
+      throw err;
+    });
+    return this.eventStore;
+  }
+
+  /** Webhook subscriptions of mesh events (a KV bucket and one consumer each; opened on first use). */
+  webhooks(): Promise<WebhookStore> {
+    this.hookStore ??= this.events().then((ev) => WebhookStore.open(this.nc, ev)).catch((err: unknown) => {
+      this.hookStore = undefined;
+      throw err;
+    });
+    return this.hookStore;
   }
 
   // ---------------- discovery ----------------
@@ -393,6 +482,8 @@ export class Mesh {
   /** Stops serving, drains the connection and closes it. */
   async close(): Promise<void> {
     this.liveness.close();
+    this.records.close();
+    this.callLog.flush();
     this.outageListeners.clear();
     await this.files.close();
     this.liveCatalog?.close();

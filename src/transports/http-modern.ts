@@ -14,6 +14,7 @@ import { classifyInboundRequest, createMcpHandler, PROTOCOL_VERSION_META_KEY, SU
 import type { Bridge } from "../mcp/bridge.js";
 import type { Logger } from "../mcp/log.js";
 import { sendRpcError } from "./http-io.js";
+import { PRINCIPAL_AUTH_KEY, type Principal } from "../mcp/principal.js";
 import { ANONYMOUS_OWNER, createModernServer, listenTaskIds, publishChanges, TASK_OWNER_AUTH_KEY, watchTaskIds } from "../mcp/modern.js";
 import { leanToolCall } from "./http-modern-lean.js";
 
@@ -122,6 +123,8 @@ export interface ModernHttpOptions {
   maxTotal: number;
   /** Whose tasks a request sees (the bearer identity, else --task-owner; undefined: anonymous). */
   taskOwnerOf?: (req: IncomingMessage) => string | undefined;
+  /** Who sent the request, as the edge authenticated it (handed to src/mcp in authInfo.extra[PRINCIPAL_AUTH_KEY]). */
+  principalOf?: (req: IncomingMessage) => Principal | undefined;
 }
 
 
@@ -158,6 +161,7 @@ export class ModernHttp {
   private readonly byClient = new Map<string, number>();
   private readonly limits: Pick<ModernHttpOptions, "maxPerClient" | "maxTotal">;
   private readonly taskOwnerOf?: (req: IncomingMessage) => string | undefined;
+  private readonly principalOf?: (req: IncomingMessage) => Principal | undefined;
   /** Listen streams that follow tasks (served here: the SDK's router knows only its four change kinds). */
   private readonly taskListens = new Set<() => void>();
 
@@ -178,6 +182,7 @@ export class ModernHttp {
     this.limits = { maxPerClient: opts.maxPerClient, maxTotal: opts.maxTotal };
     this.onerror = onerror;
     this.taskOwnerOf = opts.taskOwnerOf;
+    this.principalOf = opts.principalOf;
     // One process-wide publisher: every open subscriptions/listen stream of this process hears it.
     this.stopPublishing = publishChanges(bridge, this.handler.notify);
   }
@@ -204,7 +209,8 @@ export class ModernHttp {
     this.byClient.set(client, mine + 1);
     this.openAll++;
     // A listen stream stays open until the client leaves: shutdown must not wait for it.
-    const counted = (body as { method?: unknown } | null)?.method !== "subscriptions/listen";
+    const method = (body as { method?: unknown } | null)?.method;
+    const counted = method !== "subscriptions/listen" && method !== "events/stream";
     if (counted) this.open++;
     try {
       const m = body as { id?: unknown; method?: unknown; params?: unknown } | null;
@@ -240,8 +246,16 @@ export class ModernHttp {
     let response: Response;
     try {
       // The request's task owner rides in authInfo.extra (modern.ts reads it per request).
+      // So does its principal (never the token itself).
       const owner = this.taskOwnerOf?.(req);
-      const authInfo = owner === undefined ? undefined : { token: "", clientId: owner, scopes: [], extra: { [TASK_OWNER_AUTH_KEY]: owner } };
+      const principal = this.principalOf?.(req);
+      const extra: Record<string, unknown> = {};
+      if (owner !== undefined) extra[TASK_OWNER_AUTH_KEY] = owner;
+      if (principal !== undefined) extra[PRINCIPAL_AUTH_KEY] = principal;
+      const authInfo = owner === undefined && principal === undefined ? undefined : {
+        token: "", clientId: owner ?? principal!.id, scopes: [...(principal?.scopes ?? [])],
+        ...(principal?.expiresAt ? { expiresAt: Math.floor(principal.expiresAt / 1000) } : {}), extra,
+      };
       response = await this.handler.fetch(leanWebRequest(req, abort.signal), { parsedBody: body, authInfo });
     } catch (err) {
       this.onerror(err instanceof Error ? err : new Error(String(err)));

@@ -30,11 +30,12 @@ function isWildcard(host: string): boolean {
  * Why starting is refused, or undefined when it may start: a listener reachable
  * from other machines must require a token unless the operator opted out explicitly.
  */
-export function startupProblem(host: string, authToken: string | undefined, insecureNoAuth: boolean): string | undefined {
+export function startupProblem(host: string, authToken: string | boolean | undefined, insecureNoAuth: boolean): string | undefined {
   if (isLoopback(host) || authToken || insecureNoAuth) return undefined;
   return (
     `refusing to listen on ${host} without authentication: anyone who can reach it could call every mesh tool. ` +
-    `Set --auth-token / MESH_MCP_AUTH_TOKEN (clients send Authorization: Bearer TOKEN), ` +
+    `Set --auth-token / MESH_MCP_AUTH_TOKEN (clients send Authorization: Bearer TOKEN), --token-file FILE (named tokens) ` +
+    `or --oauth-issuer URL with --public-url URL (OAuth sign-in), ` +
     `or pass --insecure-no-auth if something in front (a reverse proxy, a private network) already controls access.`
   );
 }

@@ -16,7 +16,9 @@ import { ConfigError, type Config } from "../config.js";
 import type { Bridge } from "../mcp/bridge.js";
 import { addSecret, type Logger } from "../mcp/log.js";
 import { createServer, type Session } from "../mcp/server.js";
-import { NO_OAUTH, OriginPolicy, TokenCheck, isOAuthProbe, startupProblem } from "./http-security.js";
+import { OriginPolicy, isOAuthProbe, startupProblem } from "./http-security.js";
+import { EdgeAuth, edgeAuth, type EdgeAuthConfig, principalOf, sendResourceMetadata, taskOwnerOfRequest } from "./auth.js";
+import type { Principal } from "../mcp/principal.js";
 import { readBody, sendJson, sendRpcError } from "./http-io.js";
 // Types only: the v2 SDK behind the 2026 leg (~100 ms to load) comes after listening.
 import type { ModernHttp } from "./http-modern.js";
@@ -47,7 +49,7 @@ export interface HttpTransport {
 type HttpConfig = Pick<
   Config,
   "host" | "port" | "authToken" | "insecureNoAuth" | "allowedOrigin" | "allowedHost" | "stateless" | "sessionIdleTimeout" | "maxBody" | "maxInflight"
-> & Partial<Pick<Config, "maxSessions" | "maxSessionsPerClient">>;
+> & Partial<Pick<Config, "maxSessions" | "maxSessionsPerClient">> & EdgeAuthConfig;
 
 /** One MCP session: its server, its transport, and how many HTTP exchanges it has open. */
 interface HttpSession {
@@ -61,6 +63,8 @@ interface HttpSession {
   client: string;
   /** When its last HTTP exchange ended (ms): the least recently used idle one goes first. */
   lastUsed: number;
+  /** Who opened it: every later request of the session must come from the same principal. */
+  principal?: Principal;
 }
 
 /** Defaults of --max-sessions and --max-sessions-per-client. */
@@ -68,18 +72,24 @@ const MAX_SESSIONS = 1000;
 const MAX_SESSIONS_PER_CLIENT = 100;
 
 const RETRY_AFTER_S = "5";
+/** Lean --stateless sessions kept (distinct callers); past this the least recently used idle one is closed. */
+const LEAN_SESSIONS_MAX = 256;
+
 /** How long after listening prom-client is loaded (see metrics.ts). */
 const METRICS_LOAD_DELAY_MS = 1000;
 const CORS_ALLOW_HEADERS = "Content-Type, Accept, Authorization, Mcp-Session-Id, Mcp-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID";
 const CORS_EXPOSE_HEADERS = "Mcp-Session-Id, WWW-Authenticate";
 
 export async function serveHttp(bridge: Bridge, config: HttpConfig, log: Logger, onClosed: () => void, tuning: HttpTuning = {}): Promise<HttpTransport> {
-  const problem = startupProblem(config.host, config.authToken, config.insecureNoAuth);
+  const edge = await edgeAuth(config, log);
+  const problem = startupProblem(config.host, edge.required, config.insecureNoAuth);
   if (problem) throw new ConfigError(problem);
-  const server = new McpHttpServer(bridge, config, log, tuning.responseMode ?? responseModeFromEnv());
+  const server = new McpHttpServer(bridge, config, log, tuning.responseMode ?? responseModeFromEnv(), edge);
   const url = await server.listen();
   log.info(`serving MCP over Streamable HTTP at ${url}${config.stateless ? " (stateless)" : ""}; ` +
-    `${config.authToken ? "bearer token required" : "no auth"}; probes /healthz /readyz, metrics /metrics`);
+    `${edge.required ? edge.describe() : "no auth"}; probes /healthz /readyz, metrics /metrics`);
+  // The issuer's metadata is loaded now, in the background: listening does not wait for the issuer.
+  void edge.oauth?.start();
   server.onUnexpectedClose = onClosed;
   return { url, close: () => server.close() };
 }
@@ -92,13 +102,16 @@ class McpHttpServer {
   private readonly loose = new Set<HttpSession>();
   /** Open and opening sessions by client address (stateful mode). */
   private readonly byClient = new Map<string, Set<HttpSession>>();
-  private readonly token?: TokenCheck;
   private readonly metrics: HttpMetrics;
   /** 2026-07-28 requests: sessionless, one server instance each (http-modern.ts), loaded on demand. */
   private modernLoad?: Promise<ModernHttp>;
   private modern?: ModernHttp;
-  /** --stateless: the one session whose plainCall answers plain 2025 calls (http-stateless-lean.ts). */
-  private lean?: { session: Session; start: Start };
+  /**
+   * --stateless: long-lived sessions whose plainCall answers plain 2025 calls
+   * (http-stateless-lean.ts), one per distinct caller (principal and task owner, compared
+   * whole), least recently used first.
+   */
+  private readonly lean = new Map<string, { session: Session; start: Start }>();
   private policy!: OriginPolicy;
   private metricsTimer?: NodeJS.Timeout;
   private closing = false;
@@ -108,11 +121,9 @@ class McpHttpServer {
     private readonly config: HttpConfig,
     private readonly log: Logger,
     private readonly mode: ResponseMode,
+    private readonly auth: EdgeAuth,
   ) {
-    if (config.authToken) {
-      addSecret(config.authToken);
-      this.token = new TokenCheck(config.authToken);
-    }
+    if (config.authToken) addSecret(config.authToken);
     this.metrics = new HttpMetrics(bridge, { sessions: () => this.sessions.size });
     this.http = createHttpServer((req, res) => {
       this.handle(req, res).catch((err: unknown) => {
@@ -137,7 +148,8 @@ class McpHttpServer {
         this.policy = new OriginPolicy({
           listenHost: this.config.host,
           port: addr.port,
-          allowedHosts: this.config.allowedHost,
+          // The host of --public-url is ours by definition: clients reach us by that name.
+          allowedHosts: [...this.config.allowedHost, ...(this.config.publicUrl && this.auth.oauth ? [new URL(this.config.publicUrl).host] : [])],
           allowedOrigins: this.config.allowedOrigin,
         });
         // prom-client (40–60 ms to load) comes once start-up traffic is over; a scrape before loads it at once.
@@ -157,7 +169,12 @@ class McpHttpServer {
     // Probes come from orchestrators that use the pod address as Host: no Host/auth checks; they reveal only status.
     if (path === "/healthz") return sendJson(res, 200, { status: "ok" });
     if (path === "/readyz") return this.ready(res);
-    if (isOAuthProbe(path)) return sendJson(res, 404, { error: "not_found", error_description: NO_OAUTH });
+    const oauth = this.auth.oauth;
+    // RFC 9728 metadata is public (clients read it before they have a token), also to browser-based clients.
+    if (oauth && path.startsWith("/.well-known/oauth-protected-resource")) return sendResourceMetadata(req, res, oauth.resourceMetadata());
+    if (isOAuthProbe(path)) {
+      return sendJson(res, 404, { error: "not_found", error_description: oauth ? `mesh-mcp is an OAuth resource server; its authorization server is ${oauth.issuer} (see ${oauth.metadataUrl})` : this.auth.noOAuthText(req) });
+    }
     if (path !== MCP_PATH && path !== "/metrics") return sendJson(res, 404, { error: `not found; MCP is served at ${MCP_PATH}` });
 
     if (path === MCP_PATH) res.once("finish", () => this.metrics.request(req.method ?? "?", res.statusCode));
@@ -184,15 +201,9 @@ class McpHttpServer {
       });
       return void res.end();
     }
-    if (this.token) {
-      const verdict = this.token.check(req.headers.authorization);
-      if (verdict !== "ok") {
-        const challenge = verdict === "missing" ? 'Bearer realm="mesh-mcp"' : 'Bearer realm="mesh-mcp", error="invalid_token"';
-        return sendRpcError(res, 401, -32001, verdict === "missing" ? `Unauthorized: no bearer token. ${NO_OAUTH}` : "Unauthorized: invalid token (not the server's MESH_MCP_AUTH_TOKEN)", {
-          "www-authenticate": challenge,
-        });
-      }
-    }
+    // Authentication, once, before any dispatch: the principal rides on the request (auth.ts principalOf).
+    const verdict = await this.auth.authenticate(req);
+    if (!verdict.ok) return sendRpcError(res, verdict.status, -32001, verdict.message, verdict.headers);
     if (path === "/metrics") return this.metricsPage(req, res);
 
     switch (req.method) {
@@ -241,6 +252,7 @@ class McpHttpServer {
     if (id !== undefined) {
       const session = this.sessions.get(id);
       if (!session) return notFound(res);
+      if (!samePrincipal(session, req)) return foreignSession(res);
       return this.exchange(session, req, res, message);
     }
     const initialize = Array.isArray(message) ? message.some(isInitializeRequest) : isInitializeRequest(message);
@@ -264,6 +276,7 @@ class McpHttpServer {
     if (id === undefined) return sendRpcError(res, 400, -32000, "Bad Request: Mcp-Session-Id header is required");
     const session = this.sessions.get(id);
     if (!session) return notFound(res);
+    if (!samePrincipal(session, req)) return foreignSession(res);
     // DELETE: the transport answers 200 and closes itself, and its onclose disposes the session.
     return this.exchange(session, req, res, undefined);
   }
@@ -277,6 +290,7 @@ class McpHttpServer {
         maxPerClient: this.config.maxInflight * (this.config.maxSessionsPerClient ?? MAX_SESSIONS_PER_CLIENT),
         maxTotal: this.config.maxInflight * (this.config.maxSessions ?? MAX_SESSIONS),
         taskOwnerOf: (req) => this.taskOwnerOf(req) ?? this.bridge.opts.tasks?.owner,
+        principalOf,
       }, this.log);
       return this.modern;
     });
@@ -297,8 +311,7 @@ class McpHttpServer {
    * else --task-owner; else the session alone (createServer's default).
    */
   private taskOwnerOf(req: IncomingMessage): string | undefined {
-    const bearer = this.token ? /^Bearer[ \t]+(\S+)/i.exec(req.headers.authorization ?? "")?.[1] : undefined;
-    return bearer ? `bearer:${bearer}` : undefined;
+    return taskOwnerOfRequest(req);
   }
 
   /**
@@ -332,8 +345,9 @@ class McpHttpServer {
   }
 
   private async open(transport: StreamableHttpTransport, req: IncomingMessage, client = ""): Promise<HttpSession> {
-    const mcp = createServer(this.bridge, { maxInflight: this.config.maxInflight, progressBarrier: !this.config.stateless, taskOwner: this.taskOwnerOf(req), deferLargeBlobs: true });
-    const session: HttpSession = { mcp, transport, open: 0, closed: false, client, lastUsed: Date.now() };
+    const principal = principalOf(req);
+    const mcp = createServer(this.bridge, { maxInflight: this.config.maxInflight, progressBarrier: !this.config.stateless, taskOwner: this.taskOwnerOf(req), principal, deferLargeBlobs: true });
+    const session: HttpSession = { mcp, transport, open: 0, closed: false, client, lastUsed: Date.now(), principal };
     this.loose.add(session);
     if (!this.config.stateless) {
       let mine = this.byClient.get(client);
@@ -390,14 +404,11 @@ class McpHttpServer {
 
   /** --stateless: a fresh server and transport for this one request, gone when it is answered. */
   private async stateless(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
-    if (isSingleToolsCall(body)) {
-      if (!this.lean) {
-        const session = createServer(this.bridge, { progressBarrier: false, taskOwner: this.bridge.opts.tasks?.owner });
-        this.lean = { session, start: sessionStart(session) };
-      }
+    const lean = isSingleToolsCall(body) ? this.leanFor(req) : undefined;
+    if (lean) {
       let gone = false;
       res.once("close", () => (gone = true));
-      return serveStatelessCall(this.sessionTransport(), req, res, body, this.lean.start, async (transport) => {
+      return serveStatelessCall(this.sessionTransport(), req, res, body, lean.start, async (transport) => {
         const session = await this.open(transport, req);
         if (gone) void this.dispose(session);
         else res.once("close", () => void this.dispose(session));
@@ -406,6 +417,33 @@ class McpHttpServer {
     const session = await this.open(this.sessionTransport(), req);
     res.once("close", () => void this.dispose(session));
     session.transport.handleRequest(req, res, body);
+  }
+
+  /**
+   * The lean session for this request's caller: the same options a per-request session
+   * would get (its principal and task owner), minus --max-inflight (one call per request
+   * cannot reach it). Undefined when the table is full of busy sessions: the SDK's path then.
+   */
+  private leanFor(req: IncomingMessage): { session: Session; start: Start } | undefined {
+    const principal = principalOf(req);
+    const taskOwner = this.taskOwnerOf(req);
+    const key = JSON.stringify([principal ?? null, taskOwner ?? null]);
+    let lean = this.lean.get(key);
+    if (lean) {
+      this.lean.delete(key);
+      this.lean.set(key, lean);
+      return lean;
+    }
+    if (this.lean.size >= LEAN_SESSIONS_MAX) {
+      const [oldKey, oldest] = this.lean.entries().next().value!;
+      if (oldest.session.inflight() > 0) return undefined;
+      this.lean.delete(oldKey);
+      void oldest.session.close();
+    }
+    const session = createServer(this.bridge, { progressBarrier: false, taskOwner, principal, deferLargeBlobs: true });
+    lean = { session, start: sessionStart(session) };
+    this.lean.set(key, lean);
+    return lean;
   }
 
   // ---------------- shutdown ----------------
@@ -421,9 +459,9 @@ class McpHttpServer {
     this.closing = true;
     const all = () => [...this.sessions.values(), ...this.loose];
     const stopped = new Promise<void>((resolve) => this.http.close(() => resolve()));
-    await waitUntil(() => (this.modern?.inflight() ?? 0) === 0 && (this.lean?.session.inflight() ?? 0) === 0 && all().every((s) => s.mcp.inflight() === 0), 2000);
+    await waitUntil(() => (this.modern?.inflight() ?? 0) === 0 && [...this.lean.values()].every((l) => l.session.inflight() === 0) && all().every((s) => s.mcp.inflight() === 0), 2000);
     const modern = this.modernLoad?.then((m) => m.close(), () => {});
-    await Promise.all([modern, ...all().map((s) => this.dispose(s)), this.lean?.session.close()]);
+    await Promise.all([modern, ...all().map((s) => this.dispose(s)), ...[...this.lean.values()].map((l) => l.session.close())]);
     this.http.closeIdleConnections();
     await Promise.race([stopped, delay(1000)]);
     this.http.closeAllConnections();
@@ -463,6 +501,15 @@ function mayBeModern(req: IncomingMessage, body: unknown): boolean {
     return typeof meta === "object" && meta !== null && "io.modelcontextprotocol/protocolVersion" in meta;
   };
   return Array.isArray(body) ? body.some(claims) : claims(body);
+}
+
+/** One principal per session: a request of the session with another's credentials is refused. */
+function samePrincipal(session: HttpSession, req: IncomingMessage): boolean {
+  return session.principal === undefined || principalOf(req)?.id === session.principal.id;
+}
+
+function foreignSession(res: ServerResponse): void {
+  sendRpcError(res, 403, -32001, "Forbidden: this session was opened by another principal; initialize a new session with your own credentials");
 }
 
 function sessionIdOf(req: IncomingMessage): string | undefined {

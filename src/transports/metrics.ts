@@ -10,6 +10,7 @@
  * observe from that moment.
  */
 import type { Bridge, CallOutcome } from "../mcp/bridge.js";
+import { eventStats, eventStreamState } from "../mcp/modern.js";
 
 export interface MetricsSources {
   sessions(): number;
@@ -136,6 +137,34 @@ class PromMetrics {
         if (bridge.catalog) this.set(bridge.catalog.lastDiscoveryMs / 1000);
       },
     });
+    // MCP events: read at scrape time from the counters src/mcp/events.ts keeps.
+    const ev = eventStats(bridge);
+    new Gauge({ name: "mesh_mcp_events_streams_open", help: "Open events/stream requests (push delivery) in this process.", registers, collect() { this.set(ev.streamsOpen); } });
+    new Counter({
+      name: "mesh_mcp_events_delivered_total",
+      help: "Event occurrences delivered by this process, by mode (poll, push, webhook).",
+      labelNames: ["mode"],
+      registers,
+      collect() {
+        this.reset();
+        for (const [mode, n] of Object.entries(ev.delivered)) this.inc({ mode }, n);
+      },
+    });
+    new Counter({ name: "mesh_mcp_events_webhook_failures_total", help: "Webhook delivery attempts that failed (each is retried with backoff, up to 8 attempts).", registers, collect() { this.reset(); this.inc(ev.webhookFailures); } });
+    new Gauge({ name: "mesh_mcp_events_webhook_inflight", help: "Webhook POSTs in flight from this process (bounded by --events-webhook-concurrency).", registers, collect() { this.set(ev.webhookDeliveriesInFlight); } });
+    new Gauge({
+      name: "mesh_mcp_events_stream",
+      help: "What the events stream keeps (messages, bytes; limits: --events-max-msgs, --events-max-bytes, --events-max-age).",
+      labelNames: ["measure"],
+      registers,
+      async collect() {
+        const s = await eventStreamState(bridge);
+        if (!s) return;
+        this.set({ measure: "messages" }, s.messages);
+        this.set({ measure: "bytes" }, s.bytes);
+      },
+    });
+    new Counter({ name: "mesh_mcp_events_refused_total", help: "Event streams and webhook subscriptions refused by a per-identity limit.", registers, collect() { this.reset(); this.inc(ev.refused); } });
   }
 
   callDone(key: string, outcome: CallOutcome, ms: number): void {

@@ -53,7 +53,7 @@ process.once("exit", () => {
 export interface GoNodeOptions {
   natsUrl: string;
   name: string;
-  /** Tools of the fixture's catalogue: calc, writer, slow, images (default all four). */
+  /** Tools of the fixture's catalogue: calc, writer, slow, images (default), quirks, notebook. */
   tools?: string[];
   /** jb-mesh behaviour where versions differ: v0.0.9 registers the `files` tool, v0.0.2 does not. */
   flavour?: "v0.0.9" | "v0.0.2";
@@ -69,6 +69,10 @@ export interface GoNodeOptions {
   noEvents?: boolean;
   /** Write attached files with jb-service's own code path: nats-py in a Python process. */
   pythonAttach?: boolean;
+  /** jumpboot's wait for a cancelled method to answer (ms, default 5000 like jumpboot). */
+  cancelGraceMs?: number;
+  /** Start-up of the Python a REPL oneshot tool (`notebook`) gets per call (ms, default 250). */
+  oneshotStartMs?: number;
 }
 
 /** One line the node printed on stdout: `{"ev": ..., ...}`. */
@@ -111,6 +115,8 @@ export class GoNode {
     if (o.pythonAttach) args.push("--python", PYTHON_BIN, "--python-attach", ATTACH_PY);
     if (o.registerDelayMs) args.push("--register-delay", `${o.registerDelayMs}ms`);
     if (o.stopDelayMs !== undefined) args.push("--stop-delay", `${o.stopDelayMs}ms`);
+    if (o.cancelGraceMs !== undefined) args.push("--cancel-grace", `${o.cancelGraceMs}ms`);
+    if (o.oneshotStartMs !== undefined) args.push("--oneshot-start", `${o.oneshotStartMs}ms`);
     args.push("--reconnect-wait", `${o.reconnectWaitMs ?? 250}ms`);
     const since = this.events.length;
     const p = spawn(NODE_BIN, args, { stdio: ["ignore", "pipe", "pipe"] });

@@ -39,11 +39,12 @@ describe("jb-mesh node fixture, as seen by the Go caller", () => {
     assert.deepEqual(await go(["schema", "old", "files"]), { ok: false, error: "tool not found: files" });
   });
 
-  test("streams: an exception is an error frame without done (a Go caller keeps waiting); setup errors have done", async () => {
-    const boom = await go(["stream", "writer", "explode"], { node: "new", timeout: "1s" });
-    assert.equal(boom.end, "timeout");
+  test("streams: an exception is a terminal error frame with done (as a real v0.0.9 node sends it); setup errors have done", async () => {
+    const boom = await go(["stream", "writer", "explode"], { node: "new", timeout: "5s" });
+    assert.equal(boom.end, "done");
     assert.match(boom.frames.at(-1).error, /^RuntimeError: the model ran out of memory\nTraceback/);
-    assert.equal(boom.frames.at(-1).done, false);
+    assert.equal(boom.frames.at(-1).done, true);
+    assert.equal(boom.frames.at(-1).node, "new");
     const sick = await go(["stream", "writer", "generate"], { node: "old", params: { prompt: "x" } });
     assert.deepEqual(sick.frames, [{ error: "tool writer is not running, start it first", done: true, node: "old" }]);
   });

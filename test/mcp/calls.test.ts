@@ -98,7 +98,7 @@ test("an unknown tool is an isError result, not a JSON-RPC error", T, async (t) 
   assert.match(textOf(r), /List the tools again|mesh:\/\/tools/);
 });
 
-test("every call carries a fresh call_id, and corr copied from args.corr", T, async (t) => {
+test("every call carries a fresh call_id, and corr copied from args.corr (else a fresh one, for the log store)", T, async (t) => {
   const env = await mcpEnv(t);
   const node = await env.node("n1");
   const requests: CallRequest[] = [];
@@ -111,7 +111,9 @@ test("every call carries a fresh call_id, and corr copied from args.corr", T, as
   const ids = requests.map((r) => r.call_id);
   for (const id of ids) assert.ok(typeof id === "string" && id.length >= 10, `call_id ${id}`);
   assert.equal(new Set(ids).size, 3, "a different call_id per call");
-  assert.deepEqual(requests.map((r) => r.corr), ["job-7", "job-7", undefined]);
+  assert.deepEqual(requests.slice(0, 2).map((r) => r.corr), ["job-7", "job-7"]);
+  assert.match(requests[2]!.corr ?? "", /^[A-Za-z0-9]{16,}$/, "a call without one gets a corr of its own");
+  assert.notEqual(requests[2]!.corr, requests[2]!.call_id);
   assert.deepEqual(requests.map((r) => r.params.x), [1, 2, 3]);
 });
 

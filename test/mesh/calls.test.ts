@@ -136,7 +136,7 @@ test("an already aborted signal rejects without calling the node", async (t) => 
   assert.deepEqual(await client.call("count", "up"), { ok: true, result: 1, node: "n1" }, "the aborted call never ran");
 });
 
-test("corr is copied from params.corr, correlation_id or trace_id; every call has a fresh call_id", async (t) => {
+test("corr is copied from params.corr, correlation_id or trace_id, else fresh per call (the node logs it); every call has a fresh call_id", async (t) => {
   const env = await meshEnv(t);
   await (await env.node("n1")).registerTool({
     name: "echo",
@@ -149,14 +149,16 @@ test("corr is copied from params.corr, correlation_id or trace_id; every call ha
   assert.equal(await corrOf({ correlation_id: "c-2" }), "c-2");
   assert.equal(await corrOf({ trace_id: "c-3" }), "c-3");
   assert.equal(await corrOf({ trace_id: "t", correlation_id: "cid", corr: "first" }), "first");
-  assert.equal(await corrOf({ x: 1 }), null);
-  assert.equal(await corrOf({ corr: 42 }), null, "only string ids are copied");
+  // Without one, a fresh corr only this call carries: the node's logs.call record finds the call by it.
+  const fresh = [await corrOf({ x: 1 }), await corrOf({ x: 1 }), await corrOf({ corr: 42 })];
+  for (const c of fresh) assert.match(c ?? "", /^[A-Za-z0-9]{16,}$/, "only string ids are copied; otherwise a fresh one");
+  assert.equal(new Set(fresh).size, 3);
 
   const ids = new Set<string>();
   for (let i = 0; i < 5; i++) ids.add(((await client.call("echo", "req")).result as { call_id: string }).call_id);
   assert.equal(ids.size, 5);
   const targeted = (await client.call("echo", "req", {}, { node: "n1", callId: "my-id" })).result;
-  assert.deepEqual(targeted, { corr: null, call_id: "my-id", node: "n1" }, "node-targeted requests name the node");
+  assert.deepEqual({ ...targeted as object, corr: null }, { corr: null, call_id: "my-id", node: "n1" }, "node-targeted requests name the node");
 });
 
 test("a reply that is not JSON → MalformedReplyError; the mesh keeps working", async (t) => {

@@ -8,12 +8,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"meshmcp/jbmesh-fixtures/internal/jbmesh"
 )
@@ -96,6 +100,20 @@ func main() {
 		out(res, err)
 	case "store-put", "store-get", "store-head", "store-list", "store-put-python":
 		storeCmd(m, cmd, args[1:])
+	case "logs":
+		// logs <subject prefix> <count> [corr prefix]: what jb-mesh's logstore subscriber sees on logs.>.
+		if len(args) != 3 && len(args) != 4 {
+			usage("logs <subject prefix> <count> [corr prefix]")
+		}
+		var n int
+		if _, err := fmt.Sscan(args[2], &n); err != nil {
+			usage("logs <subject prefix> <count> [corr prefix]")
+		}
+		corr := ""
+		if len(args) == 4 {
+			corr = args[3]
+		}
+		logs(m, args[1], corr, n, *timeout)
 	default:
 		usage("unknown command " + cmd)
 	}
@@ -216,4 +234,69 @@ func usage(why string) {
 	fmt.Fprintln(os.Stderr, "          update NODE T | config NODE T get|set | inspect NODE T | files OP | store-put KEY CT TEXT |")
 	fmt.Fprintln(os.Stderr, "          store-put-python KEY CT TEXT | store-get KEY | store-head KEY | store-list PREFIX")
 	os.Exit(2)
+}
+
+// logRecord holds exactly the keys jb-mesh's logstore producer writes (and its
+// Record adds): decoded with unknown fields refused, a record under other names fails.
+type logRecord struct {
+	Schema     string                 `json:"schema,omitempty"`
+	TS         string                 `json:"ts,omitempty"`
+	Level      string                 `json:"level"`
+	Kind       string                 `json:"kind"`
+	Node       string                 `json:"node"`
+	Tool       string                 `json:"tool"`
+	Method     string                 `json:"method"`
+	Corr       string                 `json:"corr"`
+	DurationMS *float64               `json:"duration_ms,omitempty"`
+	OK         *bool                  `json:"ok,omitempty"`
+	Message    string                 `json:"message"`
+	Data       map[string]interface{} `json:"data"`
+}
+
+func logs(m *jbmesh.Mesh, prefix, corr string, count int, timeout time.Duration) {
+	type seen struct {
+		Subject string      `json:"subject"`
+		Record  *logRecord  `json:"record,omitempty"`
+		Strict  string      `json:"strict_error,omitempty"`
+		Raw     interface{} `json:"raw"`
+	}
+	got := make(chan seen, 1024)
+	sub, err := m.Conn().Subscribe("logs.>", func(msg *nats.Msg) {
+		if !strings.HasPrefix(msg.Subject, prefix) {
+			return
+		}
+		s := seen{Subject: msg.Subject}
+		_ = json.Unmarshal(msg.Data, &s.Raw)
+		if raw, ok := s.Raw.(map[string]interface{}); corr != "" && (!ok || !strings.HasPrefix(fmt.Sprint(raw["corr"]), corr)) {
+			return
+		}
+		dec := json.NewDecoder(bytes.NewReader(msg.Data))
+		dec.DisallowUnknownFields()
+		var r logRecord
+		if err := dec.Decode(&r); err != nil {
+			s.Strict = err.Error()
+		} else {
+			s.Record = &r
+		}
+		got <- s
+	})
+	if err != nil {
+		emit(map[string]interface{}{"error": err.Error()})
+		return
+	}
+	defer sub.Unsubscribe()
+	_ = m.Conn().Flush()
+	fmt.Fprintln(os.Stderr, "subscribed")
+	records := []seen{}
+	deadline := time.After(timeout)
+	for len(records) < count {
+		select {
+		case s := <-got:
+			records = append(records, s)
+		case <-deadline:
+			emit(map[string]interface{}{"records": records, "error": "timeout"})
+			return
+		}
+	}
+	emit(map[string]interface{}{"records": records})
 }

@@ -33,7 +33,14 @@ type node struct {
 	// python + pythonAttach: write attached files with jb-service's nats-py code path.
 	python, pythonAttach string
 
+	// procDone closes when the node stops its tool processes (in-flight calls fail).
+	procDone     chan struct{}
+	cancelGrace  time.Duration // jumpboot's grace after __cancel__
+	queueTimeout time.Duration // QueueProcess.Call's timeout without a call_id
+	oneshotStart time.Duration // a REPL oneshot tool's Python start-up, per call
+
 	mu          sync.Mutex
+	loops       map[string]*sync.RWMutex
 	installed   map[string]*manifest
 	streamSubs  map[string][]*nats.Subscription
 	toolConfigs map[string]map[string]interface{}
@@ -70,6 +77,9 @@ func main() {
 		pyAttach   = flag.String("python-attach", "", "path of python/attach_file.py: attach files through nats-py like jb-service")
 		noEvents   = flag.Bool("no-events", false, "publish no lifecycle events (a program on pkg/mesh alone)")
 		reconnect  = flag.Duration("reconnect-wait", 2*time.Second, "NATS reconnect wait")
+		grace      = flag.Duration("cancel-grace", 5*time.Second, "jumpboot's wait for a cancelled method to answer")
+		queueTO    = flag.Duration("queue-timeout", 300*time.Second, "a call without call_id waits this long for its answer")
+		oneshot    = flag.Duration("oneshot-start", 250*time.Millisecond, "start-up of the Python a REPL oneshot tool gets per call")
 	)
 	flag.Parse()
 	log.SetOutput(os.Stderr)
@@ -87,6 +97,8 @@ func main() {
 	n := &node{
 		name: *name, flavour: *flavour, mesh: m, notRunning: map[string]bool{},
 		regDelay: *regDelay, startDelay: *startDelay, natsURL: *url, python: *python, pythonAttach: *pyAttach,
+		procDone: make(chan struct{}), cancelGrace: *grace, queueTimeout: *queueTO, oneshotStart: *oneshot,
+		loops:     map[string]*sync.RWMutex{},
 		installed: map[string]*manifest{}, streamSubs: map[string][]*nats.Subscription{},
 		toolConfigs: map[string]map[string]interface{}{},
 	}
@@ -152,6 +164,9 @@ func main() {
 	// (seconds each), and only then do the services stop.
 	_ = m.Emit("node.left", map[string]interface{}{"reason": "shutdown"})
 	_ = m.Conn().Flush()
+	// The tool processes are terminated: calls in flight answer at once
+	// ("python process exited: signal: terminated"), before NATS disconnects.
+	close(n.procDone)
 	report("stopping", nil)
 	time.Sleep(*stopDelay)
 	m.Close()

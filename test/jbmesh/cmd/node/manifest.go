@@ -11,18 +11,25 @@ type schema struct {
 	Required    []string
 	Items       *schema
 	Default     interface{}
+	Enum        []interface{} // in the manifest; the node never publishes it
 }
 
 type method struct {
 	Description string // never reaches the wire
 	Input       *schema
 	Stream      bool
+	// Sync: a plain `def` jb-service method. It runs on the queue server's own event
+	// loop: a cancel cannot reach it and the tool's other calls wait until it returns.
+	Sync bool
 }
 
 type manifest struct {
 	Name, Version, Description string
 	Persistent                 bool // persistent tools announce tool.started; oneshot ones do not
-	Methods                    map[string]method
+	// REPL: runtime.transport is not msgpack (jumpboot's REPL, one Python per call for a
+	// oneshot tool): results are not reshaped, tracebacks come escaped, streams are refused.
+	REPL    bool
+	Methods map[string]method
 }
 
 // toMap: how the node turns a manifest schema into JSON (empty fields left out).
@@ -140,5 +147,26 @@ var catalogue = map[string]*manifest{
 				"image": prop("str", "Image (file store key)", nil)})},
 			"describe_stream": {Description: "Same, streaming", Stream: true, Input: obj("", []string{"image"}, map[string]*schema{
 				"image": prop("str", "Image (file store key)", nil)})},
+		}},
+	"quirks": {Name: "quirks", Version: "0.9.0", Description: "What real jb-service methods do", Persistent: true,
+		Methods: map[string]method{
+			"shape": {Description: "Returns `value` as the method's return value", Input: obj("", nil, map[string]*schema{
+				"value": {Description: "What the method returns"},
+				"mode":  {Type: "str", Description: "A manifest enum (dropped on the wire)", Enum: []interface{}{"fast", "exact"}}})},
+			"nothing": {Description: "An async method that returns None"},
+			"busy": {Description: "A sync method: sleeps, deaf to cancels", Sync: true, Input: obj("", []string{"seconds"}, map[string]*schema{
+				"seconds": prop("number", "How long", nil)})},
+			"nap": {Description: "An async method: sleeps cooperatively", Input: obj("", []string{"seconds"}, map[string]*schema{
+				"seconds": prop("number", "How long", nil)})},
+			"big": {Description: "Returns a string of `bytes` bytes", Input: obj("", []string{"bytes"}, map[string]*schema{
+				"bytes": prop("int", "Size", nil)})},
+			"big_stream": {Description: "Streams one chunk, then a result of `bytes` bytes", Stream: true, Input: obj("", []string{"bytes"}, map[string]*schema{
+				"bytes": prop("int", "Size", nil)})},
+		}},
+	"notebook": {Name: "notebook", Version: "0.1.0", Description: "A oneshot tool on jumpboot's REPL", REPL: true,
+		Methods: map[string]method{
+			"echo":  {Description: "Echoes", Input: obj("", []string{"text"}, map[string]*schema{"text": prop("str", "Text", nil)})},
+			"fail":  {Description: "Raises"},
+			"count": {Description: "Declared streaming; a REPL tool cannot stream", Stream: true},
 		}},
 }

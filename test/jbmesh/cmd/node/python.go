@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nuid"
@@ -37,12 +38,29 @@ func (e *pyError) traceback() string {
 func (e *pyError) text() string  { return fmt.Sprintf("%s: %s\n%s", e.typ, e.msg, e.traceback()) }
 func (e *pyError) Error() string { return e.text() }
 
+// chainedTraceback: what a stream's terminal error frame carries. jb-service
+// catches the method's exception and re-raises it while handling it, so Python
+// chains the two ("During handling of the above exception…").
+func (e *pyError) chainedTraceback() string {
+	return e.traceback() + "\nDuring handling of the above exception, another exception occurred:\n\n" +
+		"Traceback (most recent call last):\n  File \"/opt/jb-mesh/sdk/jb_service/queue_server.py\", line 211, in _run_stream\n" +
+		"    raise type(e)(f\"{type(e).__name__}: {e}\\n{tb}\") from None\n" + e.text() + "\n"
+}
+
+// replText: the error jb-mesh's REPL transport makes of an exception
+// (parseResponse): "<Type>: <message>\n" and then the traceback as the REPL
+// printed it, its newlines still escaped.
+func (e *pyError) replText() string {
+	return fmt.Sprintf("%s: %s\n%s", e.typ, e.msg, strings.ReplaceAll(e.traceback(), "\n", `\n`))
+}
+
 type pyCtx struct {
 	tool, method string
 	params       map[string]interface{}
 	ctx          context.Context // fires when jumpboot forwards __cancel__
 	emit         func(chunk interface{})
 	node         *node
+	sync         bool // a plain `def`: the cancel cannot reach it
 }
 
 func (c *pyCtx) raise(typ, msg string) error {
@@ -56,8 +74,13 @@ func (c *pyCtx) intParam(name string, def int) int {
 	return def
 }
 
-// sleep is a cooperative checkpoint (ctx.check_cancelled() between steps).
+// sleep is a cooperative checkpoint (ctx.check_cancelled() between steps). A sync
+// method never sees the cancel: jb-service handles __cancel__ on the event loop it blocks.
 func (c *pyCtx) sleep(d time.Duration) error {
+	if c.sync {
+		time.Sleep(d)
+		return nil
+	}
 	select {
 	case <-time.After(d):
 		return nil
@@ -142,6 +165,26 @@ var behaviours = map[string]map[string]pyMethod{
 			return map[string]interface{}{"ticks": n, "node": c.node.name}, nil
 		},
 	},
+	"quirks": {
+		"shape":   func(c *pyCtx) (interface{}, error) { return c.params["value"], nil },
+		"nothing": func(c *pyCtx) (interface{}, error) { return pyNone, nil },
+		"busy":    napFor("slept"),
+		"nap":     napFor("napped"),
+		"big": func(c *pyCtx) (interface{}, error) {
+			return strings.Repeat("x", c.intParam("bytes", 0)), nil
+		},
+		"big_stream": func(c *pyCtx) (interface{}, error) {
+			c.emit(map[string]interface{}{"status": "rendering"})
+			return strings.Repeat("x", c.intParam("bytes", 0)), nil
+		},
+	},
+	"notebook": {
+		"echo": func(c *pyCtx) (interface{}, error) {
+			return map[string]interface{}{"echo": c.params["text"]}, nil
+		},
+		"fail":  func(c *pyCtx) (interface{}, error) { return nil, c.raise("ValueError", "the notebook cell failed") },
+		"count": func(c *pyCtx) (interface{}, error) { return 1, nil },
+	},
 	"images": {
 		"render": func(c *pyCtx) (interface{}, error) {
 			text, _ := c.params["text"].(string)
@@ -156,6 +199,20 @@ var behaviours = map[string]map[string]pyMethod{
 		"describe":        describe,
 		"describe_stream": describe,
 	},
+}
+
+// napFor sleeps `seconds` in 50 ms steps (each a cancel checkpoint for an async method).
+func napFor(key string) pyMethod {
+	return func(c *pyCtx) (interface{}, error) {
+		secs, _ := c.params["seconds"].(float64)
+		deadline := time.Now().Add(time.Duration(secs * float64(time.Second)))
+		for time.Now().Before(deadline) {
+			if err := c.sleep(50 * time.Millisecond); err != nil {
+				return nil, err
+			}
+		}
+		return map[string]interface{}{key: secs, "node": c.node.name}, nil
+	}
 }
 
 // describe opens its `image` param as a path, as a Python tool would: the node
