@@ -19,6 +19,7 @@ import { renderReport, type SectionResult } from "./lib/report.js";
 import { runCapacity } from "./sections/capacity.js";
 import { runOAuth } from "./sections/oauth.js";
 import { runEvents } from "./sections/events.js";
+import { runCatalog } from "./sections/catalog.js";
 import { runCallOverhead } from "./sections/call.js";
 import { runDiscovery } from "./sections/discovery.js";
 import { runEras } from "./sections/eras.js";
@@ -42,6 +43,7 @@ const SECTIONS: Array<{ id: string; run: SectionFn; needsNode: boolean }> = [
   { id: "capacity", run: runCapacity, needsNode: true },
   { id: "oauth", run: runOAuth, needsNode: true },
   { id: "events", run: runEvents, needsNode: false },
+  { id: "catalog", run: runCatalog, needsNode: true },
 ];
 
 export const MD_START = "<!-- bench:results:start -->";

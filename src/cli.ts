@@ -50,6 +50,8 @@ export function bridgeOptionsFrom(c: Config): BridgeOptions {
     exclude: c.exclude,
     nodes: c.node,
     admin: c.admin,
+    discovery: { mode: c.discovery, threshold: c.discoveryThreshold },
+    nodeArg: c.nodeArg,
     allowDirs: c.allowDir,
     callTimeoutMs: c.callTimeout * 1000,
     streamIdleMs: c.streamIdleTimeout * 1000,
@@ -64,6 +66,7 @@ export function bridgeOptionsFrom(c: Config): BridgeOptions {
       pollMs: Math.round(c.taskPollInterval * 1000),
       // stdio: one identity per process unless a shared secret is configured.
       owner: c.taskOwner,
+      maxPerIdentity: c.maxTasksPerIdentity,
     },
     resultMax: c.resultMax,
     events: {

@@ -2,6 +2,7 @@
 import type { Config } from "./config.js";
 import { Bridge, type BridgeOptions } from "./mcp/bridge.js";
 import { builtinsFor } from "./mcp/builtins.js";
+import { MethodFilter } from "./mcp/filters.js";
 import { Logger } from "./mcp/log.js";
 import { inputSchemaOf, ToolList, validateArgs } from "./mcp/tools.js";
 import { FILES_TOOL, Mesh, NatsAuthError, parseKeyValuePairs, type JsonObject, type MeshOptions } from "./mesh/index.js";
@@ -31,6 +32,8 @@ export async function runTools(config: Config, opts: BridgeOptions): Promise<num
     for (const t of tools) {
       out(`${t.name}`);
       out(`  ${(t.description ?? "").split("\n").join("\n  ")}`);
+      const entry = bridge.methodByName(t.name);
+      if (entry) out(`  offered by ${entry.nodes.length === 1 ? "node" : "nodes"} ${entry.nodes.join(", ")} (v${entry.version || "?"})`);
       out(`  inputSchema: ${JSON.stringify(t.inputSchema, null, 2).split("\n").join("\n  ")}`);
       out("");
     }
@@ -184,6 +187,7 @@ export async function runDoctor(config: Config, meshOpts: MeshOptions): Promise<
       if (m.schemaProblem) warn(`${m.tool}.${m.method}: ${m.schemaProblem}; agents get ${m.schemaSource === "fallback" ? "the node's schema-subject schema" : "an open object schema"}`);
       else if (m.schemaSource === "none") warn(`${m.tool}.${m.method}: no input schema published; agents get an open object schema (add one to the tool's manifest)`);
     }
+    for (const problem of new MethodFilter(config.include, config.exclude).unmatched(methods)) warn(problem);
     if (!methods.some((m) => m.tool === FILES_TOOL)) warn("no node registers the built-in files tool (older nodes); file resources still work through the store");
     return failed ? 1 : 0;
   } finally {

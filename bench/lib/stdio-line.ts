@@ -46,9 +46,18 @@ export async function stdioLine(natsUrl: string, era: Era, opts: StdioLineOption
   let err = "";
   proc.stderr!.on("data", (d: Buffer) => (err = (err + String(d)).slice(-20_000)));
   const waiting = new Map<number, (m: { result?: unknown; error?: { code: number; message: string } }) => void>();
-  let partial = "";
+  // Chunks of the line being read, joined once its newline arrives (a 2 MB tools/list line
+  // comes in ~30 chunks: appending and rescanning the whole string each time costs more
+  // than the server's work).
+  let chunks: string[] = [];
   proc.stdout!.on("data", (d: Buffer) => {
-    partial += String(d);
+    const text = String(d);
+    if (!text.includes("\n")) {
+      chunks.push(text);
+      return;
+    }
+    let partial = chunks.join("") + text;
+    chunks = [];
     for (let nl = partial.indexOf("\n"); nl >= 0; nl = partial.indexOf("\n")) {
       const line = partial.slice(0, nl);
       partial = partial.slice(nl + 1);
@@ -65,6 +74,7 @@ export async function stdioLine(natsUrl: string, era: Era, opts: StdioLineOption
         proc.stdin!.write(`${JSON.stringify({ jsonrpc: "2.0", id: m.id, result: {} })}\n`);
       }
     }
+    if (partial) chunks.push(partial);
   });
   const exited = new Promise<void>((r) => proc.once("exit", () => r()));
   void exited.then(() => {

@@ -27,7 +27,7 @@ import { fmt, fmtRatio, median, now, percentile, ratio } from "../lib/stats.js";
  * longest pause between two answers: a discovery that stops after a 50 ms pause
  * (listServices' stall) misses whatever comes after a longer one.
  */
-async function allAnswers(nc: NatsConnection, expected: number): Promise<{ ms: number; got: number; maxGap: number }> {
+export async function allAnswers(nc: NatsConnection, expected: number): Promise<{ ms: number; got: number; maxGap: number }> {
   const inbox = createInbox();
   let got = 0;
   let t0 = 0;
@@ -53,7 +53,7 @@ async function allAnswers(nc: NatsConnection, expected: number): Promise<{ ms: n
   return { ms, got, maxGap };
 }
 
-async function catalogOnce(nc: NatsConnection, n: number): Promise<{ ms: number; missed: number }> {
+export async function catalogOnce(nc: NatsConnection, n: number): Promise<{ ms: number; missed: number }> {
   const cat = new Catalog(nc, { refreshIntervalMs: 0 });
   const t0 = now();
   await cat.start();

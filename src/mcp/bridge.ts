@@ -8,9 +8,12 @@
 // so that a stdio client's `initialize` does not wait for it.
 import type { EventsOptions } from "./events.js";
 import type { Catalog, CatalogChange, FileWatchEvent, Mesh, MeshOptions, MethodEntry } from "../mesh/index.js";
+import { createHash } from "node:crypto";
 import type { Level, Logger } from "./log.js";
+import { MethodFilter } from "./filters.js";
 import { ToolNameTable } from "./naming.js";
 import { BUILTIN_TOOL_NAMES } from "./builtins.js";
+import { DISCOVERY_TOOL_NAMES } from "./naming.js";
 
 export interface BridgeOptions {
   mesh: MeshOptions;
@@ -38,6 +41,8 @@ export interface BridgeOptions {
     pollMs?: number;
     /** The task owner identity where the transport has none (stdio; HTTP without a token). */
     owner?: string;
+    /** Concurrent working tasks per identity (this process); 0: no bound. */
+    maxPerIdentity?: number;
   };
   /** MCP events (the Events extension over the mesh's event log). */
   events?: EventsOptions;
@@ -45,6 +50,13 @@ export interface BridgeOptions {
   resultMax?: number;
   /** Debounce of tools/list_changed after catalog changes. */
   listChangedDebounceMs?: number;
+  /** List the optional, nullable `_node` argument in every mesh tool's schema (--node-arg). */
+  nodeArg?: boolean;
+  /**
+   * Progressive discovery (discovery.ts): "on" lists the search/get/call meta-tools
+   * instead of the mesh methods; "auto" does so above `threshold` visible methods.
+   */
+  discovery?: { mode: "auto" | "on" | "off"; threshold: number };
 }
 
 /** The same mesh warning is repeated at most this often. */
@@ -63,11 +75,7 @@ export interface CallDetail {
   error?: string;
 }
 
-/** Compiles `*`/`?` globs to one RegExp. */
-export function globToRegExp(glob: string): RegExp {
-  const re = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
-  return new RegExp(`^${re}$`);
-}
+export { globToRegExp } from "./filters.js";
 
 export class Bridge {
   mesh?: Mesh;
@@ -78,7 +86,14 @@ export class Bridge {
   private authFailed = false;
   /** A problem no retry can fix (bad options); set once, reported on every call. */
   private fatal?: string;
-  readonly names = new ToolNameTable(BUILTIN_TOOL_NAMES);
+  readonly names = new ToolNameTable(new Set([...BUILTIN_TOOL_NAMES, ...Object.values(DISCOVERY_TOOL_NAMES)]));
+  /**
+   * Moves when a visible method's definition changes (appears, goes, its schema or
+   * description), never when only the nodes offering it change: what caches of tool
+   * definitions key on, and what tools/list_changed follows.
+   */
+  toolsGeneration = 0;
+  private definitions = "";
   /** Every in-flight call's controller: shutdown aborts them (which publishes their cancels). */
   readonly inflight = new Set<{ abort(reason?: unknown): void }>();
   private visible: MethodEntry[] = [];
@@ -91,12 +106,10 @@ export class Bridge {
   private debounce?: NodeJS.Timeout;
   private stopWatch = new AbortController();
   private closed = false;
-  private readonly include: RegExp[];
-  private readonly exclude: RegExp[];
+  private readonly filter: MethodFilter;
 
   constructor(readonly opts: BridgeOptions, readonly log: Logger) {
-    this.include = (opts.include ?? []).map(globToRegExp);
-    this.exclude = (opts.exclude ?? []).map(globToRegExp);
+    this.filter = new MethodFilter(opts.include, opts.exclude);
   }
 
   /** Warnings from the mesh library already logged, and when (see meshLog). */
@@ -177,6 +190,8 @@ export class Bridge {
     catalog.onChange((change) => this.onCatalogChange(change));
     this.recompute();
     this.log.info(`catalog: ${catalog.methods().length} methods on ${catalog.nodes().size} nodes (${catalog.lastDiscoveryMs.toFixed(0)} ms)`);
+    // The first discovery is done: a filter that matches nothing now is most likely a mistake.
+    for (const problem of this.filter.unmatched(catalog.methods())) this.log.warn(problem);
     for (const w of this.readyWaiters.splice(0)) w(true);
     this.notifyTools();
     void this.watchFiles(mesh);
@@ -213,11 +228,25 @@ export class Bridge {
     for (const e of [...change.added, ...change.changed]) {
       if (e.schemaProblem) this.log.warn(`${e.tool}.${e.method}: ${e.schemaProblem}; using ${e.schemaSource === "fallback" ? "the node's schema subject" : "an open object schema"}`);
     }
-    const before = JSON.stringify(this.visible);
+    // list_changed only when what tools/list shows changed: a definition (not a node
+    // joining or leaving a method), or the switch to or from discovery's meta-tools.
+    const before = this.listedShape();
     this.recompute();
-    if (JSON.stringify(this.visible) === before) return;
+    if (this.listedShape() === before) return;
     clearTimeout(this.debounce);
     this.debounce = setTimeout(() => this.notifyTools(), this.opts.listChangedDebounceMs ?? 300);
+  }
+
+  /** What tools/list shows, as far as list_changed is concerned. */
+  private listedShape(): string {
+    return this.discoveryActive() ? "discovery" : `methods ${this.toolsGeneration}`;
+  }
+
+  /** Whether tools/list shows discovery's meta-tools instead of the mesh methods. */
+  discoveryActive(): boolean {
+    const d = this.opts.discovery;
+    if (!d || d.mode === "off") return false;
+    return d.mode === "on" || this.visible.length > d.threshold;
   }
 
   private notifyTools(): void {
@@ -225,10 +254,7 @@ export class Bridge {
   }
 
   private isVisible(e: MethodEntry): boolean {
-    const key = `${e.tool}.${e.method}`;
-    if (this.include.length && !this.include.some((r) => r.test(key))) return false;
-    if (this.exclude.some((r) => r.test(key))) return false;
-    return true;
+    return this.filter.visible(e);
   }
 
   private recompute(): void {
@@ -240,6 +266,13 @@ export class Bridge {
       .filter((e) => e.nodes.length > 0);
     this.visibleByKey = new Map(this.visible.map((e) => [`${e.tool}.${e.method}`, e]));
     this.names.sync(this.visible);
+    // Everything a tool definition is made of, and nothing about nodes or versions.
+    // Kept as a digest: the JSON of 10,000 schemas is megabytes.
+    const definitions = createHash("sha256").update(JSON.stringify(this.visible.map((e) => [e.tool, e.method, e.schema, e.stream, e.toolDescription]))).digest("base64");
+    if (definitions !== this.definitions) {
+      this.definitions = definitions;
+      this.toolsGeneration++;
+    }
   }
 
   /** The mesh methods an agent may see, after filters, sorted by key. */

@@ -13,7 +13,20 @@ export interface BuiltinContext {
   bridge: Bridge;
   /** Folders the client shares as MCP roots (asked on demand). */
   roots(): Promise<string[]>;
+  /**
+   * The client runs on this machine (stdio), so its roots name folders of ours. Over
+   * HTTP the roots name folders of the client's machine and say nothing about what
+   * this server may open: then only --allow-dir counts and roots() is never asked.
+   */
+  localClient?: boolean;
 }
+
+/** Why an HTTP client's upload reads nothing: the operator allowed no folder. */
+export const REMOTE_UPLOAD_OFF =
+  "mesh_upload_file: reading local files over HTTP is off: the server's operator allowed no folder. " +
+  "A remote client's MCP roots name folders on the client's machine, not on the server's, so they do not count. " +
+  "Start mesh-mcp with --allow-dir <folder> (or MESH_MCP_ALLOW_DIRS) to let HTTP clients upload files from that server folder, " +
+  "or use stdio, where the client's roots count.";
 
 export interface Builtin {
   tool: Tool;
@@ -71,8 +84,8 @@ export const BUILTINS: Builtin[] = [
       title: "Upload a local file to the mesh file store",
       description:
         "Copies a local file into the mesh file store and returns its key. Pass the key to a mesh tool's file " +
-        "parameter (image, file, input, …) so the node reads it. Only files under the client's roots or the " +
-        "folders allowed with --allow-dir can be uploaded.",
+        "parameter (image, file, input, …) so the node reads it. The file is read on the machine mesh-mcp runs on: " +
+        "only files under the folders allowed with --allow-dir, or (stdio only) the client's roots, can be uploaded.",
       inputSchema: {
         type: "object",
         properties: {
@@ -82,14 +95,16 @@ export const BUILTINS: Builtin[] = [
         },
         required: ["path"],
       },
-      annotations: { title: "Upload a local file", readOnlyHint: false, destructiveHint: false, openWorldHint: false },
+      annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: false },
     },
     async run(args, ctx) {
       const why = ctx.bridge.unavailableReason();
       if (why) return errorResult(`mesh_upload_file: ${why}`);
       const path = str(args.path);
       try {
-        const allowed = [...(ctx.bridge.opts.allowDirs ?? []), ...(await ctx.roots())];
+        const allowDirs = ctx.bridge.opts.allowDirs ?? [];
+        if (!ctx.localClient && allowDirs.length === 0) return errorResult(REMOTE_UPLOAD_OFF);
+        const allowed = [...allowDirs, ...(ctx.localClient ? await ctx.roots() : [])];
         // Opened once and checked as opened; read only from that handle (paths.ts says why).
         const file = await openAllowedFile(path, allowed);
         let info;

@@ -16,10 +16,16 @@ import { isInside, rootsToDirs } from "./paths.js";
 import { fileUri } from "./results.js";
 import { INSTRUCTIONS, SERVER_INFO, SHARED_CAPABILITIES } from "./server.js";
 import { callMeshTool, findTool, ToolList, type CallContext } from "./tools.js";
+import { discoveryCall, listedMeshTools, listing } from "./discovery.js";
+import { PRINCIPAL_AUTH_KEY, type Principal } from "./principal.js";
 import { taskSupportOf, withTaskSupport } from "./tasks.js";
 import { ANONYMOUS_OWNER, createModernTask, declaresTasks, registerModernTasks, TASKS_EXTENSION_CAPABILITY } from "./tasks-modern.js";
 import { EVENTS_EXTENSION_CAPABILITY, eventCaller, registerModernEvents } from "./events.js";
 import { startEventDelivery } from "./events-webhooks.js";
+
+/** The caller of a 2026 request, as the HTTP edge put it in authInfo (undefined over stdio). */
+const principalOf = (ctx: { http?: { authInfo?: { extra?: Record<string, unknown> } } }): Principal | undefined =>
+  ctx.http?.authInfo?.extra?.[PRINCIPAL_AUTH_KEY] as Principal | undefined;
 
 /** The authInfo.extra key under which the HTTP edge names a request's task owner. */
 export const TASK_OWNER_AUTH_KEY = "meshTaskOwner";
@@ -37,6 +43,10 @@ export interface ModernOptions {
    * anonymous owner: the unguessable task id is then the only handle.
    */
   taskOwner?: string;
+  /** The client shares this machine (stdio): its roots count for uploads (SessionOptions.localClient). */
+  localClient?: boolean;
+  /** Most bytes one message may carry (stdio: STDIO_MESSAGE_MAX; SessionOptions.messageMax). */
+  messageMax?: number;
 }
 
 /** Fixed surfaces (templates, server/discover) change only with a new mesh-mcp version. */
@@ -142,17 +152,21 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
     if (!bridge.catalog) await bridge.ready(STARTUP_WAIT_MS);
   };
 
-  server.setRequestHandler("tools/list", async (req) => {
+  server.setRequestHandler("tools/list", async (req, ctx) => {
     // We never hand out a tools cursor: any cursor is not one of ours.
     if (req.params?.cursor !== undefined) throw invalidParams(`invalid cursor "${req.params.cursor}": tools/list has one page; list again without a cursor`);
     await settled();
-    return { tools: [...builtins.map((b) => b.tool), ...tools.meshTools()] as Tool[], ...catalogHint(bridge) };
+    return { tools: listing(builtins.map((b) => b.tool), listedMeshTools(bridge, tools, principalOf(ctx))) as Tool[], ...catalogHint(bridge) };
   });
 
   server.setRequestHandler("tools/call", async (req, ctx) => {
-    const { name } = req.params;
-    const args = (req.params.arguments ?? {}) as Record<string, unknown>;
+    let { name } = req.params;
+    let args = (req.params.arguments ?? {}) as Record<string, unknown>;
     await settled();
+    // Discovery's meta-tools: search/get answer here; a mesh_call_tool goes on as the call it stands for.
+    const discovered = discoveryCall(bridge, tools, name, args, principalOf(ctx));
+    if (discovered && "result" in discovered) return discovered.result as CallToolResult;
+    if (discovered) ({ name, args } = discovered.call);
     const { builtin, entry, missing } = findTool(bridge, builtins, name);
     if (missing) return missing as CallToolResult;
     if (builtin) {
@@ -160,11 +174,11 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
       // client fulfils and retries with. Asked only when --allow-dir does not cover the file.
       const answer = inputResponse(ctx.mcpReq.inputResponses, ROOTS_KEY);
       const roots = answer.kind === "roots" ? rootsToDirs(answer.roots.map((r) => r.uri)) : [];
-      if (answer.kind !== "roots" && builtin.tool.name === UPLOAD_TOOL && clientCaps(ctx.mcpReq.envelope)?.roots &&
+      if (opts.localClient && answer.kind !== "roots" && builtin.tool.name === UPLOAD_TOOL && clientCaps(ctx.mcpReq.envelope)?.roots &&
           !(await coveredByAllowDirs(bridge, args.path))) {
         return inputRequired({ inputRequests: { [ROOTS_KEY]: inputRequired.listRoots() } }) as unknown as CallToolResult;
       }
-      const builtinCtx: BuiltinContext = { bridge, roots: async () => roots };
+      const builtinCtx: BuiltinContext = { bridge, localClient: opts.localClient === true, roots: async () => roots };
       return (await builtin.run(args, builtinCtx)) as CallToolResult;
     }
     const meta = ctx.mcpReq._meta as Record<string, unknown> | undefined;
@@ -196,7 +210,7 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
   server.setRequestHandler("resources/read", async (req) => {
     await settled();
     try {
-      const result = await readResource(bridge, req.params.uri);
+      const result = await readResource(bridge, req.params.uri, opts.messageMax);
       // Views of the catalog are as fresh as the catalog; file contents may change at any moment.
       const hint = req.params.uri.startsWith("mesh://files/") ? NO_REUSE : catalogHint(bridge);
       return { ...result, ...hint };

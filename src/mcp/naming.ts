@@ -8,6 +8,9 @@ import { createHash } from "node:crypto";
 
 export const MAX_TOOL_NAME = 64;
 
+/** Progressive discovery's meta-tools (discovery.ts): reserved, like the built-ins' names. */
+export const DISCOVERY_TOOL_NAMES = { search: "mesh_search_tools", get: "mesh_get_tool", call: "mesh_call_tool" } as const;
+
 function hash8(s: string): string {
   return createHash("sha256").update(s).digest("hex").slice(0, 8);
 }

@@ -10,6 +10,7 @@ import { FileNotFoundError } from "../mesh/errors.js";
 import { deferBase64, DEFER_MIN_BYTES } from "./deferred-blobs.js";
 import type { Bridge } from "./bridge.js";
 import { FILE_URI_PREFIX, fileUri, keyFromUri } from "./results.js";
+import { base64Size, mib } from "./message-max.js";
 
 export const PAGE_SIZE = 100;
 export const FILE_TEMPLATE = `${FILE_URI_PREFIX}{+key}`;
@@ -17,6 +18,23 @@ export const NODE_TEMPLATE = "mesh://nodes/{node}";
 
 export class ResourceError extends Error {
   override name = "ResourceError";
+}
+
+/** A file too large for one message of this transport (stdio): the error says how to get it instead. */
+export class ResourceTooLargeError extends Error {
+  override name = "ResourceTooLargeError";
+}
+
+/** Room a resources/read answer needs besides the content (envelope, uri, mimeType, _meta). */
+const ENVELOPE_BYTES = 4096;
+
+function tooLargeForMessage(uri: string, key: string, size: number, encoded: number, max: number, bucket: string): ResourceTooLargeError {
+  const form = encoded === size ? "" : ` (${encoded} bytes once encoded)`;
+  return new ResourceTooLargeError(
+    `${uri} is ${size} bytes${form}, more than one MCP message over stdio may carry (${mib(max)}; the official MCP clients read at most 10 MiB a line). ` +
+      `Get it another way: read it through mesh-mcp over HTTP (--transport http; only --resource-max bounds it there), ` +
+      `fetch it from the NATS Object Store (nats object get ${bucket} ${key}), or have the tool produce a smaller file.`,
+  );
 }
 
 /** A cursor we did not hand out: the client's mistake (-32602), not a missing resource. */
@@ -75,8 +93,14 @@ function nodesView(bridge: Bridge): Record<string, unknown> {
   return out;
 }
 
-/** `deferLargeBlobs`: large binary contents as a stand-in the transport encodes while writing (deferred-blobs.ts). */
-export async function readResource(bridge: Bridge, uri: string, deferLargeBlobs = false): Promise<ReadResourceResult> {
+/**
+ * `messageMax`: the most bytes one message of the client's transport may carry (stdio:
+ * STDIO_MESSAGE_MAX); a file whose answer would be larger is refused with a
+ * ResourceTooLargeError naming its size and how to get it, before it is downloaded.
+ * `deferLargeBlobs`: large binary contents as a stand-in the transport encodes while
+ * writing (deferred-blobs.ts; HTTP).
+ */
+export async function readResource(bridge: Bridge, uri: string, messageMax?: number, deferLargeBlobs = false): Promise<ReadResourceResult> {
   const why = bridge.unavailableReason();
   if (why) throw new ResourceError(why);
   if (uri === "mesh://nodes") return json(uri, nodesView(bridge));
@@ -95,15 +119,33 @@ export async function readResource(bridge: Bridge, uri: string, deferLargeBlobs 
   const key = keyFromUri(uri);
   if (key === undefined) throw new ResourceError(`unknown resource ${uri}; use mesh://files/<key>, mesh://nodes or mesh://tools`);
   const max = bridge.opts.resourceMax ?? 25 * 1024 * 1024;
+  const files = bridge.mesh!.files;
   try {
-    const { info, data } = await bridge.mesh!.files.getBytes(key, max);
+    const room = messageMax === undefined ? undefined : messageMax - ENVELOPE_BYTES - Buffer.byteLength(uri) * 2;
+    if (room !== undefined) {
+      // Refused before downloading: the size is known from the store's metadata.
+      const head = await files.head(key);
+      const encoded = isTextType(head.contentType || "") ? head.size : base64Size(head.size);
+      if (encoded > room) throw tooLargeForMessage(uri, key, head.size, encoded, messageMax!, files.bucket);
+    }
+    const { info, data } = await files.getBytes(key, max);
     const mimeType = info.contentType || "application/octet-stream";
     // A view, not Buffer.from(data): that would copy the whole object once more.
     const bytes = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    if (isTextType(mimeType)) return { contents: [{ uri, mimeType, text: bytes.toString("utf8") }] };
+    if (isTextType(mimeType)) {
+      const text = bytes.toString("utf8");
+      // Escapes (control characters, quotes) can grow text up to 6×: measure when it might not fit.
+      if (room !== undefined && bytes.length * 6 > room) {
+        const encoded = Buffer.byteLength(JSON.stringify(text));
+        if (encoded > room) throw tooLargeForMessage(uri, key, bytes.length, encoded, messageMax!, files.bucket);
+      }
+      return { contents: [{ uri, mimeType, text }] };
+    }
+    if (room !== undefined && base64Size(bytes.length) > room) throw tooLargeForMessage(uri, key, bytes.length, base64Size(bytes.length), messageMax!, files.bucket);
     const blob = deferLargeBlobs && bytes.byteLength >= DEFER_MIN_BYTES ? deferBase64(bytes) : bytes.toString("base64");
     return { contents: [{ uri, mimeType, blob }] };
   } catch (err) {
+    if (err instanceof ResourceTooLargeError) throw err;
     if (err instanceof FileNotFoundError) throw new ResourceError(err.message);
     throw new ResourceError(`cannot read ${uri}: ${(err as Error).message}`);
   }

@@ -33,8 +33,14 @@ import { complete, InvalidCursorError, listResources, readResource, ResourceErro
 import { errorResult, fileUri } from "./results.js";
 import { answerBadParamsAsInvalidParams } from "./rpc-errors.js";
 import { callMeshTool, findTool, progressOf, ToolList } from "./tools.js";
+import { discoveryCall, listedMeshTools, listing } from "./discovery.js";
 import { DEFAULT_TASK_POLL_MS, SessionTaskStore, startToolTask, taskSupportOf, TASKS_CAPABILITY, toMcpTask, withTaskSupport } from "./tasks.js";
 import type { Principal } from "./principal.js";
+import { RunningTasks } from "./task-caps.js";
+import { cancelAcrossReplicas, cancelIdentity, remotelyCancellable } from "./request-cancel.js";
+
+// Transports write messages with it (cached tools/list JSON); they reach src/mcp through this file.
+export { stringifyMessage } from "./serialized.js";
 
 export const SERVER_NAME = "mesh-mcp";
 export const SERVER_VERSION = "0.1.0";
@@ -46,9 +52,10 @@ export const SHARED_CAPABILITIES = {
   completions: {},
 } as const;
 export const INSTRUCTIONS =
-  "Tools named <tool>__<method> are methods of a jb-mesh tool mesh; each description names the nodes that offer it. " +
+  "Tools named <tool>__<method> are methods of a jb-mesh tool mesh. " +
   "Pass files to tools as file-store keys: upload local files with mesh_upload_file, read results via mesh://files/<key> resources. " +
-  "Read mesh://nodes to see which node offers what; set _node to pin a call to one node.";
+  "Read mesh://nodes to see which node offers what; to pin a call to one node pass _meta \"mesh-mcp/node\" (or the _node argument). " +
+  "When the list shows mesh_search_tools instead of the methods, find methods with it, read one with mesh_get_tool and run it with mesh_call_tool.";
 
 // For the transports (they reach src/mcp through this module): writing deferred blobs.
 export { deferredParts, partsByteLength, partsText } from "./deferred-blobs.js";
@@ -74,9 +81,23 @@ export interface SessionOptions {
    * the transport knows no identity.
    */
   principal?: Principal;
+  /**
+   * The client shares this machine (stdio): its MCP roots may widen what the upload
+   * tool reads. Off (HTTP) only --allow-dir counts (builtins.ts).
+   */
+  localClient?: boolean;
+  /**
+   * Each request meets its own server (stateless HTTP, maybe on another replica): a
+   * client's `notifications/cancelled` travels over the mesh to the call (request-cancel.ts).
+   */
+  stateless?: boolean;
+  /** Most bytes one message to this client may carry (stdio: STDIO_MESSAGE_MAX); bigger resource reads are refused, saying how to get the file. */
+  messageMax?: number;
   /** Large resource blobs as stand-ins the transport encodes while writing (deferred-blobs.ts; HTTP). */
   deferLargeBlobs?: boolean;
 }
+
+export { STDIO_MESSAGE_MAX } from "./message-max.js";
 
 const PROGRESS_BARRIER_TIMEOUT_MS = 2000;
 
@@ -91,7 +112,7 @@ export interface Session {
    * treats otherwise — built-ins, tasks, unknown names, a mesh not ready, any params
    * shape it should check — which then goes to the SDK.
    */
-  plainCall(params: unknown, abort: AbortController, notify: (n: ServerNotification) => Promise<void>): Promise<CallToolResult> | undefined;
+  plainCall(params: unknown, abort: AbortController, notify: (n: ServerNotification) => Promise<void>, requestId?: string | number): Promise<CallToolResult> | undefined;
   close(): Promise<void>;
 }
 
@@ -153,6 +174,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   const builtins = builtinsFor(bridge.opts.admin ?? false);
   const subscriptions = new Set<string>();
   let inflight = 0;
+  const sessionTasks = new RunningTasks(taskOwner);
   let logLevel: LoggingLevel | undefined;
   let roots: string[] | undefined;
   let listChangedTimer: NodeJS.Timeout | undefined;
@@ -178,11 +200,12 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   };
   server.setRequestHandler(ListToolsRequestSchema, async () => {
     await settled();
-    return { tools: [...builtins.map((b) => b.tool), ...tools.meshTools()] };
+    return { tools: listing(builtins.map((b) => b.tool), listedMeshTools(bridge, tools, opts.principal)) };
   });
 
   const builtinCtx: BuiltinContext = {
     bridge,
+    localClient: opts.localClient === true,
     roots: async () => {
       if (roots) return roots;
       if (!server.getClientCapabilities()?.roots) return [];
@@ -196,9 +219,13 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   };
 
   server.setRequestHandler(CallToolRequestSchema, async (req, extra): Promise<CallToolResult | CreateTaskResult> => {
-    const { name } = req.params;
-    const args = (req.params.arguments ?? {}) as Record<string, unknown>;
+    let { name } = req.params;
+    let args = (req.params.arguments ?? {}) as Record<string, unknown>;
     await settled();
+    // Discovery's meta-tools: search/get answer here; a mesh_call_tool goes on as the call it stands for.
+    const discovered = discoveryCall(bridge, tools, name, args, opts.principal);
+    if (discovered && "result" in discovered) return discovered.result;
+    if (discovered) ({ name, args } = discovered.call);
     const { builtin, entry, missing } = findTool(bridge, builtins, name);
     if (missing) return missing;
     if (req.params.task) {
@@ -211,6 +238,11 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
       return startToolTask(bridge, entry, args, {
         owner: taskOwner,
         meta: req.params._meta as Record<string, unknown> | undefined,
+        // A running task is a call of this session: it counts against --max-inflight.
+        limits: opts.maxInflight === undefined ? [] : [{
+          running: sessionTasks, max: opts.maxInflight, others: () => inflight,
+          refusal: `${name}: this session has ${opts.maxInflight} calls and tasks running (--max-inflight ${opts.maxInflight}); wait for one to end or cancel a task (tasks/cancel), then retry`,
+        }],
         onChunk: progressToken === undefined ? undefined : (chunk, count) => {
           if (closed) return;
           const p = progressOf(chunk);
@@ -223,8 +255,12 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
         },
       });
     }
-    if (opts.maxInflight !== undefined && inflight >= opts.maxInflight) {
-      return errorResult(`too many concurrent calls in this session (limit ${opts.maxInflight}); wait for one to finish and retry.`);
+    if (opts.maxInflight !== undefined && inflight + sessionTasks.size >= opts.maxInflight) {
+      // Running tasks count too; one that ended unseen frees its place on a re-check.
+      if (sessionTasks.size > 0 && bridge.mesh) await sessionTasks.recount(await bridge.mesh.tasks()).catch(() => 0);
+      if (inflight + sessionTasks.size >= opts.maxInflight) {
+        return errorResult(`too many concurrent calls and tasks in this session (limit ${opts.maxInflight}, --max-inflight); wait for one to finish and retry.`);
+      }
     }
     inflight++;
     try {
@@ -237,7 +273,12 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
         });
         return result;
       }
-      return await meshCall(entry!, args, req.params._meta, extra.signal, (n) => extra.sendNotification(n), () => extra.sendRequest({ method: "ping" }, EmptyResultSchema, { timeout: PROGRESS_BARRIER_TIMEOUT_MS }));
+      const remote = opts.stateless ? remotelyCancellable(bridge, cancelId, extra.requestId, extra.signal) : undefined;
+      try {
+        return await meshCall(entry!, args, req.params._meta, remote?.abort ?? extra.signal, (n) => extra.sendNotification(n), () => extra.sendRequest({ method: "ping" }, EmptyResultSchema, { timeout: PROGRESS_BARRIER_TIMEOUT_MS }));
+      } finally {
+        remote?.done();
+      }
     } finally {
       inflight--;
     }
@@ -274,7 +315,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   server.setRequestHandler(ReadResourceRequestSchema, async (req) => {
     await settled();
     try {
-      return await readResource(bridge, req.params.uri, opts.deferLargeBlobs);
+      return await readResource(bridge, req.params.uri, opts.messageMax, opts.deferLargeBlobs);
     } catch (err) {
       throw resourceError(err);
     }
@@ -310,6 +351,8 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
     roots = undefined;
   });
   answerBadParamsAsInvalidParams(server);
+  const cancelId = cancelIdentity(bridge, opts.principal, opts.taskOwner);
+  if (opts.stateless) cancelAcrossReplicas(server, bridge, cancelId);
 
   // ---- change notifications from the shared bridge ----
   const dropTools = bridge.onToolsChanged(() => {
@@ -326,14 +369,19 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   return {
     server,
     inflight: () => inflight,
-    plainCall(params, abort, notify) {
+    plainCall(params, abort, notify, requestId) {
       if (!isPlainCall(params) || opts.maxInflight !== undefined || !bridge.catalog) return undefined;
       const { name, arguments: args, _meta: meta } = params;
       const { entry } = findTool(bridge, builtins, name);
       if (!entry) return undefined;
       inflight++;
-      return meshCall(entry, args ?? {}, meta, abort, notify, () => server.request({ method: "ping" }, EmptyResultSchema, { timeout: PROGRESS_BARRIER_TIMEOUT_MS }))
-        .finally(() => inflight--);
+      // Stateless (the HTTP lean path): a cancel arriving at any replica reaches this call, as on the SDK path.
+      const remote = opts.stateless && requestId !== undefined ? remotelyCancellable(bridge, cancelId, requestId, abort.signal) : undefined;
+      return meshCall(entry, args ?? {}, meta, remote?.abort ?? abort, notify, () => server.request({ method: "ping" }, EmptyResultSchema, { timeout: PROGRESS_BARRIER_TIMEOUT_MS }))
+        .finally(() => {
+          remote?.done();
+          inflight--;
+        });
     },
     async close() {
       if (closed) return;

@@ -14,6 +14,7 @@ import { isFileKeyParam } from "../mesh/params.js";
 import { globToRegExp, type Bridge } from "./bridge.js";
 import { errorResult, nodeErrorResult, okResult, textOf, type ResultOptions } from "./results.js";
 import { prepareCall } from "./tools.js";
+import { admitTask, forgetIdle, MAX_TASKS_PER_IDENTITY, tasksOfIdentity, type TaskLimit } from "./task-caps.js";
 
 export const DEFAULT_TASK_POLL_MS = 1000;
 /** Tasks per tasks/list page. */
@@ -85,6 +86,8 @@ export interface TaskCallContext {
   onChunk?: (chunk: unknown, count: number) => void;
   /** Told once when the task ends while this session lives. */
   onEnd?: (view: TaskView) => void;
+  /** Bounds besides the identity's (the session's --max-inflight, task-caps.ts). */
+  limits?: TaskLimit[];
 }
 
 /** Starts `entry` as a durable task; throws a JSON-RPC error for bad input or a mesh without JetStream. */
@@ -99,23 +102,38 @@ export async function startToolTask(bridge: Bridge, entry: MethodEntry, args: Js
   // streaming method given file inputs runs as request/reply (no chunks then).
   const params = prepared.params;
   const stream = entry.stream && !Object.keys(params).some((k) => isFileKeyParam(k, params[k]));
-  const view = await store.startTask({
-    tool: entry.tool, method: entry.method, params, node: prepared.node ?? "",
-    stream, owner: ctx.owner, maxRunMs: bridge.opts.callTimeoutMs ?? 3_600_000,
-  });
-  if (ctx.onChunk || ctx.onEnd) {
-    let count = 0;
-    const drop = store.onChange((id, chunk) => {
-      if (id !== view.id) return;
-      if (chunk !== undefined) return ctx.onChunk?.(chunk, ++count);
-      void store.getTask(id, ctx.owner).then((v) => {
-        if (v && v.status !== "working") {
-          drop();
-          ctx.onEnd?.(v);
-        }
-      }, () => {});
+  const max = bridge.opts.tasks?.maxPerIdentity ?? MAX_TASKS_PER_IDENTITY;
+  const mine = tasksOfIdentity(ctx.owner);
+  const limits: TaskLimit[] = [
+    { running: mine, max, refusal: `${key}: ${max} tasks of this identity are running (--max-tasks-per-identity ${max}); wait for one to end (tasks/get, tasks/result) or cancel one (tasks/cancel), then retry` },
+    ...(ctx.limits ?? []),
+  ];
+  await admitTask(store, limits);
+  let view: TaskView;
+  try {
+    view = await store.startTask({
+      tool: entry.tool, method: entry.method, params, node: prepared.node ?? "",
+      stream, owner: ctx.owner, maxRunMs: bridge.opts.callTimeoutMs ?? 3_600_000,
     });
+  } catch (err) {
+    for (const l of limits) l.running.settle(undefined);
+    throw err;
   }
+  for (const l of limits) l.running.settle(view.id);
+  // Followed to its end here (whoever else watches): its places are given back then.
+  let count = 0;
+  const drop = store.onChange((id, chunk) => {
+    if (id !== view.id) return;
+    if (chunk !== undefined) return ctx.onChunk?.(chunk, ++count);
+    void store.getTask(id, ctx.owner).then((v) => {
+      if (v && v.status !== "working") {
+        drop();
+        for (const l of limits) l.running.delete(id);
+        forgetIdle(ctx.owner);
+        ctx.onEnd?.(v);
+      }
+    }, () => {});
+  });
   return { task: toMcpTask(view, pollMsOf(bridge)) };
 }
 

@@ -11,10 +11,13 @@ import { MeshCancelledError, MeshTimeoutError, NoRespondersError, StreamInactivi
 import type { JsonObject, MethodEntry, StreamFrame } from "../mesh/index.js";
 import type { Bridge, CallOutcome } from "./bridge.js";
 import { publishCallRecord } from "./call-log.js";
+import { KeptChunks } from "./stream-chunks.js";
+import { isLargeSchema, validateLarge } from "./validate-large.js";
 import { errorResult, nodeErrorResult, okResult, textOf, thrownResult } from "./results.js";
 import { normalizeManifestTypes } from "./schema-types.js";
+import type { Principal } from "./principal.js";
 
-/** The argument an agent uses to pin a call to one node. */
+/** The argument an agent uses to pin a call to one node (listed only with --node-arg; always accepted). */
 export const NODE_ARG = "_node";
 /** The same, for programmatic clients, in `params._meta`. */
 export const NODE_META = "mesh-mcp/node";
@@ -44,7 +47,11 @@ function liftBooleanRequired(schema: Record<string, unknown>): void {
   if (req.size > 0) schema.required = [...req];
 }
 
-/** Builds the method's input schema as MCP wants it: an object schema without `stream`. */
+/**
+ * Builds the method's input schema as MCP wants it: an object schema without `stream`.
+ * Nothing about nodes goes in (no `_node` enum): a node joining or leaving must not
+ * change a tool's definition (see NODE_ARG_PROPERTY for the opt-in pinning argument).
+ */
 function buildInputSchema(entry: MethodEntry): Tool["inputSchema"] {
   const s = clone(entry.schema) as Record<string, unknown>;
   delete s.stream;
@@ -52,18 +59,24 @@ function buildInputSchema(entry: MethodEntry): Tool["inputSchema"] {
   normalizeManifestTypes(s);
   if (s.type !== "object") s.type = "object";
   liftBooleanRequired(s);
-  const props = (s.properties ?? {}) as Record<string, unknown>;
-  if (!(NODE_ARG in props) && entry.nodes.length > 0) {
-    s.properties = {
-      ...props,
-      [NODE_ARG]: {
-        type: "string",
-        enum: entry.nodes,
-        description: "Optional: run on this mesh node only (default: any node that offers the tool).",
-      },
-    };
-  }
   return s as Tool["inputSchema"];
+}
+
+/**
+ * `_node` as listed with --node-arg: no node names (they change with the fleet, the
+ * definition must not), and nullable, so that a strict-mode conversion (OpenAI strict:
+ * every property required) still lets the model leave the choice to mesh-mcp with null.
+ */
+export const NODE_ARG_PROPERTY = {
+  type: ["string", "null"],
+  description: "Optional: the mesh node to run on (mesh://tools lists them); null or absent: any node that offers it.",
+} as const;
+
+/** The listed schema with the opt-in `_node` property (the call path validates without it). */
+function withNodeArg(schema: Tool["inputSchema"]): Tool["inputSchema"] {
+  const props = (schema.properties ?? {}) as Record<string, unknown>;
+  if (NODE_ARG in props) return schema;
+  return { ...schema, properties: { ...props, [NODE_ARG]: NODE_ARG_PROPERTY } };
 }
 
 /** Input schemas per catalog entry: entries are immutable once published (a change brings new ones). */
@@ -79,53 +92,99 @@ export function inputSchemaOf(entry: MethodEntry): Tool["inputSchema"] {
   return s;
 }
 
+/**
+ * The tool's description: what the method says of itself, and whether it streams.
+ * Nothing that changes with the fleet (nodes; the version, which differs between nodes
+ * during a rolling upgrade): mesh://tools and mesh://nodes say which node offers what.
+ */
 export function describe(entry: MethodEntry): string {
   const base = entry.schema.description?.trim() || `${entry.toolDescription || entry.tool}: method ${entry.method}.`;
-  const nodes = entry.nodes.length === 1 ? `node ${entry.nodes[0]}` : `nodes ${entry.nodes.join(", ")}`;
-  const lines = [base, "", `Mesh method ${entry.tool}.${entry.method} (v${entry.version || "?"}), offered by ${nodes}.`];
-  if (entry.nodes.length > 1) lines.push(`Set ${NODE_ARG} to pin the call to one node.`);
-  if (entry.stream) lines.push("Streams progress while it runs.");
-  return lines.join("\n");
+  return entry.stream ? `${base}\n\nStreams progress while it runs.` : base;
 }
 
-function annotations(entry: MethodEntry): Tool["annotations"] {
-  const title = `${entry.tool} ${entry.method}`;
+/** Hints that differ from the spec's defaults (openWorldHint defaults to true); the title is the tool's own `title`. */
+function annotations(entry: MethodEntry): Tool["annotations"] | undefined {
   if (entry.tool === "files") {
     const ro = ["get", "head", "list"].includes(entry.method);
-    return { title, readOnlyHint: ro, destructiveHint: entry.method === "delete", idempotentHint: ro || entry.method === "put", openWorldHint: false };
+    return { readOnlyHint: ro, destructiveHint: entry.method === "delete", idempotentHint: ro || entry.method === "put", openWorldHint: false };
   }
-  return { title, openWorldHint: true };
+  return undefined;
 }
 
-export function toMcpTool(entry: MethodEntry, name: string): Tool {
+export interface ToolShape {
+  /** List the opt-in `_node` argument (--node-arg). */
+  nodeArg?: boolean;
+}
+
+/**
+ * The MCP definition of a mesh method. It depends on the method alone (name, schema,
+ * descriptions, streaming), never on which nodes offer it: byte-identical while the
+ * method is unchanged, whatever the fleet does. Nothing is said twice: no `title` (it
+ * would be the name re-spaced; annotations.title neither), and `_meta["mesh-mcp/key"]`
+ * only when the name is not plainly `<tool>__<method>` (shortened or sanitised);
+ * mesh://tools maps every name to its tool, method and nodes.
+ */
+export function toMcpTool(entry: MethodEntry, name: string, shape: ToolShape = {}): Tool {
+  const schema = inputSchemaOf(entry);
+  const hints = annotations(entry);
   return {
     name,
-    title: `${entry.tool} ${entry.method}`,
     description: describe(entry),
-    inputSchema: inputSchemaOf(entry),
-    annotations: annotations(entry),
-    _meta: { "mesh-mcp/key": `${entry.tool}.${entry.method}`, "mesh-mcp/nodes": entry.nodes, "mesh-mcp/stream": entry.stream },
+    inputSchema: shape.nodeArg ? withNodeArg(schema) : schema,
+    ...(hints ? { annotations: hints } : {}),
+    ...(name === `${entry.tool}__${entry.method}` ? {} : { _meta: { "mesh-mcp/key": `${entry.tool}.${entry.method}` } }),
   };
 }
 
-/** Caches MCP tool definitions per catalog generation so tools/list stays cheap. */
+/**
+ * The one seam for "which mesh methods may this caller see": tools/list, the discovery
+ * meta-tools' search and get all go through it, so a per-principal policy applied here
+ * applies to all of them. Today: the bridge's filters (--include/--exclude/--node).
+ */
+export function visibleMethods(bridge: Bridge, _principal?: Principal): MethodEntry[] {
+  return bridge.methods();
+}
+
+/** The key of a caller's view of the catalog: what a per-principal policy may decide on. */
+export function viewKey(principal?: Principal): string {
+  return principal ? JSON.stringify([principal.id, principal.roles, principal.scopes, principal.groups]) : "";
+}
+
+/** Views kept per bridge; beyond, the cache starts over (a view costs a list build). */
+const MAX_VIEWS = 256;
+/** Built lists per bridge and view (and decoration), shared by every session and per-request server. */
+const sharedLists = new WeakMap<Bridge, Map<string, { generation: number; tools: Tool[] }>>();
+
+/**
+ * MCP tool definitions per definitions generation (bridge.toolsGeneration moves only
+ * when a definition changes, not when nodes come and go) and per caller view, shared
+ * across sessions, so tools/list stays cheap (2026 HTTP builds a server per request).
+ */
 export class ToolList {
-  private cache?: { visible: MethodEntry[]; tools: Tool[] };
+  /**
+   * `decorate`: adds what a session knows and the catalog does not (e.g. task support);
+   * `variant` names it for the shared cache (same name, same decoration).
+   */
+  constructor(private readonly bridge: Bridge, private readonly decorate?: (tool: Tool, entry: MethodEntry) => Tool, private readonly variant = decorate ? "decorated" : "plain") {}
 
-  /** `decorate`: adds what a session knows and the catalog does not (e.g. task support). */
-  constructor(private readonly bridge: Bridge, private readonly decorate?: (tool: Tool, entry: MethodEntry) => Tool) {}
-
-  meshTools(): Tool[] {
-    const visible = this.bridge.methods();
-    if (this.cache?.visible !== visible) {
-      const tools: Tool[] = [];
-      for (const e of visible) {
-        const name = this.bridge.names.nameOf(e.tool, e.method);
-        if (name) tools.push(this.decorate ? this.decorate(toMcpTool(e, name), e) : toMcpTool(e, name));
-      }
-      this.cache = { visible, tools };
+  meshTools(principal?: Principal): Tool[] {
+    const generation = this.bridge.toolsGeneration;
+    let views = sharedLists.get(this.bridge);
+    if (!views) sharedLists.set(this.bridge, (views = new Map()));
+    const key = `${this.variant}\u0000${viewKey(principal)}`;
+    const hit = views.get(key);
+    if (hit?.generation === generation) return hit.tools;
+    const shape: ToolShape = { nodeArg: this.bridge.opts.nodeArg };
+    const tools: Tool[] = [];
+    for (const e of visibleMethods(this.bridge, principal)) {
+      const name = this.bridge.names.nameOf(e.tool, e.method);
+      if (!name) continue;
+      const tool = toMcpTool(e, name, shape);
+      tools.push(this.decorate ? this.decorate(tool, e) : tool);
     }
-    return this.cache.tools;
+    if (views.size >= MAX_VIEWS && !views.has(key)) views.clear();
+    views.set(key, { generation, tools });
+    return tools;
   }
 }
 
@@ -152,6 +211,19 @@ const validatorsBySchema = new WeakMap<object, ValidateFunction | null>();
 
 /** Validates args against the tool's input schema; returns error lines, or [] when valid. */
 export function validateArgs(schema: Tool["inputSchema"], args: JsonObject, warn: (m: string) => void): string[] {
+  // A large schema is checked key by key, compiling only what the call uses (validate-large.ts says why).
+  if (isLargeSchema(schema)) return validateLarge(schema, args, { compile: (sub) => compiledOnce(sub, warn) ?? undefined, warn });
+  const v = compiledOnce(schema, warn);
+  if (!v || v(args)) return [];
+  return (v.errors ?? []).map((e) => {
+    const where = e.instancePath ? e.instancePath.slice(1).replace(/\//g, ".") : "arguments";
+    const extra = e.keyword === "enum" ? ` (${(e.params as { allowedValues: unknown[] }).allowedValues.join(", ")})` : "";
+    return `${where} ${e.message}${extra}`;
+  });
+}
+
+/** The compiled validator of `schema`, cached (null: it cannot be compiled; said once). */
+function compiledOnce(schema: object, warn: (m: string) => void): ValidateFunction | null {
   let v = validatorsBySchema.get(schema);
   if (v === undefined) {
     const key = JSON.stringify(schema);
@@ -168,12 +240,7 @@ export function validateArgs(schema: Tool["inputSchema"], args: JsonObject, warn
     }
     validatorsBySchema.set(schema, v);
   }
-  if (!v || v(args)) return [];
-  return (v.errors ?? []).map((e) => {
-    const where = e.instancePath ? e.instancePath.slice(1).replace(/\//g, ".") : "arguments";
-    const extra = e.keyword === "enum" ? ` (${(e.params as { allowedValues: unknown[] }).allowedValues.join(", ")})` : "";
-    return `${where} ${e.message}${extra}`;
-  });
+  return v;
 }
 
 // ---------------- calling ----------------
@@ -216,18 +283,21 @@ export function traceHeaders(meta: Record<string, unknown> | undefined): Record<
   return out;
 }
 
+/** Most characters of a progress message: a status line, not a payload (a node may send megabytes). */
+const PROGRESS_MESSAGE_MAX = 4096;
+const boundMessage = (m: string): string => (m.length <= PROGRESS_MESSAGE_MAX ? m : `${m.slice(0, PROGRESS_MESSAGE_MAX)}… (${m.length - PROGRESS_MESSAGE_MAX} more characters)`);
+
 /** Progress fields a chunk may carry: `progress`, `total`, `message`. */
 export function progressOf(chunk: unknown): { progress?: number; total?: number; message?: string } {
   if (typeof chunk !== "object" || chunk === null) {
-    return { message: typeof chunk === "string" ? chunk : chunk === undefined ? undefined : JSON.stringify(chunk) };
+    return { message: typeof chunk === "string" ? boundMessage(chunk) : chunk === undefined ? undefined : JSON.stringify(chunk) };
   }
   const c = chunk as Record<string, unknown>;
   const num = (x: unknown) => (typeof x === "number" && Number.isFinite(x) ? x : undefined);
-  const message = typeof c.message === "string" ? c.message : undefined;
+  const message = typeof c.message === "string" ? boundMessage(c.message) : undefined;
   return { progress: num(c.progress), total: num(c.total), message };
 }
 
-const MAX_KEPT_CHUNKS = 10_000;
 /** Most characters of the chunk summary added to a streamed result without progress. */
 const CHUNK_SUMMARY_MAX = 16_384;
 
@@ -271,8 +341,14 @@ export function prepareCall(
 ): { params: JsonObject; node: string | undefined } | { problem: string } {
   const key = `${entry.tool}.${entry.method}`;
   const params = { ...args };
-  let node = (params[NODE_ARG] as string | undefined) ?? (meta?.[NODE_META] as string | undefined);
+  // null or "" is "no preference" (what a strict-mode model sends for the nullable _node).
+  const asked = (v: unknown) => (v === null || v === "" ? undefined : v);
+  const wanted = asked(params[NODE_ARG]) ?? asked(meta?.[NODE_META]);
   delete params[NODE_ARG];
+  if (wanted !== undefined && typeof wanted !== "string") {
+    return { problem: `${key}: ${NODE_ARG} must be a node name (a string) or null; read mesh://tools for the nodes that offer it.` };
+  }
+  let node = wanted;
   if (node !== undefined && !entry.nodes.includes(node)) {
     return { problem: `${key}: node "${node}" does not offer this method; it is offered by ${entry.nodes.join(", ")}.` };
   }
@@ -408,8 +484,7 @@ async function runStream(
       if (ctx.progressToken !== undefined) void ctx.sendProgress(last = last + 1, undefined, message).catch(() => {});
     },
   });
-  const kept: unknown[] = [];
-  let dropped = 0;
+  const kept = new KeptChunks();
   let count = 0;
   let last = 0;
   // The whole call is bounded by --call-timeout too, not only by inactivity.
@@ -424,8 +499,7 @@ async function runStream(
         break;
       }
       count++;
-      if (kept.length < MAX_KEPT_CHUNKS) kept.push(frame.chunk);
-      else dropped++;
+      kept.add(frame.chunk);
       if (ctx.progressToken !== undefined) {
         const p = progressOf(frame.chunk);
         // progress must increase: use the chunk's own figure when it does, else the chunk count.
@@ -436,6 +510,7 @@ async function runStream(
     }
   } finally {
     clearTimeout(deadline);
+    kept.release();
   }
   if (count > 0 && ctx.progressToken !== undefined) await ctx.flushProgress?.();
   answered.node = terminal?.node || undefined;
@@ -446,13 +521,20 @@ async function runStream(
   }
   // Chunks are part of the result when the terminal result lacks them (nothing is lost without progress).
   if (terminal.result === undefined || terminal.result === null) {
-    const result = { chunks: kept, ...(dropped ? { chunks_dropped: dropped } : {}) };
-    return okResult(result, resultOpts);
+    if (kept.overflow) {
+      return errorResult(
+        `${key}: the stream's final frame has no result, so its ${count} chunks are the result, but they are more than mesh-mcp keeps ` +
+          `(${kept.overflow}; ${kept.notKept} chunks not kept). Have the tool return its result in the final frame, ` +
+          `or put large output in the mesh file store and return its key.`,
+      );
+    }
+    return okResult({ chunks: kept.chunks }, resultOpts);
   }
   const out = await okResult(terminal.result, resultOpts);
   if (outages.length) out.content.push({ type: "text", text: `(progress sent during ${outages.length} NATS outage(s) of ${outages.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(", ")} was lost)` });
-  if (ctx.progressToken === undefined && kept.length > 0) {
-    const chunks = textOf(kept.length > 20 ? [...kept.slice(0, 20), `… ${kept.length - 20} more`] : kept);
+  if (ctx.progressToken === undefined && kept.chunks.length > 0) {
+    const shown = kept.chunks;
+    const chunks = textOf(count > 20 ? [...shown.slice(0, 20), `… ${count - 20} more`] : shown);
     // Bounded like the result itself: chunks are a summary here, not a second payload.
     const summary = chunks.length > CHUNK_SUMMARY_MAX ? `${chunks.slice(0, CHUNK_SUMMARY_MAX)}\n… (${chunks.length - CHUNK_SUMMARY_MAX} more characters)` : chunks;
     out.content.push({ type: "text", text: `(${count} progress chunks)\n${summary}` });

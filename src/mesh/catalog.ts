@@ -573,6 +573,9 @@ export class Catalog {
 }
 
 /** Instance id → service name of those that answer `$SRV.PING` (undefined when the sweep itself failed). */
+/** One decoder for every sweep's answers (a thousand instances answer every 5 s). */
+const pingDecoder = new TextDecoder();
+
 async function pingIds(nc: NatsConnection, opts: DiscoverOptions): Promise<Map<string, string> | Error> {
   const ids = new Map<string, string>();
   try {
@@ -581,7 +584,7 @@ async function pingIds(nc: NatsConnection, opts: DiscoverOptions): Promise<Map<s
       if (msg.headers?.code === 503) break;
       if (msg.data.length > LIMITS.infoBytes) continue; // the full discovery warns about it
       try {
-        const { id, name } = JSON.parse(new TextDecoder().decode(msg.data)) as { id?: unknown; name?: unknown };
+        const { id, name } = JSON.parse(pingDecoder.decode(msg.data)) as { id?: unknown; name?: unknown };
         if (typeof id === "string" && typeof name === "string") ids.set(id, name);
       } catch {
         /* the full discovery reports malformed answers */

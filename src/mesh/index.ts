@@ -15,6 +15,7 @@ export type { CallOptions, StreamOptions } from "./call.js";
 export { Catalog, listServices, parseSchemaMetadata, methodKey, nodeOf, ANY_OBJECT } from "./catalog.js";
 export type { CatalogChange, CatalogOptions, DiscoverOptions, MethodEntry, SchemaSource } from "./catalog.js";
 
+export { RequestCancels, requestKey, REQUEST_CANCEL_PREFIX } from "./request-cancels.js";
 export { FileStore, sha256Hex, DEFAULT_CONTENT_TYPE } from "./files.js";
 export type { FileStoreMode, FileStoreOptions, FileWatchEvent } from "./files.js";
 export { FILE_TOOL_SCHEMAS, fileToolDefinition } from "./filetool.js";

@@ -2,6 +2,7 @@
  * `Mesh`: one NATS connection with everything a jb-mesh caller or node needs.
  * The TypeScript counterpart of the Go `mesh.Mesh`.
  */
+import { RequestCancels } from "./request-cancels.js";
 import { nuid, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { AdminClient, subscribeAdmin, subscribeFileHandlers, subscribeToolSchema, type AdminHandlers } from "./admin.js";
 import { NodePicker, PickedStream, isSetupError } from "./balance.js";
@@ -77,6 +78,8 @@ export class Mesh {
   readonly caller: Caller;
   readonly admin: AdminClient;
   readonly files: FileStore;
+  /** Cancels of MCP requests between mesh-mcp replicas (request-cancels.ts). */
+  readonly requestCancels: RequestCancels;
   private toolServer?: ToolServer;
   private liveCatalog?: Catalog;
   private catalogStarting?: Promise<Catalog>;
@@ -102,6 +105,7 @@ export class Mesh {
     this.callLog = new CallLog(nc, source);
     this.admin = new AdminClient(nc);
     this.files = new FileStore(nc, opts.files);
+    this.requestCancels = new RequestCancels(nc);
     // Right after a reconnect nodes re-register (and may still be reconnecting): no verdicts then.
     const settled = () => this.state === "connected" && Date.now() - this.reconnectedAt > RECONNECT_GRACE_MS;
     this.liveness = new Liveness(nc, (node, tool) => this.liveCatalog?.instanceOf(node, tool), settled, opts.liveness);
@@ -482,6 +486,7 @@ export class Mesh {
   /** Stops serving, drains the connection and closes it. */
   async close(): Promise<void> {
     this.liveness.close();
+    this.requestCancels.close();
     this.records.close();
     this.callLog.flush();
     this.outageListeners.clear();

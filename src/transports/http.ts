@@ -346,7 +346,7 @@ class McpHttpServer {
 
   private async open(transport: StreamableHttpTransport, req: IncomingMessage, client = ""): Promise<HttpSession> {
     const principal = principalOf(req);
-    const mcp = createServer(this.bridge, { maxInflight: this.config.maxInflight, progressBarrier: !this.config.stateless, taskOwner: this.taskOwnerOf(req), principal, deferLargeBlobs: true });
+    const mcp = createServer(this.bridge, { maxInflight: this.config.maxInflight, progressBarrier: !this.config.stateless, taskOwner: this.taskOwnerOf(req), principal, stateless: this.config.stateless, deferLargeBlobs: true });
     const session: HttpSession = { mcp, transport, open: 0, closed: false, client, lastUsed: Date.now(), principal };
     this.loose.add(session);
     if (!this.config.stateless) {
@@ -440,7 +440,7 @@ class McpHttpServer {
       this.lean.delete(oldKey);
       void oldest.session.close();
     }
-    const session = createServer(this.bridge, { progressBarrier: false, taskOwner, principal, deferLargeBlobs: true });
+    const session = createServer(this.bridge, { progressBarrier: false, taskOwner, principal, stateless: true, deferLargeBlobs: true });
     lean = { session, start: sessionStart(session) };
     this.lean.set(key, lean);
     return lean;

@@ -11,6 +11,14 @@ import type { Bridge } from "../mcp/bridge.js";
 import type { Session } from "../mcp/server.js";
 
 type Id = string | number;
+
+/**
+ * Why a fast-path call's controller was aborted by this side: the client cancelled it
+ * or left. Only then is the call unanswered; every other abort of the same controller
+ * (--call-timeout, the node's death, shutdown) ends the call with an answer.
+ */
+const CLIENT_ENDED = new Error("the client cancelled the call or closed the connection");
+const endedByClient = (abort: AbortController) => abort.signal.aborted && abort.signal.reason === CLIENT_ENDED;
 type Send = (m: JSONRPCMessage) => Promise<void>;
 /** Starts the call when `request` is plain (resolving to its answer), else undefined. */
 export type Start = (request: { id: Id; method: string; params?: unknown }, abort: AbortController, send: Send) => Promise<Record<string, unknown>> | undefined;
@@ -26,28 +34,28 @@ export class StdioLeanCalls {
     if (m.method === "notifications/cancelled" && m.id === undefined) {
       const abort = this.running.get(m.params?.requestId as Id);
       if (!abort) return false;
-      abort.abort();
+      abort.abort(CLIENT_ENDED);
       this.running.delete(m.params!.requestId as Id);
       return true;
     }
     // A reused id of a call still running here is the SDK's to answer (our map would clash).
     if (m.method !== "tools/call" || m.id === undefined || this.running.has(m.id)) return false;
     const abort = new AbortController();
-    const live: Send = (n) => (abort.signal.aborted ? Promise.resolve() : this.send(n));
+    const live: Send = (n) => (endedByClient(abort) ? Promise.resolve() : this.send(n));
     const answer = this.start(m as { id: Id; method: string }, abort, live);
     if (!answer) return false;
     const id = m.id;
     this.running.set(id, abort);
     void answer.then(async (reply) => {
       if (this.running.get(id) === abort) this.running.delete(id);
-      if (!abort.signal.aborted) await this.send(reply as JSONRPCMessage);
+      if (!endedByClient(abort)) await this.send(reply as JSONRPCMessage);
     }).catch((err: Error) => this.log.debug(`MCP stdio: cannot answer request ${String(id)}: ${err.message}`));
     return true;
   }
 
   /** The connection ended: stop what still runs (nobody is left to read the answers). */
   close(): void {
-    for (const abort of this.running.values()) abort.abort();
+    for (const abort of this.running.values()) abort.abort(CLIENT_ENDED);
     this.running.clear();
   }
 }
@@ -56,7 +64,7 @@ export class StdioLeanCalls {
 export function sessionStart(session: Session): Start {
   return (request, abort, send) => {
     // The SDK's notification(): `{ ...notification, jsonrpc }`.
-    const running = session.plainCall(request.params, abort, (n) => send({ ...n, jsonrpc: "2.0" } as JSONRPCMessage));
+    const running = session.plainCall(request.params, abort, (n) => send({ ...n, jsonrpc: "2.0" } as JSONRPCMessage), request.id);
     if (!running) return undefined;
     return running.then(
       (result) => ({ result, jsonrpc: "2.0", id: request.id }),

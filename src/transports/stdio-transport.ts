@@ -16,6 +16,9 @@
  *  - The queue is read with a moving head, not `Array.prototype.shift()`: shift moves
  *    every element, so draining a queue that grew while stdout was congested (1,000
  *    concurrent streams) was quadratic — 58.8 % of all CPU in `flush`.
+ *  - No message is longer than the client can read (`maxMessageBytes`; the SDK clients
+ *    drop the connection past 10 MiB a line): an answer that would be is replaced by a
+ *    JSON-RPC error saying so, a notification is dropped (and logged on stderr).
  */
 import { randomUUID } from "node:crypto";
 import process from "node:process";
@@ -23,6 +26,7 @@ import type { Readable, Writable } from "node:stream";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { safeParseMessage } from "./jsonrpc-shape.js";
+import { stringifyMessage } from "../mcp/server.js";
 
 /** Strings at least this long are written in slices, not embedded in one JSON text. */
 const LARGE_STRING = 1 << 20;
@@ -66,6 +70,28 @@ function whyInvalid(m: Record<string, unknown>): string {
   return "not a JSON-RPC 2.0 request, notification or response";
 }
 
+export interface StdioTransportOptions {
+  /** Longest message written, in bytes (newline included); larger ones are refused. Default: unbounded. */
+  maxMessageBytes?: number;
+  log?: { warn(message: string): void };
+}
+
+/** What is sent instead of a message over the bound: an error answer to a response's id, else nothing. */
+function oversized(message: JSONRPCMessage, bytes: number, max: number): JSONRPCMessage | undefined {
+  const m = message as { id?: unknown; method?: unknown };
+  if (m.method !== undefined || (typeof m.id !== "string" && typeof m.id !== "number")) return undefined;
+  return {
+    jsonrpc: "2.0",
+    id: m.id,
+    error: {
+      code: -32603,
+      message:
+        `the answer is at least ${bytes} bytes, more than one MCP message over stdio may carry (${max} bytes; the official MCP clients read at most 10 MiB a line), so it was not sent. ` +
+        `Ask for less (a smaller file or result; --result-max stores large tool results in the mesh file store), or use mesh-mcp over HTTP.`,
+    },
+  } as JSONRPCMessage;
+}
+
 export class StdioServerTransport implements Transport {
   onclose?: () => void;
   onerror?: (error: Error) => void;
@@ -81,7 +107,27 @@ export class StdioServerTransport implements Transport {
   /** Waiting for `drain`, or writing a large message: everything else queues. */
   private blocked = false;
 
-  constructor(private readonly stdin: Readable = process.stdin, private readonly stdout: Writable = process.stdout) {}
+  private readonly max: number;
+
+  constructor(private readonly stdin: Readable = process.stdin, private readonly stdout: Writable = process.stdout, private readonly opts: StdioTransportOptions = {}) {
+    this.max = opts.maxMessageBytes ?? Infinity;
+  }
+
+  /** The line to write for `message`: its JSON, or (over the bound) the error that replaces it, or "" (dropped). */
+  private line(message: JSONRPCMessage): string {
+    const text = stringifyMessage(message) + "\n";
+    // A UTF-16 unit is at most 3 UTF-8 bytes: measure only what might be over.
+    if (text.length * 3 <= this.max) return text;
+    const bytes = Buffer.byteLength(text);
+    return bytes <= this.max ? text : this.refuse(message, bytes);
+  }
+
+  private refuse(message: JSONRPCMessage, bytes: number): string {
+    const instead = oversized(message, bytes, this.max);
+    const what = (message as { method?: string }).method ?? `the answer to ${JSON.stringify((message as { id?: unknown }).id)}`;
+    this.opts.log?.warn(`stdio: ${what} is at least ${bytes} bytes, over the ${this.max}-byte bound of one stdio message; ${instead ? "answered with an error instead" : "dropped"}`);
+    return instead ? JSON.stringify(instead) + "\n" : "";
+  }
 
   private readonly ondata = (chunk: Buffer) => {
     let start = 0;
@@ -204,10 +250,10 @@ export class StdioServerTransport implements Transport {
       const done: Array<() => void> = [];
       while (this.peek() && !this.peek()!.large && batch.length < SLICE) {
         const next = this.take();
-        batch += JSON.stringify(next.message) + "\n";
+        batch += this.line(next.message);
         done.push(next.resolve);
       }
-      if (this.stdout.write(batch)) {
+      if (batch === "" || this.stdout.write(batch)) {
         for (const r of done) r();
       } else {
         this.blocked = true;
@@ -226,7 +272,11 @@ export class StdioServerTransport implements Transport {
     if (!this.stdout.write(text)) await new Promise<void>((r) => this.stdout.once("drain", () => r()));
   }
 
-  /** Writes JSON text with each large string emitted in escaped slices. */
+  /**
+   * Writes JSON text with each large string emitted in escaped slices. The slices are
+   * made before anything is written, so a message over the bound is refused whole
+   * (never half a line); making them stops as soon as the bound is passed.
+   */
   private async writeLarge(message: JSONRPCMessage, large: Set<string>): Promise<void> {
     const holes: string[] = [];
     const json = JSON.stringify(message, (_k, v: unknown) => {
@@ -237,23 +287,35 @@ export class StdioServerTransport implements Transport {
       return v;
     });
     const parts = json.split(PLACEHOLDER_RE);
-    for (let i = 0; i < parts.length; i++) {
+    const pieces: string[] = [];
+    let bytes = 1; // the newline
+    const add = (piece: string) => {
+      pieces.push(piece);
+      bytes += Buffer.byteLength(piece);
+    };
+    for (let i = 0; i < parts.length && bytes <= this.max; i++) {
       if (i % 2 === 0) {
-        if (parts[i]) await this.write(parts[i]!);
+        if (parts[i]) add(parts[i]!);
         continue;
       }
       const s = holes[Number(parts[i])]!;
-      await this.write('"');
-      for (let at = 0; at < s.length; ) {
+      add('"');
+      for (let at = 0; at < s.length && bytes <= this.max; ) {
         let end = Math.min(s.length, at + SLICE);
         // Never split a surrogate pair: JSON.stringify would escape each half on its own.
         const last = s.charCodeAt(end - 1);
         if (end < s.length && last >= 0xd800 && last <= 0xdbff) end++;
-        await this.write(JSON.stringify(s.slice(at, end)).slice(1, -1));
+        add(JSON.stringify(s.slice(at, end)).slice(1, -1));
         at = end;
       }
-      await this.write('"');
+      add('"');
     }
+    if (bytes > this.max) {
+      const instead = this.refuse(message, bytes);
+      if (instead) await this.write(instead);
+      return;
+    }
+    for (const piece of pieces) await this.write(piece);
     await this.write("\n");
   }
 }

@@ -11,7 +11,7 @@ import { randomUUID } from "node:crypto";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import type { Bridge } from "../mcp/bridge.js";
-import { createServer } from "../mcp/server.js";
+import { createServer, STDIO_MESSAGE_MAX } from "../mcp/server.js";
 import { StdioServerTransport } from "./stdio-transport.js";
 import { sessionStart, StdioLeanCalls } from "./stdio-lean.js";
 import type { StdioTaskListens } from "./stdio-task-listen.js";
@@ -72,7 +72,7 @@ class Handoff implements Transport {
 }
 
 export async function serveStdio(bridge: Bridge, onClosed: () => void): Promise<{ close(): Promise<void> }> {
-  const wire = new StdioServerTransport();
+  const wire = new StdioServerTransport(undefined, undefined, { maxMessageBytes: STDIO_MESSAGE_MAX, log: bridge.log });
   const early: JSONRPCMessage[] = [];
   let close = () => wire.close();
   wire.onclose = onClosed;
@@ -94,7 +94,7 @@ export async function serveStdio(bridge: Bridge, onClosed: () => void): Promise<
         ]);
         handoff.tasks = new StdioTaskListens(bridge, taskOwner, (m) => void wire.send(m).catch(() => {}));
         handoff.lean = new StdioLeanCalls(modernStdioStart(bridge), (m) => wire.send(m), bridge.log);
-        return serveModernStdio(() => createModernServer(bridge, { pushChanges: true, taskOwner }), {
+        return serveModernStdio(() => createModernServer(bridge, { pushChanges: true, taskOwner, localClient: true, messageMax: STDIO_MESSAGE_MAX }), {
           transport: handoff as never,
           legacy: "reject",
           onerror: (err) => bridge.log.debug(`MCP stdio (2026-07-28): ${err.message}`),
@@ -103,7 +103,7 @@ export async function serveStdio(bridge: Bridge, onClosed: () => void): Promise<
       serving.catch((err: Error) => bridge.log.error(`cannot serve MCP 2026-07-28 over stdio: ${err.message}`));
       close = () => serving.then((handle) => handle.close(), () => wire.close());
     } else {
-      const session = createServer(bridge, { progressBarrier: true, taskOwner });
+      const session = createServer(bridge, { progressBarrier: true, taskOwner, localClient: true, messageMax: STDIO_MESSAGE_MAX });
       handoff.lean = new StdioLeanCalls(sessionStart(session), (m) => wire.send(m), bridge.log);
       close = () => session.close();
       void session.server.connect(handoff);

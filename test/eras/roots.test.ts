@@ -1,7 +1,9 @@
 /**
- * mesh_upload_file asks a 2026-07-28 client for its roots the 2026 way: an
+ * Over stdio, mesh_upload_file asks a 2026-07-28 client for its roots the 2026 way: an
  * input-required result the client fulfils (with its roots/list handler) and retries.
- * A file under a shared root uploads; one outside is refused, naming what to do.
+ * A file under a shared root uploads; one outside is refused, naming what to do. Over
+ * HTTP a client's roots name folders of the client's machine: they are never asked
+ * for, and without --allow-dir the upload reads nothing (test/faults/remote-files.test.ts).
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -16,7 +18,7 @@ import { meshWithTools, startCli } from "../http/helpers.js";
 const T = { timeout: 60_000 };
 
 for (const wire of ["http", "stdio"] as const) {
-  test(`mesh_upload_file over ${wire}: roots through an input-required round`, T, async (t) => {
+  test(`mesh_upload_file over ${wire}: ${wire === "http" ? "roots do not count" : "roots through an input-required round"}`, T, async (t) => {
     const env = await meshWithTools(t);
     const shared = realpathSync(mkdtempSync(join(tmpdir(), "roots-shared-")));
     const other = realpathSync(mkdtempSync(join(tmpdir(), "roots-other-")));
@@ -43,6 +45,13 @@ for (const wire of ["http", "stdio"] as const) {
     t.after(() => client.close().catch(() => {}));
     assert.equal(client.getNegotiatedProtocolVersion(), "2026-07-28");
 
+    if (wire === "http") {
+      const off = await client.callTool({ name: "mesh_upload_file", arguments: { path: join(shared, "in.txt"), key: `roots/${wire}.txt` } });
+      assert.equal(off.isError, true);
+      assert.match(JSON.stringify(off.content), /--allow-dir/);
+      assert.equal(asked, 0, "an HTTP client's roots are not asked for");
+      return;
+    }
     const ok = await client.callTool({ name: "mesh_upload_file", arguments: { path: join(shared, "in.txt"), key: `roots/${wire}.txt` } });
     assert.equal(ok.isError, undefined, JSON.stringify(ok.content));
     assert.equal(asked, 1, "the client was asked for its roots once");

@@ -210,6 +210,11 @@ export class NodeProcess {
     return line.split(" ")[2] ?? "";
   }
 
+  /** The call ids of every handler started so far, in order. */
+  startedIds(): string[] {
+    return this.lines.filter((l) => l.startsWith("started ")).map((l) => l.split(" ")[2] ?? "");
+  }
+
   async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
     const p = this.proc;
     if (p.exitCode !== null || p.signalCode !== null) return;

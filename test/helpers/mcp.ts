@@ -192,6 +192,13 @@ export class McpClient {
     return (await this.listTools()).find((t) => t.name === name);
   }
 
+  /** The nodes offering the tool named `name` now, sorted, as mesh://tools says ([] when not listed). */
+  async nodesOf(name: string): Promise<string[]> {
+    const r = await this.client.readResource({ uri: "mesh://tools" });
+    const list = JSON.parse((r.contents[0] as { text: string }).text) as Array<{ name?: string; nodes: string[] }>;
+    return [...(list.find((x) => x.name === name)?.nodes ?? [])].sort();
+  }
+
   /** Waits until tools/list shows every one of `names` and returns the list. */
   async waitForTools(names: string[], timeoutMs = 5000): Promise<Tool[]> {
     return waitFor(async () => {

@@ -20,11 +20,8 @@ for (const flavour of NATS_FLAVOURS) {
     /** Until the bridge lists exactly `nodes` for each of `tools` (a killed node's tools linger until it notices). */
     const offeredBy = (tools: string[], want: string[]) =>
       waitFor(async () => {
-        const list = await client.listTools();
-        return tools.every((name) => {
-          const got = (list.find((x) => x.name === name)?._meta?.["mesh-mcp/nodes"] as string[] | undefined) ?? [];
-          return JSON.stringify([...got].sort()) === JSON.stringify([...want].sort());
-        });
+        for (const name of tools) if (JSON.stringify(await client.nodesOf(name)) !== JSON.stringify([...want].sort())) return false;
+        return true;
       }, `${tools.join(", ")} offered by ${want.join(", ")}`, { timeoutMs: 15_000, intervalMs: 100 });
 
     before(async () => {

@@ -36,11 +36,8 @@ for (const flavour of NATS_FLAVOURS) {
     let client: McpClient;
     let dir: string;
     const { nodes, start } = goNodes(() => nats.url);
-    /** The nodes tools/list offers `tool` on (its `_node` choices). */
-    const offeredOn = async (tool: string): Promise<string[]> => {
-      const t = await client.tool(tool);
-      return t ? [...(((t.inputSchema as Json).properties?._node?.enum as string[]) ?? [])].sort() : [];
-    };
+    /** The nodes offering `tool`, as mesh://tools says. */
+    const offeredOn = (tool: string): Promise<string[]> => client.nodesOf(tool);
 
     before(async () => {
       dir = mkdtempSync(join(tmpdir(), "mesh-mcp-jbmesh-"));

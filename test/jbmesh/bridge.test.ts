@@ -57,9 +57,9 @@ for (const flavour of NATS_FLAVOURS) {
         assert.ok(names.includes(n), `${n} in ${names.join(", ")}`);
       }
       const add = tools.find((t) => t.name === "calc__add")!;
-      assert.deepEqual(Object.keys(props(add)).sort(), ["_node", "a", "b"]);
+      assert.deepEqual(Object.keys(props(add)).sort(), ["a", "b"]);
       assert.deepEqual((add.inputSchema as Json).required, ["a", "b"]);
-      assert.deepEqual([...props(add)._node.enum].sort(), ["alpha", "beta"]);
+      assert.deepEqual(await client.nodesOf("calc__add"), ["alpha", "beta"]);
       assert.equal(props(add).a.description, "First number");
       const gen = tools.find((t) => t.name === "writer__generate")!;
       assert.match(gen.description ?? "", /What to write/);
@@ -71,7 +71,8 @@ for (const flavour of NATS_FLAVOURS) {
       assert.equal((health.inputSchema as Json).type, "object");
       // The `files` tool comes from the v0.0.9 node only.
       const filesGet = tools.find((t) => t.name === "files__get")!;
-      assert.deepEqual(props(filesGet)._node.enum, ["alpha"]);
+      assert.ok(filesGet);
+      assert.deepEqual(await client.nodesOf("files__get"), ["alpha"]);
     });
 
     test("calls are load-balanced over both nodes and pinned with _node", T, async () => {
@@ -158,10 +159,7 @@ for (const flavour of NATS_FLAVOURS) {
 
     test("a file attached through nats-py (jb-service attach_file) reads back intact, also via the Go node's files.get", T, async () => {
       await start({ name: "pyimg", tools: ["images"], pythonAttach: true });
-      await waitFor(async () => {
-        const render = await client.tool("images__render");
-        return render && props(render)._node.enum.includes("pyimg");
-      }, "pyimg offers images__render", { timeoutMs: 5000, intervalMs: 100 });
+      await waitFor(async () => (await client.nodesOf("images__render")).includes("pyimg"), "pyimg offers images__render", { timeoutMs: 5000, intervalMs: 100 });
       const r = await client.call("images__render", { text: "py", _node: "pyimg" });
       assert.equal(r.isError, undefined, textOf(r));
       const ref = ((r.structuredContent as Json).__mesh_files__ as Json[])[0]!;
@@ -199,10 +197,7 @@ for (const flavour of NATS_FLAVOURS) {
 
     test("a node joining is offered within seconds; one restarting after a crash comes back", T, async () => {
       const gamma = await start({ name: "gamma", tools: ["calc"] });
-      await waitFor(async () => {
-        const add = await client.tool("calc__add");
-        return add && props(add)._node.enum.includes("gamma");
-      }, "gamma offers calc__add", { timeoutMs: 5000, intervalMs: 100 });
+      await waitFor(async () => (await client.nodesOf("calc__add")).includes("gamma"), "gamma offers calc__add", { timeoutMs: 5000, intervalMs: 100 });
       const r = await client.call("calc__whoami", { _node: "gamma" });
       assert.equal((r.structuredContent as Json).node, "gamma");
       await gamma.kill();
@@ -220,10 +215,7 @@ for (const flavour of NATS_FLAVOURS) {
       const admin = await McpClient.start({ natsUrl: nats.url, args: ["--admin"] });
       try {
         await admin.waitForTools(["calc__add", "mesh_admin_install"], 10_000);
-        const offered = async (tool: string) => {
-          const t = await admin.tool(tool);
-          return t ? (props(t)._node?.enum as string[]) ?? [] : [];
-        };
+        const offered = (tool: string) => admin.nodesOf(tool);
         const bad = await admin.call("mesh_admin_install", { node: "adm", source: "https://example.com/x.git" });
         assert.equal(bad.isError, true);
         assert.match(textOf(bad), /not a fixture:\/\/ source/);

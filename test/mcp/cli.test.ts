@@ -19,7 +19,7 @@ test("mesh-mcp tools lists what an agent would see, with schemas", T, async (t) 
   assert.match(r.stdout, /^calculator__add$/m);
   assert.match(r.stdout, /^calculator__fail$/m);
   assert.match(r.stdout, /^mesh_upload_file$/m);
-  assert.match(r.stdout, /offered by node n1/);
+  assert.match(r.stdout, /offered by node n1 \(v1\.2\.0\)/);
   assert.match(r.stdout, /"a": \{\s+"type": "number",\s+"description": "first"/);
   assert.match(r.stderr, /tools \(2 mesh methods on 1 nodes\)/);
   const filtered = await runCli(["tools", "--exclude", "*.fail"], { env: { NATS_URL: env.nats.url } });

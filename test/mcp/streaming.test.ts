@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Mesh } from "../../src/mesh/index.js";
-import { deferred, mcpEnv, sleep, textOf } from "../helpers/mcp.js";
+import { deferred, mcpEnv, sleep, textOf, waitFor } from "../helpers/mcp.js";
 
 const T = { timeout: 30_000 };
 
@@ -108,7 +108,7 @@ test("two nodes offering one stream: it runs on one node, the next call on the o
   await registerCounter(n2, ran);
   const client = await env.client();
   await client.waitForTools(["counter__count"]);
-  assert.match((await client.tool("counter__count"))?.description ?? "", /nodes n1, n2/);
+  await waitFor(async () => JSON.stringify(await client.nodesOf("counter__count")) === JSON.stringify(["n1", "n2"]), "both nodes offer counter.count");
 
   const { result, progress } = await client.callWithProgress("counter__count", { n: 3 });
   assert.equal(result.isError, undefined, textOf(result));
