@@ -78,6 +78,8 @@ export function bridgeOptionsFrom(c: Config): BridgeOptions {
       webhookAllowHttp: c.eventsWebhookAllowHttp,
       webhookAllowPrivate: c.eventsWebhookAllowPrivate,
     },
+    policy: c.policy,
+    audit: c.audit,
   };
 }
 
@@ -118,8 +120,8 @@ async function serve(config: Config, log: Logger): Promise<void> {
     const { serveHttp } = await import("./transports/http.js");
     transport = await serveHttp(bridge, config, log, () => void shutdown("HTTP server closed"));
   } else {
-    const { serveStdio } = await import("./transports/stdio.js");
-    transport = await serveStdio(bridge, () => void shutdown("stdin closed"));
+    const [{ serveStdio }, { localPrincipal }] = await Promise.all([import("./transports/stdio.js"), import("./mcp/principal.js")]);
+    transport = await serveStdio(bridge, () => void shutdown("stdin closed"), localPrincipal(config.principal));
     log.info(`serving MCP over stdio; NATS ${config.nats}`);
   }
 }

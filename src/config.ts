@@ -5,6 +5,8 @@
  */
 import { parseArgs } from "node:util";
 import { z } from "zod";
+import { loadConfigFile, type ConfigFile } from "./config-file.js";
+import type { Policy } from "./mcp/policy.js";
 
 type Kind = "string" | "number" | "boolean" | "list";
 
@@ -97,6 +99,9 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: "max-sessions-per-client", env: "MESH_MCP_MAX_SESSIONS_PER_CLIENT", kind: "number", default: 100, group: "HTTP transport", arg: "N", description: "Open sessions per client address; beyond, its least recently used idle session is closed, or 429 when none is idle." },
   { flag: "max-inflight", env: "MESH_MCP_MAX_INFLIGHT", kind: "number", default: 32, group: "HTTP transport", arg: "N", description: "Concurrent tool calls per session." },
   // General
+  { flag: "config", env: "MESH_MCP_CONFIG", kind: "string", group: "General", arg: "FILE", description: "Config file (YAML or JSON): any option below by its flag name, and the access `policy` (docs/config.md, docs/identity.md). Flags and env win over it." },
+  { flag: "principal", env: "MESH_MCP_PRINCIPAL", kind: "string", group: "General", arg: "NAME", description: "stdio: the caller's name for the policy, audit and mesh headers (default: the local user)." },
+  { flag: "audit", env: "MESH_MCP_AUDIT", kind: "boolean", default: false, group: "General", description: "Log one audit record per tool call (principal, client, tool.method, node, call id, outcome, duration, bytes) at info level." },
   { flag: "log-level", env: "MESH_MCP_LOG_LEVEL", kind: "string", default: "info", group: "General", arg: "LEVEL", description: "stderr log level: debug, info, warning, error." },
   { flag: "log-calls", env: "MESH_MCP_LOG_CALLS", kind: "boolean", default: false, group: "General", description: "Log every tool call (start, outcome, duration) at info level; a client that set a log level sees only its own calls." },
   { flag: "log-format", env: "MESH_MCP_LOG_FORMAT", kind: "string", default: "text", group: "General", arg: "text|json", description: "stderr log lines as text or as one JSON object each." },
@@ -180,10 +185,16 @@ export const ConfigSchema = z.object({
   maxInflight: z.number().int().min(1),
   logLevel: z.enum(["debug", "info", "warning", "error"]),
   logFormat: z.enum(["text", "json"]),
+  config: z.string().optional(),
+  principal: z.string().min(1).max(200).regex(/^[^\r\n]*$/, "one line").optional(),
+  audit: z.boolean(),
   help: z.boolean().optional(),
   version: z.boolean().optional(),
 });
-export type Config = z.infer<typeof ConfigSchema>;
+export type Config = z.infer<typeof ConfigSchema> & {
+  /** The config file's `policy` (absent: everything the flags expose, as before). */
+  policy?: Policy;
+};
 
 function camel(flag: string): string {
   return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -211,6 +222,14 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     throw new ConfigError(`${(err as Error).message}. Run mesh-mcp --help for the options.`);
   }
   const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
+  // The file comes under flags and env: flags > env > file > defaults.
+  const fileName = (values.config as string | undefined) ?? (env.MESH_MCP_CONFIG || undefined);
+  let file: ConfigFile | undefined;
+  try {
+    file = fileName ? loadConfigFile(fileName, OPTIONS) : undefined;
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
   const out: Record<string, unknown> = {};
   for (const o of OPTIONS) {
     let v: unknown = values[o.flag];
@@ -218,6 +237,7 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     if (v === undefined && fromEnv !== undefined && fromEnv !== "") {
       v = o.kind === "boolean" ? truthy(fromEnv) : o.kind === "list" ? fromEnv.split(",").map((s) => s.trim()).filter(Boolean) : fromEnv;
     }
+    if (v === undefined) v = file?.values.get(o.flag);
     if (v === undefined) v = o.kind === "list" ? [] : o.default;
     if (o.kind === "number" && typeof v === "string") {
       const n = Number(v);
@@ -231,9 +251,11 @@ export function parseConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     const issue = result.error.issues[0]!;
     const key = String(issue.path[0] ?? "");
     const spec = OPTIONS.find((o) => camel(o.flag) === key);
-    throw new ConfigError(`--${spec?.flag ?? key}${spec?.env ? ` / ${spec.env}` : ""}: ${issue.message}`);
+    const line = file?.lines.get(key);
+    const fromFile = line !== undefined && values[spec?.flag ?? ""] === undefined && !(spec?.env && env[spec.env]);
+    throw new ConfigError(`${fromFile ? `${file!.path}:${line}: ${spec?.flag ?? key}` : `--${spec?.flag ?? key}${spec?.env ? ` / ${spec.env}` : ""}`}: ${issue.message}`);
   }
-  return { config: result.data, positionals: parsed.positionals };
+  return { config: file?.policy ? { ...result.data, policy: file.policy } : result.data, positionals: parsed.positionals };
 }
 
 /** `--help` text, generated from OPTIONS. */
@@ -268,5 +290,18 @@ export function optionsMarkdown(): string {
     const def = o.default === undefined ? "" : `\`${String(o.default)}\``;
     rows.push(`| \`--${o.flag}${o.arg ? ` ${o.arg.replace(/\|/g, "\\|")}` : ""}\` | ${o.env ? `\`${o.env}\`` : ""} | ${def} | ${o.description.replace(/\|/g, "\\|")} |`);
   }
+  return rows.join("\n");
+}
+
+/** Markdown table of the config file's keys (docs/config.md): the options by flag name, typed. */
+export function configFileMarkdown(): string {
+  const type = { string: "string", number: "number", boolean: "true/false", list: "list of strings" } as const;
+  const rows = ["| Key | Type | Default | Flag / env | Description |", "| --- | --- | --- | --- | --- |"];
+  for (const o of OPTIONS) {
+    if (o.flag === "config" || o.flag === "help" || o.flag === "version") continue;
+    const def = o.default === undefined ? "" : `\`${String(o.default)}\``;
+    rows.push(`| \`${o.flag}\` | ${type[o.kind]} | ${def} | \`--${o.flag}\`${o.env ? ` / \`${o.env}\`` : ""} | ${o.description.replace(/\|/g, "\\|")} |`);
+  }
+  rows.push("| `policy` | mapping | | (file only) | Who may do what: roles, rules mapping principals to roles, default and anonymous roles. See [identity.md](identity.md). |");
   return rows.join("\n");
 }

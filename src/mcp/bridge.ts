@@ -14,6 +14,8 @@ import { MethodFilter } from "./filters.js";
 import { ToolNameTable } from "./naming.js";
 import { BUILTIN_TOOL_NAMES } from "./builtins.js";
 import { DISCOVERY_TOOL_NAMES } from "./naming.js";
+import { auditFields, auditRecord, type AuditDetail } from "./audit.js";
+import type { Policy } from "./policy.js";
 
 export interface BridgeOptions {
   mesh: MeshOptions;
@@ -57,6 +59,10 @@ export interface BridgeOptions {
    * instead of the mesh methods; "auto" does so above `threshold` visible methods.
    */
   discovery?: { mode: "auto" | "on" | "off"; threshold: number };
+  /** Who may do what (the config file's `policy`); absent: everything the flags expose. */
+  policy?: Policy;
+  /** One audit record per call to the log (audit.ts). */
+  audit?: boolean;
 }
 
 /** The same mesh warning is repeated at most this often. */
@@ -66,9 +72,9 @@ export type BridgeState = "connecting" | "connected" | "disconnected" | "closed"
 
 /** How a mesh tool call ended (metrics): `invalid`/`unavailable` never reached the mesh. */
 export type CallOutcome = "ok" | "error" | "cancelled" | "timeout" | "no_responders" | "invalid" | "unavailable";
-export type CallObserver = (key: string, outcome: CallOutcome, ms: number) => void;
-/** Who answered a call and for whom (the log line of every call). */
-export interface CallDetail {
+export type CallObserver = (key: string, outcome: CallOutcome, ms: number, detail: CallDetail) => void;
+/** Who answered a call and for whom (the log line of every call, its audit record). */
+export interface CallDetail extends AuditDetail {
   node?: string;
   session?: string;
   /** The error text of a failure (its first line is logged). */
@@ -321,9 +327,13 @@ export class Bridge {
         session: detail.session, tool: key, node: detail.node, outcome, ms: Math.round(ms),
       });
     }
+    if (this.opts.audit) {
+      const record = auditRecord(key, outcome, ms, detail);
+      this.log.local("info", record.message, auditFields(record));
+    }
     for (const o of this.callObservers) {
       try {
-        o(key, outcome, ms);
+        o(key, outcome, ms, detail);
       } catch {
         // an observer must not break a call
       }
@@ -333,6 +343,13 @@ export class Bridge {
   /** Aborted when the bridge shuts down (long-lived requests such as events/stream end with it). */
   get shutdownSignal(): AbortSignal {
     return this.stopWatch.signal;
+  }
+
+  /** The audit record of a built-in tool call (upload, admin): mesh calls get theirs in callDone. */
+  auditBuiltin(name: string, ok: boolean, ms: number, detail: AuditDetail): void {
+    if (!this.opts.audit) return;
+    const record = auditRecord(name, ok ? "ok" : "error", ms, detail);
+    this.log.local("info", record.message, auditFields(record));
   }
 
   /** True once shutdown() began: transports refuse new work from then on. */

@@ -8,6 +8,7 @@ import type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js";
 import type { Bridge } from "./bridge.js";
 import { openAllowedFile } from "./paths.js";
 import { errorResult, fileUri, okResult, textOf, thrownResult } from "./results.js";
+import type { Access } from "./policy.js";
 
 export interface BuiltinContext {
   bridge: Bridge;
@@ -19,6 +20,8 @@ export interface BuiltinContext {
    * this server may open: then only --allow-dir counts and roots() is never asked.
    */
   localClient?: boolean;
+  /** The caller under the policy: upload prefixes, nodes it may administer. */
+  access?: Access;
 }
 
 /** Why an HTTP client's upload reads nothing: the operator allowed no folder. */
@@ -64,6 +67,7 @@ function adminTool(
     async run(args, ctx) {
       const why = ctx.bridge.unavailableReason();
       if (why) return errorResult(`${name}: ${why}`);
+      if (ctx.access && !ctx.access.can("node.use", str(args.node))) return errorResult(`${name}: you may not administer node "${str(args.node)}" (see the nodes you may use in mesh://nodes)`);
       try {
         const reply = (await run(ctx.bridge, args)) as { ok: boolean; error?: string; node?: string };
         if (!reply.ok) return errorResult(`${name} failed on node ${reply.node || String(args.node)}: ${reply.error ?? "no error text"}`);
@@ -109,7 +113,13 @@ export const BUILTINS: Builtin[] = [
         const file = await openAllowedFile(path, allowed);
         let info;
         try {
-          const key = args.key ? str(args.key) : `uploads/${randomUUID().slice(0, 8)}/${basename(file.path)}`;
+          // Under the policy: only into the caller's upload prefixes (the default key into the first of them).
+          const prefixes = ctx.access?.uploadPrefixes();
+          const base = prefixes === undefined || prefixes.some((p) => "uploads/".startsWith(p)) ? "uploads/" : prefixes[0]!;
+          const key = args.key ? str(args.key) : `${base}${randomUUID().slice(0, 8)}/${basename(file.path)}`;
+          if (ctx.access && !ctx.access.can("file.upload", key)) {
+            return errorResult(`mesh_upload_file: you may not write "${key}"; upload under ${prefixes!.map((p) => `"${p}"`).join(", ")}`);
+          }
           const contentType = args.content_type ? str(args.content_type) : guessContentType(file.path);
           info = await ctx.bridge.mesh!.files.putOpenFile(key, file.handle, contentType);
         } finally {

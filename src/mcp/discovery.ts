@@ -10,13 +10,13 @@
  *    tools/call of that name, so it is found, validated and run exactly as a listed tool.
  *
  * Stateless: nothing is kept per session, so any request of any revision may use any
- * meta-tool. What a caller may see comes from ToolList.meshTools(principal), the same
+ * meta-tool. What a caller may see comes from ToolList.meshTools(access), the same
  * view tools/list shows (visibleMethods in tools.ts is the one filter).
  */
 import type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js";
 import type { Bridge } from "./bridge.js";
 import { DISCOVERY_TOOL_NAMES } from "./naming.js";
-import type { Principal } from "./principal.js";
+import type { Access } from "./policy.js";
 import { errorResult } from "./results.js";
 import { withSerialized } from "./serialized.js";
 import type { ToolList } from "./tools.js";
@@ -224,15 +224,15 @@ const asText = (s: string): CallToolResult => ({ content: [{ type: "text", text:
 
 /**
  * Answers a call of a meta-tool (undefined for any other name). `tools` is the caller's
- * ToolList; `principal` the caller, so search, get and call see what its tools/list shows.
+ * ToolList; `access` the caller under the policy, so search, get and call see what its tools/list shows.
  */
 export function discoveryCall(
-  bridge: Bridge, tools: ToolList, name: string, args: Record<string, unknown>, principal?: Principal,
+  bridge: Bridge, tools: ToolList, name: string, args: Record<string, unknown>, access?: Access,
 ): DiscoveryOutcome | undefined {
   if (!NAMES.has(name)) return undefined;
   const why = bridge.unavailableReason();
   if (why && name !== DISCOVERY_TOOL_NAMES.call) return { result: errorResult(`${name}: ${why}`) };
-  const listed = tools.meshTools(principal);
+  const listed = tools.meshTools(access);
   if (name === DISCOVERY_TOOL_NAMES.search) {
     if (typeof args.query !== "string") return { result: errorResult(`${name}: "query" must be a string of keywords (an empty string lists methods by name).`) };
     const limit = args.limit ?? DEFAULT_LIMIT;
@@ -301,6 +301,6 @@ export function listing(builtins: Tool[], mesh: Tool[]): Tool[] {
 }
 
 /** What tools/list shows of the mesh: the methods, or discovery's meta-tools instead. */
-export function listedMeshTools(bridge: Bridge, tools: ToolList, principal?: Principal): Tool[] {
-  return bridge.discoveryActive() ? DISCOVERY_TOOLS : tools.meshTools(principal);
+export function listedMeshTools(bridge: Bridge, tools: ToolList, access?: Access): Tool[] {
+  return bridge.discoveryActive() ? DISCOVERY_TOOLS : tools.meshTools(access);
 }

@@ -16,7 +16,7 @@ import type { HookRecord, JsonObject, WebhookPolicy } from "../mesh/index.js";
 /** The mesh library's webhook helpers (already loaded once the bridge is connected). */
 const meshLib = () => import("../mesh/index.js");
 import type { Bridge } from "./bridge.js";
-import { EVENT_ERRORS, eventError, eventsOf, eventStats, type EventCaller } from "./events.js";
+import { EVENT_ERRORS, eventError, eventsOf, eventStats, visibilityOf, type EventCaller } from "./events.js";
 
 const DEFAULT_TTL_MS = 3_600_000;
 const DEFAULT_MAX_TTL_MS = 24 * 3_600_000;
@@ -183,7 +183,7 @@ export function startEventDelivery(bridge: Bridge): void {
       bridge.log.debug(`events: no webhook delivery from this process: ${(err as Error).message}`);
       return;
     }
-    const visible = opts.visible;
+    const visible = visibilityOf(bridge);
     store.dispatch({
       policy: policyOf(bridge),
       concurrency: opts.webhookConcurrency ?? 8,

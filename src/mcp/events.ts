@@ -17,6 +17,7 @@ import type { EventOccurrence, EventTarget, MeshEvents } from "../mesh/index.js"
 import type { Bridge } from "./bridge.js";
 import { ANONYMOUS, PRINCIPAL_AUTH_KEY, type Principal } from "./principal.js";
 import { registerWebhookMethods } from "./events-webhooks.js";
+import { eventVisibility } from "./authorize.js";
 
 export const EVENTS_EXTENSION = "io.modelcontextprotocol/events";
 export const EVENTS_EXTENSION_CAPABILITY = { extensions: { [EVENTS_EXTENSION]: {} } } as const;
@@ -120,8 +121,13 @@ export function eventError(err: unknown): never {
   throw new ProtocolError(ProtocolErrorCode.InternalError, err instanceof Error ? err.message : String(err));
 }
 
+/** The operator's hook (embedding), else the config file's policy, else none: everything is heard. */
+export function visibilityOf(bridge: Bridge): EventVisibility | undefined {
+  return bridge.opts.events?.visible ?? eventVisibility(bridge);
+}
+
 export function readerOf(bridge: Bridge, caller: EventCaller) {
-  const visible = bridge.opts.events?.visible;
+  const visible = visibilityOf(bridge);
   return { owner: caller.owner, visible: visible ? (t: EventTarget) => visible(caller.principal, { node: t.node, tool: t.tool, method: t.method, fileKey: t.fileKey }) : undefined };
 }
 

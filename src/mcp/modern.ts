@@ -8,24 +8,24 @@
  */
 import { realpath } from "node:fs/promises";
 import { isAbsolute, resolve } from "node:path";
-import { CLIENT_CAPABILITIES_META_KEY, inputRequired, inputResponse, ProtocolError, ProtocolErrorCode, ResourceNotFoundError, Server, type CallToolResult, type CacheHint, type Tool } from "@modelcontextprotocol/server";
+import { CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, inputRequired, inputResponse, ProtocolError, ProtocolErrorCode, ResourceNotFoundError, Server, type CallToolResult, type CacheHint, type Tool } from "@modelcontextprotocol/server";
 import type { Bridge } from "./bridge.js";
+import type { MethodEntry } from "../mesh/index.js";
+import { methodsFor } from "./authorize.js";
 import { builtinsFor, type BuiltinContext } from "./builtins.js";
 import { complete, InvalidCursorError, listResources, readResource, ResourceError, TEMPLATES } from "./resources.js";
 import { isInside, rootsToDirs } from "./paths.js";
-import { fileUri } from "./results.js";
+import { fileUri, keyFromUri } from "./results.js";
 import { INSTRUCTIONS, SERVER_INFO, SHARED_CAPABILITIES } from "./server.js";
 import { callMeshTool, findTool, ToolList, type CallContext } from "./tools.js";
 import { discoveryCall, listedMeshTools, listing } from "./discovery.js";
-import { PRINCIPAL_AUTH_KEY, type Principal } from "./principal.js";
 import { taskSupportOf, withTaskSupport } from "./tasks.js";
 import { ANONYMOUS_OWNER, createModernTask, declaresTasks, registerModernTasks, TASKS_EXTENSION_CAPABILITY } from "./tasks-modern.js";
 import { EVENTS_EXTENSION_CAPABILITY, eventCaller, registerModernEvents } from "./events.js";
 import { startEventDelivery } from "./events-webhooks.js";
-
-/** The caller of a 2026 request, as the HTTP edge put it in authInfo (undefined over stdio). */
-const principalOf = (ctx: { http?: { authInfo?: { extra?: Record<string, unknown> } } }): Principal | undefined =>
-  ctx.http?.authInfo?.extra?.[PRINCIPAL_AUTH_KEY] as Principal | undefined;
+import { accessFor, builtinsAllowed, taskOwnerOf } from "./authorize.js";
+import type { Access } from "./policy.js";
+import { PRINCIPAL_AUTH_KEY, type Principal } from "./principal.js";
 
 /** The authInfo.extra key under which the HTTP edge names a request's task owner. */
 export const TASK_OWNER_AUTH_KEY = "meshTaskOwner";
@@ -47,6 +47,26 @@ export interface ModernOptions {
   localClient?: boolean;
   /** Most bytes one message may carry (stdio: STDIO_MESSAGE_MAX; SessionOptions.messageMax). */
   messageMax?: number;
+  /** Who this instance's requests come from when a request names none (stdio: the local or --principal user). */
+  principal?: Principal;
+}
+
+/** The principal the HTTP edge put on a 2026 request (authInfo.extra), else `fallback`. */
+export function principalOfRequest(ctx: { http?: { authInfo?: { extra?: Record<string, unknown> } } }, fallback?: Principal): Principal | undefined {
+  const p = ctx.http?.authInfo?.extra?.[PRINCIPAL_AUTH_KEY] as Principal | undefined;
+  return p && typeof p === "object" && typeof p.id === "string" ? p : fallback;
+}
+
+/** A 2026 answer filtered for one principal must not be reused for another (SEP cache hints). */
+function scoped<T extends CacheHint>(hint: T, access: Access): T {
+  return access.unrestricted ? hint : { ...hint, cacheScope: "private" };
+}
+
+/** The client's name and version from a 2026 request's envelope (audit). */
+function clientOf(envelope: unknown): { name?: string; version?: string } | undefined {
+  const info = (envelope as Record<string, unknown> | undefined)?.[CLIENT_INFO_META_KEY] as { name?: unknown; version?: unknown } | undefined;
+  if (!info || typeof info !== "object") return undefined;
+  return { name: typeof info.name === "string" ? info.name : undefined, version: typeof info.version === "string" ? info.version : undefined };
 }
 
 /** Fixed surfaces (templates, server/discover) change only with a new mesh-mcp version. */
@@ -107,12 +127,23 @@ export interface ChangeNotifier {
  * Turns the bridge's changes into listen-stream events, once per process (per-request
  * instances cannot hold a subscription). Returns the function that stops it.
  */
-export function publishChanges(bridge: Bridge, notify: ChangeNotifier): () => void {
+export function publishChanges(bridge: Bridge, notify: ChangeNotifier, access?: Access): () => void {
   // Webhook deliveries of MCP events: once per process, like this publisher.
   startEventDelivery(bridge);
   let listChangedTimer: NodeJS.Timeout | undefined;
-  const dropTools = bridge.onToolsChanged(() => notify.toolsChanged());
+  // For one principal (stdio): list_changed only when its view changed, file events only for what it may read.
+  const view = () => JSON.stringify(methodsFor(bridge, access!).map((e) => [e.tool, e.method, e.schema, e.stream, e.toolDescription]));
+  let seen = access && !access.unrestricted ? view() : undefined;
+  const dropTools = bridge.onToolsChanged(() => {
+    if (seen !== undefined) {
+      const now = view();
+      if (now === seen) return;
+      seen = now;
+    }
+    notify.toolsChanged();
+  });
   const dropFiles = bridge.onFileEvent((ev) => {
+    if (access && !access.can("file.read", ev.key)) return;
     notify.resourceUpdated(fileUri(ev.key));
     clearTimeout(listChangedTimer);
     listChangedTimer = setTimeout(() => notify.resourcesChanged(), 200);
@@ -129,8 +160,12 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
   const eventsOn = !bridge.opts.events?.disabled;
   // Per request: the HTTP edge may serve many clients from one (pooled) instance, so it names the identity in authInfo.
   const ownerOf = (ctx: { http?: { authInfo?: { extra?: Record<string, unknown> } } }): string => {
+    // The edge's owner first; else a known principal owns its tasks by id (they follow it across replicas).
     const fromEdge = ctx.http?.authInfo?.extra?.[TASK_OWNER_AUTH_KEY];
-    return typeof fromEdge === "string" ? fromEdge : opts.taskOwner ?? bridge.opts.tasks?.owner ?? ANONYMOUS_OWNER;
+    if (typeof fromEdge === "string") return fromEdge;
+    const byPrincipal = taskOwnerOf(principalOfRequest(ctx, opts.principal));
+    if (byPrincipal) return byPrincipal;
+    return opts.taskOwner ?? bridge.opts.tasks?.owner ?? ANONYMOUS_OWNER;
   };
   const server = new Server(
     { ...SERVER_INFO },
@@ -145,6 +180,18 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
     },
   );
   const tools = new ToolList(bridge, tasksOn ? (tool, entry) => withTaskSupport(tool, taskSupportOf(bridge, entry)) : undefined);
+  // Per principal (the task-support decoration depends on its tasks grant).
+  const toolsByAccess = new WeakMap<Access, ToolList>();
+  const toolsFor = (access: Access): ToolList => {
+    if (access.unrestricted) return tools;
+    let t = toolsByAccess.get(access);
+    if (!t) {
+      const support = (entry: MethodEntry) => (access.can("task.create", `${entry.tool}.${entry.method}`) ? taskSupportOf(bridge, entry) : undefined);
+      toolsByAccess.set(access, (t = new ToolList(bridge, tasksOn ? (tool, entry) => withTaskSupport(tool, support(entry)) : undefined)));
+    }
+    return t;
+  };
+  const accessOfReq = (ctx: { http?: { authInfo?: { extra?: Record<string, unknown> } } }) => accessFor(bridge, principalOfRequest(ctx, opts.principal));
   if (tasksOn) registerModernTasks(server, bridge, ownerOf);
   if (eventsOn) registerModernEvents(server, bridge, (ctx: never) => eventCaller(ctx, ownerOf(ctx)));
   const builtins = builtinsFor(bridge.opts.admin ?? false);
@@ -156,18 +203,20 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
     // We never hand out a tools cursor: any cursor is not one of ours.
     if (req.params?.cursor !== undefined) throw invalidParams(`invalid cursor "${req.params.cursor}": tools/list has one page; list again without a cursor`);
     await settled();
-    return { tools: listing(builtins.map((b) => b.tool), listedMeshTools(bridge, tools, principalOf(ctx))) as Tool[], ...catalogHint(bridge) };
+    const access = accessOfReq(ctx);
+    return { tools: listing(builtinsAllowed(access, builtins).map((b) => b.tool), listedMeshTools(bridge, toolsFor(access), access)) as Tool[], ...scoped(catalogHint(bridge), access) };
   });
 
   server.setRequestHandler("tools/call", async (req, ctx) => {
     let { name } = req.params;
     let args = (req.params.arguments ?? {}) as Record<string, unknown>;
     await settled();
+    const access = accessOfReq(ctx);
     // Discovery's meta-tools: search/get answer here; a mesh_call_tool goes on as the call it stands for.
-    const discovered = discoveryCall(bridge, tools, name, args, principalOf(ctx));
+    const discovered = discoveryCall(bridge, toolsFor(access), name, args, access);
     if (discovered && "result" in discovered) return discovered.result as CallToolResult;
     if (discovered) ({ name, args } = discovered.call);
-    const { builtin, entry, missing } = findTool(bridge, builtins, name);
+    const { builtin, entry, missing } = findTool(bridge, builtinsAllowed(access, builtins), name, access);
     if (missing) return missing as CallToolResult;
     if (builtin) {
       // Roots the 2026 way: no server→client request, but an input-required result the
@@ -178,17 +227,22 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
           !(await coveredByAllowDirs(bridge, args.path))) {
         return inputRequired({ inputRequests: { [ROOTS_KEY]: inputRequired.listRoots() } }) as unknown as CallToolResult;
       }
-      const builtinCtx: BuiltinContext = { bridge, localClient: opts.localClient === true, roots: async () => roots };
-      return (await builtin.run(args, builtinCtx)) as CallToolResult;
+      const builtinCtx: BuiltinContext = { bridge, localClient: opts.localClient === true, roots: async () => roots, access };
+      const t0 = performance.now();
+      const result = await builtin.run(args, builtinCtx);
+      bridge.auditBuiltin(name, !result.isError, performance.now() - t0, { principal: access.principal, roles: access.roles, client: clientOf(ctx.mcpReq.envelope), error: result.isError ? (result.content[0] as { text?: string } | undefined)?.text : undefined });
+      return result as CallToolResult;
     }
     const meta = ctx.mcpReq._meta as Record<string, unknown> | undefined;
     // The server decides: an eligible method becomes a task when this request declares the extension.
-    if (tasksOn && taskSupportOf(bridge, entry!) && declaresTasks(ctx.mcpReq.envelope)) {
-      return (await createModernTask(bridge, entry!, args as never, ownerOf(ctx), meta)) as unknown as CallToolResult;
+    if (tasksOn && taskSupportOf(bridge, entry!) && access.can("task.create", `${entry!.tool}.${entry!.method}`) && declaresTasks(ctx.mcpReq.envelope)) {
+      return (await createModernTask(bridge, entry!, args as never, ownerOf(ctx), meta, access)) as unknown as CallToolResult;
     }
     const progressToken = ctx.mcpReq._meta?.progressToken;
     return (await callMeshTool(bridge, entry!, args, {
       signal: ctx.mcpReq.signal,
+      access,
+      client: clientOf(ctx.mcpReq.envelope),
       progressToken,
       meta,
       sendProgress: (progress, total, message) =>
@@ -198,30 +252,32 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
     })) as CallToolResult;
   });
 
-  server.setRequestHandler("resources/list", async (req) => {
+  server.setRequestHandler("resources/list", async (req, ctx) => {
     await settled();
+    const access = accessOfReq(ctx);
     try {
-      return { ...(await listResources(bridge, req.params?.cursor)), ...NO_REUSE };
+      return { ...(await listResources(bridge, req.params?.cursor, access)), ...scoped(NO_REUSE, access) };
     } catch (err) {
       throw resourceFailure(err);
     }
   });
   server.setRequestHandler("resources/templates/list", async () => ({ resourceTemplates: TEMPLATES }));
-  server.setRequestHandler("resources/read", async (req) => {
+  server.setRequestHandler("resources/read", async (req, ctx) => {
     await settled();
+    const access = accessOfReq(ctx);
     try {
-      const result = await readResource(bridge, req.params.uri, opts.messageMax);
+      const result = await readResource(bridge, req.params.uri, access, opts.messageMax);
       // Views of the catalog are as fresh as the catalog; file contents may change at any moment.
       const hint = req.params.uri.startsWith("mesh://files/") ? NO_REUSE : catalogHint(bridge);
-      return { ...result, ...hint };
+      return { ...result, ...scoped(hint, access) };
     } catch (err) {
       throw resourceFailure(err, req.params.uri);
     }
   });
-  server.setRequestHandler("completion/complete", async (req) => {
+  server.setRequestHandler("completion/complete", async (req, ctx) => {
     const ref = req.params.ref;
     await settled();
-    const values = ref.type === "ref/resource" ? await complete(bridge, ref.uri, req.params.argument.name, req.params.argument.value) : [];
+    const values = ref.type === "ref/resource" ? await complete(bridge, ref.uri, req.params.argument.name, req.params.argument.value, accessOfReq(ctx)) : [];
     return { completion: { values, total: values.length, hasMore: false } };
   });
 
@@ -232,7 +288,7 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
       toolsChanged: () => safe(server.sendToolListChanged()),
       resourcesChanged: () => safe(server.sendResourceListChanged()),
       resourceUpdated: (uri) => safe(server.sendResourceUpdated({ uri })),
-    });
+    }, accessFor(bridge, opts.principal));
   }
   return server;
 }
@@ -241,6 +297,57 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
 export { eventStats, eventStreamState } from "./events.js";
 // The transports serve task listens beside the SDK's listen router (they know the mesh only through here).
 export { ANONYMOUS_OWNER, listenTaskIds, watchTaskIds } from "./tasks-modern.js";
+/**
+ * Why a 2026 `subscriptions/listen` may not be served to `principal`: a resource
+ * subscription outside the file-store prefixes it may read (refused whether or not the
+ * file exists). Undefined when it may.
+ */
+export function listenRefusal(bridge: Bridge, principal: Principal | undefined, params: unknown): string | undefined {
+  const uris = (params as { notifications?: { resourceSubscriptions?: unknown } } | undefined)?.notifications?.resourceSubscriptions;
+  if (!Array.isArray(uris)) return undefined;
+  const access = accessFor(bridge, principal);
+  if (access.unrestricted) return undefined;
+  for (const uri of uris) {
+    const key = typeof uri === "string" ? keyFromUri(uri) : undefined;
+    if (key !== undefined && !access.can("file.read", key)) return `cannot subscribe to ${uri}: it is outside the file-store prefixes you may read`;
+  }
+  return undefined;
+}
+
+/** What one principal's listen stream hears of the process-wide change events. */
+export interface ListenView {
+  /** A tools list_changed: true when this principal's own tools changed since it last heard. */
+  toolsChanged(): boolean;
+  /** An update of `uri`: false for a file it may not read. */
+  mayHear(uri: string): boolean;
+}
+
+/**
+ * The filter a 2026 HTTP listen stream applies for `principal` when a policy restricts
+ * it (list_changed only when *its* view changed; file updates only for what it may
+ * read). Undefined when nothing is filtered: the SDK's own router serves the listen.
+ */
+export function listenView(bridge: Bridge, principal: Principal | undefined): ListenView | undefined {
+  const access = accessFor(bridge, principal);
+  if (access.unrestricted) return undefined;
+  const view = () => JSON.stringify(methodsFor(bridge, access).map((e) => [e.tool, e.method, e.schema, e.stream, e.toolDescription]));
+  let seen = view();
+  return {
+    toolsChanged: () => {
+      const now = view();
+      if (now === seen) return false;
+      seen = now;
+      return true;
+    },
+    mayHear: (uri) => {
+      const key = keyFromUri(uri);
+      return key === undefined || access.can("file.read", key);
+    },
+  };
+}
+
+/** The task owner of a principal (transports: task listens follow the principal's tasks). */
+export { taskOwnerOf as principalTaskOwner } from "./authorize.js";
 
 /** The identity a 2026 result carries in `_meta` (what createModernServer's instances stamp). */
 export const MODERN_SERVER_INFO = SERVER_INFO;
@@ -253,10 +360,12 @@ let allBuiltins: ReturnType<typeof builtinsFor> | undefined;
  * built-ins (roots rounds), unknown names, a mesh not ready or unavailable — which
  * then take the full SDK path and get its answer.
  */
-export function plainMeshCall(bridge: Bridge, name: string): ((args: Record<string, unknown>, ctx: CallContext) => Promise<CallToolResult>) | undefined {
+export function plainMeshCall(bridge: Bridge, name: string, principal?: Principal): ((args: Record<string, unknown>, ctx: CallContext) => Promise<CallToolResult>) | undefined {
   allBuiltins ??= builtinsFor(true);
   if (!bridge.catalog || bridge.unavailableReason()) return undefined;
-  const { entry } = findTool(bridge, allBuiltins, name);
+  // The same policy check as the tools/call handler: a hidden tool goes to the SDK path and is unknown there.
+  const access = accessFor(bridge, principal);
+  const { entry } = findTool(bridge, allBuiltins, name, access);
   if (!entry) return undefined;
-  return async (args, ctx) => (await callMeshTool(bridge, entry, args, ctx)) as CallToolResult;
+  return async (args, ctx) => (await callMeshTool(bridge, entry, args, { access, ...ctx })) as CallToolResult;
 }

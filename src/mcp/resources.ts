@@ -11,6 +11,8 @@ import { deferBase64, DEFER_MIN_BYTES } from "./deferred-blobs.js";
 import type { Bridge } from "./bridge.js";
 import { FILE_URI_PREFIX, fileUri, keyFromUri } from "./results.js";
 import { base64Size, mib } from "./message-max.js";
+import { methodsFor } from "./authorize.js";
+import type { Access } from "./policy.js";
 
 export const PAGE_SIZE = 100;
 export const FILE_TEMPLATE = `${FILE_URI_PREFIX}{+key}`;
@@ -56,12 +58,13 @@ export function isTextType(ct: string): boolean {
   return /^text\//.test(ct) || /(json|xml|yaml|javascript|csv|svg\+xml|x-sh|toml)/.test(ct);
 }
 
-/** Pages over views + files; the cursor is the offset (opaque to clients). */
-export async function listResources(bridge: Bridge, cursor?: string): Promise<{ resources: Resource[]; nextCursor?: string }> {
+/** Pages over views + files; the cursor is the offset (opaque to clients). `access`: only files it may read. */
+export async function listResources(bridge: Bridge, cursor?: string, access?: Access): Promise<{ resources: Resource[]; nextCursor?: string }> {
   const decoded = cursor === undefined ? "0" : Buffer.from(cursor, "base64url").toString();
   const offset = /^\d{1,9}$/.test(decoded) ? Number(decoded) : -1;
   if (offset < 0) throw new InvalidCursorError(`invalid cursor "${cursor}"; list again from the start`);
-  const files = bridge.mesh && !bridge.unavailableReason() ? await bridge.mesh.files.list() : [];
+  const all0 = bridge.mesh && !bridge.unavailableReason() ? await bridge.mesh.files.list() : [];
+  const files = access && !access.unrestricted ? all0.filter((f) => access.can("file.read", f.key)) : all0;
   const all: Resource[] = [
     ...VIEWS,
     ...files.map((f) => ({
@@ -81,9 +84,10 @@ function json(uri: string, value: unknown): ReadResourceResult {
   return { contents: [{ uri, mimeType: "application/json", text: JSON.stringify(value, null, 2) }] };
 }
 
-function nodesView(bridge: Bridge): Record<string, unknown> {
+/** The nodes `access` may use and the methods it may call on them. */
+function nodesView(bridge: Bridge, access?: Access): Record<string, unknown> {
   const out: Record<string, { tools: Record<string, { version: string; description: string; methods: string[] }> }> = {};
-  for (const e of bridge.methods()) {
+  for (const e of access ? methodsFor(bridge, access) : bridge.methods()) {
     for (const n of e.nodes) {
       const node = (out[n] ??= { tools: {} });
       const t = (node.tools[e.tool] ??= { version: e.version, description: e.toolDescription, methods: [] });
@@ -94,24 +98,25 @@ function nodesView(bridge: Bridge): Record<string, unknown> {
 }
 
 /**
+ * `access`: views show what it may call; a file it may not read answers as a missing one.
  * `messageMax`: the most bytes one message of the client's transport may carry (stdio:
  * STDIO_MESSAGE_MAX); a file whose answer would be larger is refused with a
  * ResourceTooLargeError naming its size and how to get it, before it is downloaded.
  * `deferLargeBlobs`: large binary contents as a stand-in the transport encodes while
  * writing (deferred-blobs.ts; HTTP).
  */
-export async function readResource(bridge: Bridge, uri: string, messageMax?: number, deferLargeBlobs = false): Promise<ReadResourceResult> {
+export async function readResource(bridge: Bridge, uri: string, access?: Access, messageMax?: number, deferLargeBlobs = false): Promise<ReadResourceResult> {
   const why = bridge.unavailableReason();
   if (why) throw new ResourceError(why);
-  if (uri === "mesh://nodes") return json(uri, nodesView(bridge));
+  if (uri === "mesh://nodes") return json(uri, nodesView(bridge, access));
   if (uri.startsWith("mesh://nodes/")) {
     const node = decodeURIComponent(uri.slice("mesh://nodes/".length));
-    const view = nodesView(bridge)[node];
+    const view = nodesView(bridge, access)[node];
     if (!view) throw new ResourceError(`no node "${node}" in the mesh; read mesh://nodes for the list`);
     return json(uri, { node, ...view });
   }
   if (uri === "mesh://tools") {
-    return json(uri, bridge.methods().map((e) => ({
+    return json(uri, (access ? methodsFor(bridge, access) : bridge.methods()).map((e) => ({
       name: bridge.names.nameOf(e.tool, e.method),
       tool: e.tool, method: e.method, nodes: e.nodes, stream: e.stream, version: e.version, schema_source: e.schemaSource,
     })));
@@ -119,6 +124,8 @@ export async function readResource(bridge: Bridge, uri: string, messageMax?: num
   const key = keyFromUri(uri);
   if (key === undefined) throw new ResourceError(`unknown resource ${uri}; use mesh://files/<key>, mesh://nodes or mesh://tools`);
   const max = bridge.opts.resourceMax ?? 25 * 1024 * 1024;
+  // Word for word the store's answer for a missing key: whether it exists is not told.
+  if (access && !access.can("file.read", key)) throw new ResourceError(new FileNotFoundError(key).message);
   const files = bridge.mesh!.files;
   try {
     const room = messageMax === undefined ? undefined : messageMax - ENVELOPE_BYTES - Buffer.byteLength(uri) * 2;
@@ -151,14 +158,15 @@ export async function readResource(bridge: Bridge, uri: string, messageMax?: num
   }
 }
 
-/** Completion of the `key` argument of the file template (and `node` of the node template). */
-export async function complete(bridge: Bridge, template: string, arg: string, value: string): Promise<string[]> {
+/** Completion of the `key` argument of the file template (and `node` of the node template), within what `access` may read/use. */
+export async function complete(bridge: Bridge, template: string, arg: string, value: string, access?: Access): Promise<string[]> {
   if (!bridge.mesh || bridge.unavailableReason()) return [];
   if (template === FILE_TEMPLATE && arg === "key") {
-    return (await bridge.mesh.files.list(value).catch(() => [])).map((f) => f.key).slice(0, 100);
+    const keys = (await bridge.mesh.files.list(value).catch(() => [])).map((f) => f.key);
+    return (access && !access.unrestricted ? keys.filter((k) => access.can("file.read", k)) : keys).slice(0, 100);
   }
   if (template === NODE_TEMPLATE && arg === "node") {
-    return Object.keys(nodesView(bridge)).filter((n) => n.startsWith(value)).slice(0, 100);
+    return Object.keys(nodesView(bridge, access)).filter((n) => n.startsWith(value)).slice(0, 100);
   }
   return [];
 }

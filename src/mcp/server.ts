@@ -30,7 +30,7 @@ import { builtinsFor, type BuiltinContext } from "./builtins.js";
 import type { Level } from "./log.js";
 import { rootsToDirs } from "./paths.js";
 import { complete, InvalidCursorError, listResources, readResource, ResourceError, TEMPLATES } from "./resources.js";
-import { errorResult, fileUri } from "./results.js";
+import { errorResult, fileUri, keyFromUri } from "./results.js";
 import { answerBadParamsAsInvalidParams } from "./rpc-errors.js";
 import { callMeshTool, findTool, progressOf, ToolList } from "./tools.js";
 import { discoveryCall, listedMeshTools, listing } from "./discovery.js";
@@ -38,9 +38,12 @@ import { DEFAULT_TASK_POLL_MS, SessionTaskStore, startToolTask, taskSupportOf, T
 import type { Principal } from "./principal.js";
 import { RunningTasks } from "./task-caps.js";
 import { cancelAcrossReplicas, cancelIdentity, remotelyCancellable } from "./request-cancel.js";
+import { accessFor, builtinsAllowed, canReadFile, taskOwnerOf } from "./authorize.js";
 
 // Transports write messages with it (cached tools/list JSON); they reach src/mcp through this file.
 export { stringifyMessage } from "./serialized.js";
+/** The task owner of a principal (transports: task listens follow the principal's tasks). */
+export { taskOwnerOf as principalTaskOwner } from "./authorize.js";
 
 export const SERVER_NAME = "mesh-mcp";
 export const SERVER_VERSION = "0.1.0";
@@ -134,6 +137,11 @@ function isPlainCall(p: unknown): p is { name: string; arguments?: Record<string
   return meta.progressToken === undefined || typeof meta.progressToken === "string" || Number.isSafeInteger(meta.progressToken);
 }
 
+/** A tool list's identity for "did this principal's view change": names and schemas. */
+function toolKeys(list: readonly { name: string; inputSchema: unknown }[]): string {
+  return JSON.stringify(list.map((t) => [t.name, t.inputSchema]));
+}
+
 const MCP_LEVELS: LoggingLevel[] = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"];
 
 function rank(l: LoggingLevel | Level): number {
@@ -155,7 +163,12 @@ function lazyValidator(): jsonSchemaValidator {
 
 export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session {
   const tasksOn = !bridge.opts.tasks?.disabled;
-  const taskOwner = opts.taskOwner ?? bridge.opts.tasks?.owner ?? `session:${randomUUID()}`;
+  // The policy's view of this session's principal: decided once, at the shared paths below.
+  const access = accessFor(bridge, opts.principal);
+  // The edge's owner first (it may keep a legacy one), else a known principal owns its tasks
+  // by id (they follow it to other replicas and sessions).
+  const taskOwner = opts.taskOwner ?? taskOwnerOf(opts.principal) ?? bridge.opts.tasks?.owner ?? `session:${randomUUID()}`;
+  const taskSupport = (entry: MethodEntry) => (access.can("task.create", `${entry.tool}.${entry.method}`) ? taskSupportOf(bridge, entry) : undefined);
   const server = new Server(
     { ...SERVER_INFO },
     {
@@ -170,8 +183,8 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
       jsonSchemaValidator: lazyValidator(),
     },
   );
-  const tools = new ToolList(bridge, tasksOn ? (tool, entry) => withTaskSupport(tool, taskSupportOf(bridge, entry)) : undefined);
-  const builtins = builtinsFor(bridge.opts.admin ?? false);
+  const tools = new ToolList(bridge, tasksOn ? (tool, entry) => withTaskSupport(tool, taskSupport(entry)) : undefined);
+  const builtins = builtinsAllowed(access, builtinsFor(bridge.opts.admin ?? false));
   const subscriptions = new Set<string>();
   let inflight = 0;
   const sessionTasks = new RunningTasks(taskOwner);
@@ -200,12 +213,13 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   };
   server.setRequestHandler(ListToolsRequestSchema, async () => {
     await settled();
-    return { tools: listing(builtins.map((b) => b.tool), listedMeshTools(bridge, tools, opts.principal)) };
+    return { tools: listing(builtins.map((b) => b.tool), listedMeshTools(bridge, tools, access)) };
   });
 
   const builtinCtx: BuiltinContext = {
     bridge,
     localClient: opts.localClient === true,
+    access,
     roots: async () => {
       if (roots) return roots;
       if (!server.getClientCapabilities()?.roots) return [];
@@ -223,20 +237,21 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
     let args = (req.params.arguments ?? {}) as Record<string, unknown>;
     await settled();
     // Discovery's meta-tools: search/get answer here; a mesh_call_tool goes on as the call it stands for.
-    const discovered = discoveryCall(bridge, tools, name, args, opts.principal);
+    const discovered = discoveryCall(bridge, tools, name, args, access);
     if (discovered && "result" in discovered) return discovered.result;
     if (discovered) ({ name, args } = discovered.call);
-    const { builtin, entry, missing } = findTool(bridge, builtins, name);
+    const { builtin, entry, missing } = findTool(bridge, builtins, name, access);
     if (missing) return missing;
     if (req.params.task) {
       // A task-augmented call: the job runs durably on the mesh; this returns its handle at once.
-      if (!tasksOn || !entry || !taskSupportOf(bridge, entry)) {
+      if (!tasksOn || !entry || !taskSupport(entry)) {
         throw Object.assign(new Error(`${name} does not run as a task (its execution.taskSupport is forbidden); call it without "task"`), { code: -32601 });
       }
       const progressToken = req.params._meta?.progressToken;
       let last = 0;
       return startToolTask(bridge, entry, args, {
         owner: taskOwner,
+        access,
         meta: req.params._meta as Record<string, unknown> | undefined,
         // A running task is a call of this session: it counts against --max-inflight.
         limits: opts.maxInflight === undefined ? [] : [{
@@ -268,6 +283,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
         const t0 = performance.now();
         const result = await builtin.run(args, builtinCtx);
         const ms = Math.round(performance.now() - t0);
+        bridge.auditBuiltin(name, !result.isError, ms, { principal: access.principal, roles: access.roles, client: server.getClientVersion(), error: result.isError ? (result.content[0] as { text?: string } | undefined)?.text : undefined });
         bridge.log.log(result.isError ? "info" : "debug", `call ${name}: ${result.isError ? "error" : "ok"} in ${ms} ms`, {
           session: sessionId(), tool: name, outcome: result.isError ? "error" : "ok", ms,
         });
@@ -293,6 +309,8 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
     const progressToken = meta?.progressToken as string | number | undefined;
     return callMeshTool(bridge, entry, args, {
       session: sessionId(),
+      access,
+      client: server.getClientVersion(),
       ...(cancel instanceof AbortController ? { signal: cancel.signal, abort: (reason) => cancel.abort(reason) } : { signal: cancel }),
       progressToken,
       meta,
@@ -306,7 +324,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   server.setRequestHandler(ListResourcesRequestSchema, async (req) => {
     await settled();
     try {
-      return await listResources(bridge, req.params?.cursor);
+      return await listResources(bridge, req.params?.cursor, access);
     } catch (err) {
       throw resourceError(err);
     }
@@ -315,12 +333,16 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   server.setRequestHandler(ReadResourceRequestSchema, async (req) => {
     await settled();
     try {
-      return await readResource(bridge, req.params.uri, opts.messageMax, opts.deferLargeBlobs);
+      return await readResource(bridge, req.params.uri, access, opts.messageMax, opts.deferLargeBlobs);
     } catch (err) {
       throw resourceError(err);
     }
   });
   server.setRequestHandler(SubscribeRequestSchema, async (req) => {
+    const key = keyFromUri(req.params.uri);
+    if (key !== undefined && !canReadFile(access, key)) {
+      throw Object.assign(new Error(`cannot subscribe to ${req.params.uri}: it is outside the file-store prefixes you may read`), { code: -32602 });
+    }
     subscriptions.add(req.params.uri);
     return {};
   });
@@ -331,7 +353,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   server.setRequestHandler(CompleteRequestSchema, async (req) => {
     const ref = req.params.ref;
     await settled();
-    const values = ref.type === "ref/resource" ? await complete(bridge, ref.uri, req.params.argument.name, req.params.argument.value) : [];
+    const values = ref.type === "ref/resource" ? await complete(bridge, ref.uri, req.params.argument.name, req.params.argument.value, access) : [];
     return { completion: { values, total: values.length, hasMore: false } };
   });
 
@@ -355,11 +377,18 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   if (opts.stateless) cancelAcrossReplicas(server, bridge, cancelId);
 
   // ---- change notifications from the shared bridge ----
+  // list_changed only when this principal's view changed (a policy hides what it may not call).
+  let seenTools = access.unrestricted ? undefined : toolKeys(tools.meshTools(access));
   const dropTools = bridge.onToolsChanged(() => {
+    if (!access.unrestricted) {
+      const now = toolKeys(tools.meshTools(access));
+      if (now === seenTools) return;
+      seenTools = now;
+    }
     if (!quiet()) safe(server.sendToolListChanged());
   });
   const dropFiles = bridge.onFileEvent((ev) => {
-    if (quiet()) return;
+    if (quiet() || !canReadFile(access, ev.key)) return;
     const uri = fileUri(ev.key);
     if (subscriptions.has(uri)) safe(server.sendResourceUpdated({ uri }));
     clearTimeout(listChangedTimer);
@@ -372,7 +401,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
     plainCall(params, abort, notify, requestId) {
       if (!isPlainCall(params) || opts.maxInflight !== undefined || !bridge.catalog) return undefined;
       const { name, arguments: args, _meta: meta } = params;
-      const { entry } = findTool(bridge, builtins, name);
+      const { entry } = findTool(bridge, builtins, name, access);
       if (!entry) return undefined;
       inflight++;
       // Stateless (the HTTP lean path): a cancel arriving at any replica reaches this call, as on the SDK path.

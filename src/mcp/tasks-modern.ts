@@ -15,6 +15,7 @@ import { CLIENT_CAPABILITIES_META_KEY, MissingRequiredClientCapabilityError, Pro
 import { z } from "zod";
 import type { JsonObject, MethodEntry, TaskStore, TaskView } from "../mesh/index.js";
 import type { Bridge } from "./bridge.js";
+import type { Access } from "./policy.js";
 import { DEFAULT_TASK_POLL_MS, outcomeResult, startToolTask, statusMessageOf } from "./tasks.js";
 
 export const TASKS_EXTENSION = "io.modelcontextprotocol/tasks";
@@ -61,10 +62,10 @@ export function toModernTask(view: TaskView, pollMs: number): JsonObject {
 }
 
 /** Starts `entry` as a durable task owned by `owner`: the flat CreateTaskResult. */
-export async function createModernTask(bridge: Bridge, entry: MethodEntry, args: JsonObject, owner: string, meta?: Record<string, unknown>): Promise<JsonObject> {
+export async function createModernTask(bridge: Bridge, entry: MethodEntry, args: JsonObject, owner: string, meta?: Record<string, unknown>, access?: Access): Promise<JsonObject> {
   let task;
   try {
-    ({ task } = await startToolTask(bridge, entry, args, { owner, meta }));
+    ({ task } = await startToolTask(bridge, entry, args, { owner, meta, access }));
   } catch (err) {
     const code = (err as { code?: unknown }).code;
     throw new ProtocolError(typeof code === "number" ? code : ProtocolErrorCode.InternalError, (err as Error).message);

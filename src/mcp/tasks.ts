@@ -13,8 +13,9 @@ import type { JsonObject, MethodEntry, TaskOutcome, TaskStore, TaskView } from "
 import { isFileKeyParam } from "../mesh/params.js";
 import { globToRegExp, type Bridge } from "./bridge.js";
 import { errorResult, nodeErrorResult, okResult, textOf, type ResultOptions } from "./results.js";
-import { prepareCall } from "./tools.js";
+import { callHeaders, prepareCall } from "./tools.js";
 import { admitTask, forgetIdle, MAX_TASKS_PER_IDENTITY, tasksOfIdentity, type TaskLimit } from "./task-caps.js";
+import type { Access } from "./policy.js";
 
 export const DEFAULT_TASK_POLL_MS = 1000;
 /** Tasks per tasks/list page. */
@@ -88,6 +89,8 @@ export interface TaskCallContext {
   onEnd?: (view: TaskView) => void;
   /** Bounds besides the identity's (the session's --max-inflight, task-caps.ts). */
   limits?: TaskLimit[];
+  /** The caller under the policy: its identity goes with the task's request as headers. */
+  access?: Access;
 }
 
 /** Starts `entry` as a durable task; throws a JSON-RPC error for bad input or a mesh without JetStream. */
@@ -114,6 +117,7 @@ export async function startToolTask(bridge: Bridge, entry: MethodEntry, args: Js
     view = await store.startTask({
       tool: entry.tool, method: entry.method, params, node: prepared.node ?? "",
       stream, owner: ctx.owner, maxRunMs: bridge.opts.callTimeoutMs ?? 3_600_000,
+      headers: callHeaders({ meta: ctx.meta, access: ctx.access }),
     });
   } catch (err) {
     for (const l of limits) l.running.settle(undefined);

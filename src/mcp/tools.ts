@@ -10,12 +10,15 @@ import type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js";
 import { MeshCancelledError, MeshTimeoutError, NoRespondersError, StreamInactivityError } from "../mesh/errors.js";
 import type { JsonObject, MethodEntry, StreamFrame } from "../mesh/index.js";
 import type { Bridge, CallOutcome } from "./bridge.js";
+import { entryFor, methodsFor, principalHeaders } from "./authorize.js";
+import type { Access } from "./policy.js";
 import { publishCallRecord } from "./call-log.js";
 import { KeptChunks } from "./stream-chunks.js";
 import { isLargeSchema, validateLarge } from "./validate-large.js";
 import { errorResult, nodeErrorResult, okResult, textOf, thrownResult } from "./results.js";
 import { normalizeManifestTypes } from "./schema-types.js";
-import type { Principal } from "./principal.js";
+import { contentBytes } from "./audit.js";
+import { randomUUID } from "node:crypto";
 
 /** The argument an agent uses to pin a call to one node (listed only with --node-arg; always accepted). */
 export const NODE_ARG = "_node";
@@ -138,22 +141,25 @@ export function toMcpTool(entry: MethodEntry, name: string, shape: ToolShape = {
 
 /**
  * The one seam for "which mesh methods may this caller see": tools/list, the discovery
- * meta-tools' search and get all go through it, so a per-principal policy applied here
- * applies to all of them. Today: the bridge's filters (--include/--exclude/--node).
+ * meta-tools' search and get all go through it, so the policy (authorize.ts) applies to
+ * all of them, on top of the bridge's filters (--include/--exclude/--node).
  */
-export function visibleMethods(bridge: Bridge, _principal?: Principal): MethodEntry[] {
-  return bridge.methods();
+export function visibleMethods(bridge: Bridge, access?: Access): MethodEntry[] {
+  return access ? methodsFor(bridge, access) : bridge.methods();
 }
 
-/** The key of a caller's view of the catalog: what a per-principal policy may decide on. */
-export function viewKey(principal?: Principal): string {
-  return principal ? JSON.stringify([principal.id, principal.roles, principal.scopes, principal.groups]) : "";
+/**
+ * The key of a caller's view of the catalog. The policy decides on the roles alone
+ * (policy.ts's Access), so principals with the same roles share one cached list.
+ */
+export function viewKey(access?: Access): string {
+  return !access || access.unrestricted ? "" : JSON.stringify(access.roles);
 }
 
 /** Views kept per bridge; beyond, the cache starts over (a view costs a list build). */
 const MAX_VIEWS = 256;
 /** Built lists per bridge and view (and decoration), shared by every session and per-request server. */
-const sharedLists = new WeakMap<Bridge, Map<string, { generation: number; tools: Tool[] }>>();
+const sharedLists = new WeakMap<Bridge, Map<string, { generation: number; catalog?: MethodEntry[]; tools: Tool[] }>>();
 
 /**
  * MCP tool definitions per definitions generation (bridge.toolsGeneration moves only
@@ -167,23 +173,28 @@ export class ToolList {
    */
   constructor(private readonly bridge: Bridge, private readonly decorate?: (tool: Tool, entry: MethodEntry) => Tool, private readonly variant = decorate ? "decorated" : "plain") {}
 
-  meshTools(principal?: Principal): Tool[] {
+  /** The mesh tools `access` may call (every visible one without a policy). */
+  meshTools(access?: Access): Tool[] {
     const generation = this.bridge.toolsGeneration;
     let views = sharedLists.get(this.bridge);
     if (!views) sharedLists.set(this.bridge, (views = new Map()));
-    const key = `${this.variant}\u0000${viewKey(principal)}`;
+    const view = viewKey(access);
+    const key = `${this.variant}\u0000${view}`;
+    // A restricted view also depends on which nodes offer a method (a policy may allow some
+    // nodes only), so it is rebuilt on every catalog change, not only on definition changes.
+    const catalog = view === "" ? undefined : this.bridge.methods();
     const hit = views.get(key);
-    if (hit?.generation === generation) return hit.tools;
+    if (hit?.generation === generation && hit.catalog === catalog) return hit.tools;
     const shape: ToolShape = { nodeArg: this.bridge.opts.nodeArg };
     const tools: Tool[] = [];
-    for (const e of visibleMethods(this.bridge, principal)) {
+    for (const e of visibleMethods(this.bridge, access)) {
       const name = this.bridge.names.nameOf(e.tool, e.method);
       if (!name) continue;
       const tool = toMcpTool(e, name, shape);
       tools.push(this.decorate ? this.decorate(tool, e) : tool);
     }
     if (views.size >= MAX_VIEWS && !views.has(key)) views.clear();
-    views.set(key, { generation, tools });
+    views.set(key, { generation, catalog, tools });
     return tools;
   }
 }
@@ -264,6 +275,17 @@ export interface CallContext {
    */
   flushProgress?(): Promise<void>;
   meta?: Record<string, unknown>;
+  /** The caller under the policy: its identity goes to the mesh as headers, and into the audit record. */
+  access?: Access;
+  /** The MCP client's name and version (audit record). */
+  client?: { name?: string; version?: string };
+}
+
+/** The NATS headers of a call: the trace context and the caller's identity. */
+export function callHeaders(ctx: Pick<CallContext, "meta" | "access">): Record<string, string> | undefined {
+  const trace = traceHeaders(ctx.meta);
+  const who = ctx.access ? principalHeaders(ctx.access) : undefined;
+  return who ? (trace ? { ...trace, ...who } : who) : trace;
 }
 
 // W3C Trace Context (the spec's `_meta.traceparent` / `_meta.tracestate`, SEP-414).
@@ -311,13 +333,17 @@ interface Abortable {
  * What the name of a tools/call is: one of `builtins`, a visible mesh method, or
  * neither — then `missing` is the result the agent gets (why the mesh is unavailable,
  * or that no such tool exists). Shared by both revisions' servers and the fast paths.
+ * `access`: the caller's view under the policy (authorize.ts); a method it may not call
+ * is missing exactly as an unknown one (same text: no existence leak), and `entry` has
+ * only the nodes it may use. `builtins` are the ones the caller may see already.
  */
 export function findTool<B extends { tool: { name: string } }>(
-  bridge: Bridge, builtins: readonly B[], name: string,
+  bridge: Bridge, builtins: readonly B[], name: string, access?: Access,
 ): { builtin?: B; entry?: MethodEntry; missing?: CallToolResult } {
   const builtin = builtins.find((b) => b.tool.name === name);
   if (builtin) return { builtin };
-  const entry = bridge.methodByName(name);
+  const found = bridge.methodByName(name);
+  const entry = found && access ? entryFor(access, found) : found;
   if (entry) return { entry };
   const why = bridge.unavailableReason();
   if (why) return { missing: errorResult(`${name}: ${why}`) };
@@ -364,9 +390,18 @@ export function prepareCall(
 export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: JsonObject, ctx: CallContext): Promise<CallToolResult> {
   const key = `${entry.tool}.${entry.method}`;
   const started = performance.now();
-  const answered: { node?: string } = {};
+  const answered: { node?: string; callId?: string } = {};
+  const audit = bridge.opts.audit;
+  // The audit record's call id: ours, so it is known whichever node answers.
+  if (audit) answered.callId = randomUUID();
+  let bytesOut: number | undefined;
+  let corr: string | undefined;
   const done = (outcome: CallOutcome, ms: number, error?: string) =>
-    bridge.callDone(key, outcome, ms, { node: answered.node, session: ctx.session, error });
+    bridge.callDone(key, outcome, ms, {
+      node: answered.node, session: ctx.session, error,
+      principal: ctx.access?.principal, roles: ctx.access?.roles, client: ctx.client,
+      callId: answered.callId, corr, bytesIn: audit ? JSON.stringify(args).length : undefined, bytesOut,
+    });
   const rejected = (outcome: CallOutcome, text: string) => (done(outcome, 0, text), errorResult(text));
   const why = bridge.unavailableReason();
   if (why) return rejected("unavailable", `${key}: ${why}`);
@@ -375,7 +410,8 @@ export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: Jso
   const prepared = prepareCall(bridge, entry, args, ctx.meta, false);
   if ("problem" in prepared) return rejected("invalid", prepared.problem);
   const { params, node } = prepared;
-  const corr = mesh.corrFor(params);
+  const callCorr = mesh.corrFor(params);
+  corr = callCorr;
 
   // One abortable signal for the call (client cancel, shutdown, a stream's deadline):
   // the caller's own when it can abort it (ctx.abort), else a controller linked to it.
@@ -404,8 +440,8 @@ export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: Jso
     const fileInputs = entry.stream ? mesh.fileKeyParams(params) : [];
     streamed = entry.stream && fileInputs.length === 0;
     result = streamed
-      ? await runStream(bridge, entry, params, node, ac, ctx, resultOpts, answered, corr)
-      : await runCall(bridge, entry, params, node, ac.signal, ctx, resultOpts, answered, corr);
+      ? await runStream(bridge, entry, params, node, ac, ctx, resultOpts, answered, callCorr)
+      : await runCall(bridge, entry, params, node, ac.signal, ctx, resultOpts, answered, callCorr);
     if (fileInputs.length) {
       result.content.push({ type: "text", text: `(called without streaming so the node fetches ${fileInputs.join(", ")} from the file store: jb-mesh nodes do not resolve file keys for streams; no progress was sent)` });
     }
@@ -419,15 +455,19 @@ export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: Jso
     unlink?.();
     bridge.inflight.delete(ac);
     const detail = result?.isError ? textOf(result.content.find((c) => c.type === "text")?.text ?? "") : undefined;
+    if (audit) bytesOut = contentBytes(result?.content as never);
     const ms = performance.now() - started;
     done(outcome, ms, detail);
-    publishCallRecord(bridge, { tool: entry.tool, method: entry.method, node: answered.node ?? node, corr, ms, outcome, error: detail, stream: streamed });
+    // The mesh log store's record names the caller too (name and roles; never a token).
+    const who = ctx.access?.principal;
+    const principal = who && who.source !== "anonymous" ? { name: who.name, roles: [...(ctx.access!.roles ?? who.roles)] } : undefined;
+    publishCallRecord(bridge, { tool: entry.tool, method: entry.method, node: answered.node ?? node, corr: callCorr, ms, outcome, error: detail, stream: streamed, principal });
   }
 }
 
 async function runCall(
   bridge: Bridge, entry: MethodEntry, params: JsonObject, node: string | undefined,
-  signal: AbortSignal, ctx: CallContext, resultOpts: Parameters<typeof okResult>[1], answered: { node?: string }, corr: string,
+  signal: AbortSignal, ctx: CallContext, resultOpts: Parameters<typeof okResult>[1], answered: { node?: string; callId?: string }, corr: string,
 ): Promise<CallToolResult> {
   const key = `${entry.tool}.${entry.method}`;
   // Keep-alive progress so clients that reset their timeout on progress do not give up.
@@ -451,7 +491,8 @@ async function runCall(
       node,
       nodes: entry.nodes,
       signal,
-      headers: traceHeaders(ctx.meta),
+      callId: answered.callId,
+      headers: callHeaders(ctx),
       timeoutMs: bridge.opts.callTimeoutMs ?? 3_600_000,
       corr,
     });
@@ -465,7 +506,7 @@ async function runCall(
 
 async function runStream(
   bridge: Bridge, entry: MethodEntry, params: JsonObject, node: string | undefined,
-  ac: Abortable, ctx: CallContext, resultOpts: Parameters<typeof okResult>[1], answered: { node?: string }, corr: string,
+  ac: Abortable, ctx: CallContext, resultOpts: Parameters<typeof okResult>[1], answered: { node?: string; callId?: string }, corr: string,
 ): Promise<CallToolResult> {
   const key = `${entry.tool}.${entry.method}`;
   const outages: number[] = [];
@@ -473,7 +514,8 @@ async function runStream(
     node,
     nodes: entry.nodes,
     signal: ac.signal,
-    headers: traceHeaders(ctx.meta),
+    callId: answered.callId,
+    headers: callHeaders(ctx),
     inactivityTimeoutMs: bridge.opts.streamIdleMs ?? 120_000,
     corr,
     onOutage: (ms) => {

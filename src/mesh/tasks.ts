@@ -12,7 +12,7 @@
  * Works on nats-server 2.9 (no per-key TTL, no multi-filter consumers): retention is
  * the bucket's and the stream's max age.
  */
-import { nuid, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { headers as natsHeaders, nuid, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm, KvWatchInclude, type KV } from "@nats-io/kv";
 import type { Caller } from "./call.js";
@@ -58,6 +58,16 @@ export interface StartTaskRequest {
   owner: string;
   /** Fail (and cancel on the node) after this long (default 1 h). */
   maxRunMs?: number;
+  /** NATS headers of the request (the caller's identity, trace context), as CallOptions.headers. */
+  headers?: Record<string, string>;
+}
+
+/** Request headers as NATS wants them; undefined when there are none (no header block on the wire). */
+function taskHeaders(h: Record<string, string> | undefined): MsgHdrs | undefined {
+  if (!h || Object.keys(h).length === 0) return undefined;
+  const out = natsHeaders();
+  for (const [k, v] of Object.entries(h)) out.set(k, v);
+  return out;
 }
 
 export const DEFAULT_TASK_TTL_MS = 24 * 3600_000;
@@ -187,7 +197,7 @@ export class TaskStore {
         })
       : undefined;
     this.live.set(id, { sub, deadline, unwatch });
-    this.nc.publish(subject, encoder.encode(JSON.stringify(buildCallRequest(req.params, rec.callId, req.node))), { reply: this.subject(id) });
+    this.nc.publish(subject, encoder.encode(JSON.stringify(buildCallRequest(req.params, rec.callId, req.node))), { reply: this.subject(id), headers: taskHeaders(req.headers) });
     return viewOf(rec, { chunks: 0 });
   }
 

@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Bridge } from "../mcp/bridge.js";
+import type { Principal } from "../mcp/principal.js";
 import { modernReply, plainModernCall, progressNotification, REVISION, type PlainCall } from "./modern-lean.js";
 
 const SSE_HEADERS = {
@@ -24,7 +25,7 @@ function header(req: IncomingMessage, name: string): string | undefined {
  * The answer to `body` when it is a plain 2026 call of a mesh tool, else undefined.
  * `mode` is --response-mode: `json` drops mid-call progress in the SDK, left to it.
  */
-export function leanToolCall(bridge: Bridge, req: IncomingMessage, body: unknown, mode: "auto" | "sse" | "json"): ((res: ServerResponse, shutdown: AbortSignal) => Promise<void>) | undefined {
+export function leanToolCall(bridge: Bridge, req: IncomingMessage, body: unknown, mode: "auto" | "sse" | "json", principal?: Principal): ((res: ServerResponse, shutdown: AbortSignal) => Promise<void>) | undefined {
   if (mode === "json") return undefined;
   // The SDK's standard-header checks, as exact equalities.
   const protocolVersionHeader = header(req, "mcp-protocol-version");
@@ -32,7 +33,7 @@ export function leanToolCall(bridge: Bridge, req: IncomingMessage, body: unknown
   const mcpNameHeader = header(req, "mcp-name");
   if (protocolVersionHeader !== REVISION || mcpMethodHeader !== "tools/call" || mcpNameHeader === undefined || mcpNameHeader.startsWith("=?")) return undefined;
   if (!/^application\/json\s*(;|$)/i.test(header(req, "content-type") ?? "")) return undefined;
-  const call = plainModernCall(bridge, body, { protocolVersionHeader, mcpMethodHeader, mcpNameHeader });
+  const call = plainModernCall(bridge, body, { protocolVersionHeader, mcpMethodHeader, mcpNameHeader }, principal);
   if (!call || call.name !== mcpNameHeader) return undefined;
   return (res, shutdown) => answer(res, shutdown, call, mode === "sse");
 }

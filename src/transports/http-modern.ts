@@ -13,9 +13,9 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { classifyInboundRequest, createMcpHandler, PROTOCOL_VERSION_META_KEY, SUBSCRIPTION_ID_META_KEY, type McpHttpHandler, type Server, type ServerEvent } from "@modelcontextprotocol/server";
 import type { Bridge } from "../mcp/bridge.js";
 import type { Logger } from "../mcp/log.js";
-import { sendRpcError } from "./http-io.js";
 import { PRINCIPAL_AUTH_KEY, type Principal } from "../mcp/principal.js";
-import { ANONYMOUS_OWNER, createModernServer, listenTaskIds, publishChanges, TASK_OWNER_AUTH_KEY, watchTaskIds } from "../mcp/modern.js";
+import { sendJson, sendRpcError } from "./http-io.js";
+import { ANONYMOUS_OWNER, createModernServer, listenRefusal, listenTaskIds, listenView, type ListenView, principalTaskOwner, publishChanges, TASK_OWNER_AUTH_KEY, watchTaskIds } from "../mcp/modern.js";
 import { leanToolCall } from "./http-modern-lean.js";
 
 /** Headers a bodyless Request must not carry (the parsed body travels beside it). */
@@ -123,7 +123,10 @@ export interface ModernHttpOptions {
   maxTotal: number;
   /** Whose tasks a request sees (the bearer identity, else --task-owner; undefined: anonymous). */
   taskOwnerOf?: (req: IncomingMessage) => string | undefined;
-  /** Who sent the request, as the edge authenticated it (handed to src/mcp in authInfo.extra[PRINCIPAL_AUTH_KEY]). */
+  /**
+   * Who a request comes from, as the HTTP edge authenticated it: handed to src/mcp (the
+   * policy) on both the SDK path (authInfo.extra) and the lean path, so neither skips it.
+   */
   principalOf?: (req: IncomingMessage) => Principal | undefined;
 }
 
@@ -214,12 +217,19 @@ export class ModernHttp {
     if (counted) this.open++;
     try {
       const m = body as { id?: unknown; method?: unknown; params?: unknown } | null;
+      // The policy (src/mcp) decides which files a listen may follow; refused before the SDK's router serves it.
+      const refused = m?.method === "subscriptions/listen" ? listenRefusal(this.bridge, this.principalOf?.(req), m.params) : undefined;
+      if (refused) return sendJson(res, 200, { jsonrpc: "2.0", id: m!.id ?? null, error: { code: -32602, message: refused } });
       // A well-formed modern listen only: malformed ones get the SDK's answer (400, -32020, …).
-      const taskIds = m?.method === "subscriptions/listen" && classify(req, body) === "modern" ? listenTaskIds(m.params) : undefined;
-      if (taskIds) await this.listenWithTasks(req, res, m!.id, (m!.params as { notifications: Filter }).notifications, taskIds);
+      const listen = m?.method === "subscriptions/listen" && classify(req, body) === "modern";
+      const taskIds = listen ? listenTaskIds(m!.params) : undefined;
+      // Under a policy, this caller hears only changes of its own view (served here, not by the SDK's shared router).
+      const notifications = (m?.params as { notifications?: unknown } | undefined)?.notifications;
+      const view = listen && typeof notifications === "object" && notifications !== null ? listenView(this.bridge, this.principalOf?.(req)) : undefined;
+      if (taskIds || view) await this.listenWithTasks(req, res, m!.id, notifications as Filter, taskIds, view);
       else {
         // A plain call of a mesh tool skips the SDK's per-request machinery (http-modern-lean.ts).
-        const lean = leanToolCall(this.bridge, req, body, this.responseMode);
+        const lean = leanToolCall(this.bridge, req, body, this.responseMode, this.principalOf?.(req));
         await (lean ? lean(res, this.shutdown.signal) : this.exchange(req, res, body));
       }
     } finally {
@@ -294,22 +304,24 @@ export class ModernHttp {
    * result when the server ends it), carrying `notifications/tasks` for those tasks —
    * status changes written by any mesh-mcp process — beside the change events asked for.
    */
-  private async listenWithTasks(req: IncomingMessage, res: ServerResponse, id: unknown, filter: Filter, taskIds: string[]): Promise<void> {
+  private async listenWithTasks(req: IncomingMessage, res: ServerResponse, id: unknown, filter: Filter, taskIds: string[] | undefined, view?: ListenView): Promise<void> {
     const stamp = (params: Record<string, unknown>) => ({ ...params, _meta: { ...(params._meta as object | undefined), [SUBSCRIPTION_ID_META_KEY]: id } });
     const write = (message: Record<string, unknown>) => {
       if (!res.writableEnded) res.write(`event: message\ndata: ${JSON.stringify({ jsonrpc: "2.0", ...message })}\n\n`);
     };
     const wanted = honored(filter);
-    let stopTasks: () => void;
+    let stopTasks: () => void = () => {};
     try {
-      stopTasks = await watchTaskIds(this.bridge, this.taskOwnerOf?.(req) ?? this.bridge.opts.tasks?.owner ?? ANONYMOUS_OWNER, taskIds, (task) =>
+      if (taskIds) stopTasks = await watchTaskIds(this.bridge, this.taskOwnerOf?.(req) ?? principalTaskOwner(this.principalOf?.(req)) ?? this.bridge.opts.tasks?.owner ?? ANONYMOUS_OWNER, taskIds, (task) =>
         write({ method: "notifications/tasks", params: stamp(task) }));
     } catch (err) {
       return sendRpcError(res, 200, -32603, (err as Error).message);
     }
     res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache, no-transform", "x-accel-buffering": "no" });
-    write({ method: "notifications/subscriptions/acknowledged", params: stamp({ notifications: { ...wanted, taskIds } }) });
+    write({ method: "notifications/subscriptions/acknowledged", params: stamp({ notifications: { ...wanted, ...(taskIds ? { taskIds } : {}) } }) });
     const unsubscribe = this.handler.bus.subscribe((ev) => {
+      if (view && ev.kind === "tools_list_changed" && !view.toolsChanged()) return;
+      if (view && ev.kind === "resource_updated" && !view.mayHear(ev.uri)) return;
       const note = eventNote(wanted, ev);
       if (note) write({ method: note.method, params: stamp(note.params) });
     });

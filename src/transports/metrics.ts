@@ -16,7 +16,7 @@ export interface MetricsSources {
   sessions(): number;
 }
 
-type Event = { call: true; key: string; outcome: CallOutcome; ms: number } | { call: false; method: string; status: number };
+type Event = { call: true; key: string; outcome: CallOutcome; ms: number; principal: string } | { call: false; method: string; status: number };
 
 /** Events kept while prom-client loads; past this many (it failed to load?) the rest are dropped. */
 const BACKLOG_MAX = 100_000;
@@ -28,9 +28,11 @@ export class HttpMetrics {
   private readonly dropObserver: () => void;
 
   constructor(private readonly bridge: Bridge, private readonly sources: MetricsSources) {
-    this.dropObserver = bridge.onCallDone((key, outcome, ms) => {
-      if (this.impl) this.impl.callDone(key, outcome, ms);
-      else this.keep({ call: true, key, outcome, ms });
+    this.dropObserver = bridge.onCallDone((key, outcome, ms, detail) => {
+      // By principal id (stable; one series per team member and tool, not per token).
+      const principal = detail.principal?.id ?? "anonymous";
+      if (this.impl) this.impl.callDone(key, outcome, ms, principal);
+      else this.keep({ call: true, key, outcome, ms, principal });
     });
   }
 
@@ -43,7 +45,7 @@ export class HttpMetrics {
     this.loading ??= import("prom-client").then((prom) => {
       const impl = new PromMetrics(prom, this.bridge, this.sources);
       for (const e of this.backlog) {
-        if (e.call) impl.callDone(e.key, e.outcome, e.ms);
+        if (e.call) impl.callDone(e.key, e.outcome, e.ms, e.principal);
         else impl.request(e.method, e.status);
       }
       this.backlog = [];
@@ -72,6 +74,7 @@ class PromMetrics {
   private readonly calls: import("prom-client").Counter<"tool" | "outcome">;
   private readonly latency: import("prom-client").Histogram<"tool" | "outcome">;
   private readonly requests: import("prom-client").Counter<"method" | "status">;
+  private readonly byPrincipal: import("prom-client").Counter<"principal" | "tool" | "outcome">;
 
   constructor(prom: typeof import("prom-client"), bridge: Bridge, sources: MetricsSources) {
     const { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } = prom;
@@ -89,6 +92,12 @@ class PromMetrics {
       help: "Duration of mesh tool calls, from arrival to result.",
       labelNames: ["tool", "outcome"],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers,
+    });
+    this.byPrincipal = new Counter({
+      name: "mesh_mcp_principal_tool_calls_total",
+      help: "Mesh tool calls by principal id (who called: docs/identity.md), tool (<tool>.<method>) and outcome.",
+      labelNames: ["principal", "tool", "outcome"],
       registers,
     });
     this.requests = new Counter({
@@ -167,8 +176,9 @@ class PromMetrics {
     new Counter({ name: "mesh_mcp_events_refused_total", help: "Event streams and webhook subscriptions refused by a per-identity limit.", registers, collect() { this.reset(); this.inc(ev.refused); } });
   }
 
-  callDone(key: string, outcome: CallOutcome, ms: number): void {
+  callDone(key: string, outcome: CallOutcome, ms: number, principal: string): void {
     this.calls.inc({ tool: key, outcome });
+    this.byPrincipal.inc({ principal, tool: key, outcome });
     this.latency.observe({ tool: key, outcome }, ms / 1000);
   }
 

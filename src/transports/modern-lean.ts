@@ -11,9 +11,10 @@
  * an envelope the SDK's classifier does not call modern — returns undefined and goes
  * to the SDK path unchanged, which gives its own answer or error.
  */
-import { classifyInboundRequest, CLIENT_CAPABILITIES_META_KEY, PROTOCOL_VERSION_META_KEY, SERVER_INFO_META_KEY } from "@modelcontextprotocol/server";
+import { classifyInboundRequest, CLIENT_CAPABILITIES_META_KEY, CLIENT_INFO_META_KEY, PROTOCOL_VERSION_META_KEY, SERVER_INFO_META_KEY } from "@modelcontextprotocol/server";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import type { Bridge } from "../mcp/bridge.js";
+import type { Principal } from "../mcp/principal.js";
 import { MODERN_SERVER_INFO, plainMeshCall } from "../mcp/modern.js";
 import type { Start } from "./stdio-lean.js";
 
@@ -44,7 +45,7 @@ export interface ModernHeaders {
 }
 
 /** `body` as a plain 2026 call of a mesh tool, else undefined (the SDK's to answer). */
-export function plainModernCall(bridge: Bridge, body: unknown, headers: ModernHeaders = {}): PlainCall | undefined {
+export function plainModernCall(bridge: Bridge, body: unknown, headers: ModernHeaders = {}, principal?: Principal): PlainCall | undefined {
   if (!isObject(body) || body.jsonrpc !== "2.0" || body.method !== "tools/call") return undefined;
   for (const key in body) if (!REQUEST_KEYS.has(key)) return undefined;
   const id = body.id;
@@ -54,6 +55,7 @@ export function plainModernCall(bridge: Bridge, body: unknown, headers: ModernHe
   for (const key in params) if (!PLAIN_KEYS.has(key)) return undefined;
   const { name, arguments: args, _meta: meta } = params;
   if (typeof name !== "string" || !(args === undefined || isObject(args)) || !isObject(meta)) return undefined;
+  const info = meta[CLIENT_INFO_META_KEY] as { name?: unknown; version?: unknown } | undefined;
   if (meta[PROTOCOL_VERSION_META_KEY] !== REVISION) return undefined;
   // A declared extension may change how a call is answered (the tasks extension turns an
   // eligible call into a task, server-side): only calls from clients without one are ours.
@@ -62,7 +64,8 @@ export function plainModernCall(bridge: Bridge, body: unknown, headers: ModernHe
   const extensions = caps?.extensions;
   if (extensions !== undefined && !(isObject(extensions) && Object.keys(extensions).length === 0)) return undefined;
   if (!modernEnvelope(body, meta, headers)) return undefined;
-  const call = plainMeshCall(bridge, name);
+  // The caller's principal: the same policy check as the SDK path's (a hidden tool goes there, and is unknown).
+  const call = plainMeshCall(bridge, name, principal);
   if (!call) return undefined;
   const token = meta.progressToken;
   const progressToken = typeof token === "string" || typeof token === "number" ? token : undefined;
@@ -71,7 +74,10 @@ export function plainModernCall(bridge: Bridge, body: unknown, headers: ModernHe
     name,
     progressToken,
     run: (abort, sendProgress) =>
-      call((args ?? {}) as Record<string, unknown>, { signal: abort.signal, abort: (reason) => abort.abort(reason), progressToken, meta, sendProgress }),
+      call((args ?? {}) as Record<string, unknown>, {
+        signal: abort.signal, abort: (reason) => abort.abort(reason), progressToken, meta, sendProgress,
+        client: isObject(info) ? { name: typeof info.name === "string" ? info.name : undefined, version: typeof info.version === "string" ? info.version : undefined } : undefined,
+      }),
   };
 }
 
@@ -129,9 +135,9 @@ function stamp(result: Record<string, unknown>): Record<string, unknown> {
 }
 
 /** stdio (stdio-lean.ts): the plain calls above, answered as the SDK's pinned instance would. */
-export function modernStdioStart(bridge: Bridge): Start {
+export function modernStdioStart(bridge: Bridge, principal?: Principal): Start {
   return (request, abort, send) => {
-    const call = plainModernCall(bridge, request);
+    const call = plainModernCall(bridge, request, {}, principal);
     if (!call) return undefined;
     const sendProgress = async (progress: number, total?: number, message?: string) => {
       if (call.progressToken !== undefined) await send(progressNotification(call.progressToken, progress, total, message) as JSONRPCMessage);

@@ -11,7 +11,8 @@ import { randomUUID } from "node:crypto";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import type { Bridge } from "../mcp/bridge.js";
-import { createServer, STDIO_MESSAGE_MAX } from "../mcp/server.js";
+import { createServer, principalTaskOwner as principalOwner, STDIO_MESSAGE_MAX } from "../mcp/server.js";
+import { localPrincipal, type Principal } from "../mcp/principal.js";
 import { StdioServerTransport } from "./stdio-transport.js";
 import { sessionStart, StdioLeanCalls } from "./stdio-lean.js";
 import type { StdioTaskListens } from "./stdio-task-listen.js";
@@ -71,7 +72,8 @@ class Handoff implements Transport {
   }
 }
 
-export async function serveStdio(bridge: Bridge, onClosed: () => void): Promise<{ close(): Promise<void> }> {
+/** `principal`: who the client is (default: the local user; --principal names one). */
+export async function serveStdio(bridge: Bridge, onClosed: () => void, principal: Principal = localPrincipal()): Promise<{ close(): Promise<void> }> {
   const wire = new StdioServerTransport(undefined, undefined, { maxMessageBytes: STDIO_MESSAGE_MAX, log: bridge.log });
   const early: JSONRPCMessage[] = [];
   let close = () => wire.close();
@@ -81,8 +83,8 @@ export async function serveStdio(bridge: Bridge, onClosed: () => void): Promise<
     early.push(first);
     if (early.length > 1) return; // still connecting the chosen server
     const handoff = new Handoff(wire, early);
-    // Tasks belong to this process unless --task-owner names a shared identity (bridge.opts.tasks.owner).
-    const taskOwner = bridge.opts.tasks?.owner ?? `stdio:${process.pid}:${randomUUID()}`;
+    // Tasks belong to this process unless a configured principal or --task-owner names a shared identity.
+    const taskOwner = principalOwner(principal) ?? bridge.opts.tasks?.owner ?? `stdio:${process.pid}:${randomUUID()}`;
     if (claimsModernEra(first)) {
       // The v2 SDK (~100 ms to load) comes only for a 2026 client; what arrives meanwhile waits in `early`.
       const serving = (async () => {
@@ -93,8 +95,8 @@ export async function serveStdio(bridge: Bridge, onClosed: () => void): Promise<
           import("./modern-lean.js"),
         ]);
         handoff.tasks = new StdioTaskListens(bridge, taskOwner, (m) => void wire.send(m).catch(() => {}));
-        handoff.lean = new StdioLeanCalls(modernStdioStart(bridge), (m) => wire.send(m), bridge.log);
-        return serveModernStdio(() => createModernServer(bridge, { pushChanges: true, taskOwner, localClient: true, messageMax: STDIO_MESSAGE_MAX }), {
+        handoff.lean = new StdioLeanCalls(modernStdioStart(bridge, principal), (m) => wire.send(m), bridge.log);
+        return serveModernStdio(() => createModernServer(bridge, { pushChanges: true, taskOwner, principal, localClient: true, messageMax: STDIO_MESSAGE_MAX }), {
           transport: handoff as never,
           legacy: "reject",
           onerror: (err) => bridge.log.debug(`MCP stdio (2026-07-28): ${err.message}`),
@@ -103,7 +105,7 @@ export async function serveStdio(bridge: Bridge, onClosed: () => void): Promise<
       serving.catch((err: Error) => bridge.log.error(`cannot serve MCP 2026-07-28 over stdio: ${err.message}`));
       close = () => serving.then((handle) => handle.close(), () => wire.close());
     } else {
-      const session = createServer(bridge, { progressBarrier: true, taskOwner, localClient: true, messageMax: STDIO_MESSAGE_MAX });
+      const session = createServer(bridge, { progressBarrier: true, taskOwner, principal, localClient: true, messageMax: STDIO_MESSAGE_MAX });
       handoff.lean = new StdioLeanCalls(sessionStart(session), (m) => wire.send(m), bridge.log);
       close = () => session.close();
       void session.server.connect(handoff);

@@ -141,6 +141,8 @@ test("MCP over Streamable HTTP", async (t) => {
     const ok = Number(/mesh_mcp_tool_calls_total\{tool="calc\.add",outcome="ok"\} (\d+)/.exec(m)![1]);
     assert.ok(ok >= 49, `calc.add ok = ${ok}`);
     assert.match(m, /mesh_mcp_tool_calls_total\{tool="slow\.wait",outcome="cancelled"\} 1/);
+    // By principal too (no sign-in here: everyone is the anonymous principal).
+    assert.equal(Number(/mesh_mcp_principal_tool_calls_total\{principal="anonymous",tool="calc\.add",outcome="ok"\} (\d+)/.exec(m)?.[1]), ok);
     assert.match(m, /mesh_mcp_tool_call_duration_seconds_bucket\{le="0\.1",tool="calc\.add",outcome="ok"\} \d+/);
     assert.match(m, /mesh_mcp_sessions \d+/);
     assert.match(m, /mesh_mcp_inflight_calls 0/);
