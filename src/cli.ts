@@ -1,18 +1,23 @@
 #!/usr/bin/env node
 /** The `mesh-mcp` command: wiring only. */
-import { Bridge, type BridgeOptions } from "./mcp/bridge.js";
-import { Logger } from "./mcp/log.js";
-import { SERVER_VERSION } from "./mcp/server.js";
-import { ConfigError, helpText, parseConfig, type Config } from "./config.js";
-import { startEmbeddedNats, type EmbeddedNats } from "./embedded-nats.js";
+import module from "node:module";
+import type { BridgeOptions } from "./mcp/bridge.js";
+import type { Logger } from "./mcp/log.js";
+import type { Config } from "./config.js";
+import type { EmbeddedNats } from "./embedded-nats.js";
 // Not ./mesh/index.js (it loads NATS): serving loads the mesh library only when it connects.
 import { parseKeyValuePairs } from "./mesh/params.js";
 import { addSecret, scrub } from "./mesh/secrets.js";
 import type { MeshOptions } from "./mesh/index.js";
-import { serveStdio } from "./transports/stdio.js";
-import { localPrincipal } from "./mcp/principal.js";
 import { startTracing, stopTracing } from "./mcp/otel.js";
 import { nodeVersionWarning } from "./node-version.js";
+
+// Start-up is mostly compiling modules: keep the compiled code between runs (Node ≥ 22.1;
+// NODE_COMPILE_CACHE=dir picks the place, NODE_DISABLE_COMPILE_CACHE=1 turns it off). Only
+// what loads after this line is cached, so everything beyond the small modules above is
+// imported where it is first needed: a 2025 session never loads the v2 SDK, stdio never
+// loads the HTTP stack, `--help` loads neither.
+(module as { enableCompileCache?: () => unknown }).enableCompileCache?.();
 
 function kvMap(pairs: string[]): Record<string, string[]> {
   return Object.fromEntries(parseKeyValuePairs(pairs));
@@ -83,9 +88,11 @@ export function bridgeOptionsFrom(c: Config): BridgeOptions {
 async function serve(config: Config, log: Logger): Promise<void> {
   let embedded: EmbeddedNats | undefined;
   if (config.embeddedNats) {
+    const { startEmbeddedNats } = await import("./embedded-nats.js");
     embedded = await startEmbeddedNats({ log: (m) => log.info(m) });
     config = { ...config, nats: embedded.url };
   }
+  const { Bridge } = await import("./mcp/bridge.js");
   const bridge = new Bridge(bridgeOptionsFrom(config), log);
   bridge.start();
   // OpenTelemetry: only when OTEL_* asks for it; the SDK loads in the background.
@@ -118,12 +125,14 @@ async function serve(config: Config, log: Logger): Promise<void> {
     const { serveHttp } = await import("./transports/http.js");
     transport = await serveHttp(bridge, config, log, () => void shutdown("HTTP server closed"));
   } else {
+    const [{ serveStdio }, { localPrincipal }] = await Promise.all([import("./transports/stdio.js"), import("./mcp/principal.js")]);
     transport = await serveStdio(bridge, () => void shutdown("stdin closed"), localPrincipal(config.principal));
     log.info(`serving MCP over stdio; NATS ${config.nats}`);
   }
 }
 
 export async function main(argv: string[]): Promise<number> {
+  const { ConfigError, helpText, parseConfig } = await import("./config.js");
   let parsed;
   try {
     parsed = parseConfig(argv);
@@ -135,22 +144,21 @@ export async function main(argv: string[]): Promise<number> {
   let config = parsed.config;
   // Registered before anything can print them (the mesh library adds the URL's own when it connects).
   for (const secret of [config.natsToken, config.natsPassword, config.natsWsBearerToken, config.authToken, config.taskOwner, config.oauthIntrospectionClientSecret]) addSecret(secret);
-  if (config.help) {
-    process.stdout.write(helpText(SERVER_VERSION) + "\n");
-    return 0;
-  }
-  if (config.version) {
-    process.stdout.write(`${SERVER_VERSION}\n`);
+  if (config.help || config.version) {
+    const { SERVER_VERSION } = await import("./mcp/server.js");
+    process.stdout.write(config.help ? helpText(SERVER_VERSION) + "\n" : `${SERVER_VERSION}\n`);
     return 0;
   }
   const warning = nodeVersionWarning(process.versions.node);
   if (warning) process.stderr.write(`mesh-mcp: warning: ${warning}\n`);
   const [command = "serve", ...rest] = positionals;
+  const { Logger } = await import("./mcp/log.js");
   const log = new Logger(config.logLevel, true, config.logFormat);
   let embedded: EmbeddedNats | undefined;
   try {
     if (config.embeddedNats && command !== "serve") {
       // One-shot commands against a private server: quiet unless asked (stdout is their output).
+      const { startEmbeddedNats } = await import("./embedded-nats.js");
       embedded = await startEmbeddedNats({ log: (m) => log.debug(m) });
       config = { ...config, nats: embedded.url };
     }

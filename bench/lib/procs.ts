@@ -101,8 +101,8 @@ export interface HttpServer extends Child {
  * Starts `node dist/cli.js --transport http --port 0` and finds its URL in the log.
  * Rejects (with the server's own message) when the transport is not available.
  */
-export async function startHttpServer(natsUrl: string, opts: { nodeArgs?: string[]; extraArgs?: string[] } = {}): Promise<HttpServer> {
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), CLI, "--transport", "http", "--port", "0", "--log-level", "info", ...(opts.extraArgs ?? [])], {
+export async function startHttpServer(natsUrl: string, opts: { nodeArgs?: string[]; extraArgs?: string[]; cli?: string } = {}): Promise<HttpServer> {
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.cli ?? CLI, "--transport", "http", "--port", "0", "--log-level", "info", ...(opts.extraArgs ?? [])], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, NATS_URL: natsUrl },
@@ -143,7 +143,7 @@ export function machine(): { nproc: number; cpu: string; node: string; platform:
 }
 
 /** Starts the HTTP server, or explains why it cannot (the transport may not have landed yet). */
-export async function tryStartHttp(natsUrl: string, opts: { nodeArgs?: string[]; extraArgs?: string[] } = {}): Promise<{ server: HttpServer } | { skip: string }> {
+export async function tryStartHttp(natsUrl: string, opts: { nodeArgs?: string[]; extraArgs?: string[]; cli?: string } = {}): Promise<{ server: HttpServer } | { skip: string }> {
   try {
     return { server: await startHttpServer(natsUrl, opts) };
   } catch (err) {

@@ -28,8 +28,17 @@ const ENVELOPE = {
   "io.modelcontextprotocol/clientCapabilities": {},
 };
 
-export async function stdioLine(natsUrl: string, era: Era, opts: { nodeArgs?: string[]; args?: string[] } = {}): Promise<StdioLine> {
-  const proc: ChildProcess = spawn(process.execPath, [...(opts.nodeArgs ?? []), CLI, ...(opts.args ?? [])], {
+export interface StdioLineOptions {
+  nodeArgs?: string[];
+  args?: string[];
+  /** Another build's dist/cli.js (an A/B row in one run). */
+  cli?: string;
+  /** Progress notifications (their params); the server's pings are answered either way. */
+  onProgress?: (params: { progressToken: string | number; progress: number }) => void;
+}
+
+export async function stdioLine(natsUrl: string, era: Era, opts: StdioLineOptions = {}): Promise<StdioLine> {
+  const proc: ChildProcess = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.cli ?? CLI, ...(opts.args ?? [])], {
     cwd: ROOT,
     env: { ...process.env, NATS_URL: natsUrl, MESH_MCP_LOG_LEVEL: "warning" },
     stdio: ["pipe", "pipe", "pipe"],
@@ -58,6 +67,11 @@ export async function stdioLine(natsUrl: string, era: Era, opts: { nodeArgs?: st
         const w = waiting.get(m.id);
         waiting.delete(m.id);
         w?.(m);
+      } else if (m.method === "notifications/progress") {
+        opts.onProgress?.((m as { params: { progressToken: string | number; progress: number } }).params);
+      } else if (m.method === "ping" && m.id !== undefined) {
+        // The 2025 session pings before a result that followed progress (its progress barrier).
+        proc.stdin!.write(`${JSON.stringify({ jsonrpc: "2.0", id: m.id, result: {} })}\n`);
       }
     }
     if (partial) chunks.push(partial);

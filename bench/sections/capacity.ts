@@ -130,6 +130,8 @@ export async function runCapacity(ctx: BenchContext): Promise<SectionResult> {
   const conns = [1, 16, 64];
   const dir = mkdtempSync(join(tmpdir(), "mesh-mcp-wrk-"));
   let http: HttpServer | undefined;
+  let stateless: HttpServer | undefined;
+  let statelessB: HttpServer | undefined;
   let relay: Child | undefined;
   try {
     relay = await startTsChild("children/relay.ts", ["--nats", ctx.natsUrl, "--http"]);
@@ -141,6 +143,20 @@ export async function runCapacity(ctx: BenchContext): Promise<SectionResult> {
     });
     if (!("server" in h)) return { id: "capacity", title: "9. HTTP capacity (wrk)", tables: [], targets: [], notes: [h.skip], data: { skipped: h.skip } };
     http = h.server;
+    // The scale-out mode: no sessions, a 2025 request answered on its own.
+    const hs = await tryStartHttp(ctx.natsUrl, {
+      nodeArgs: serverNodeArgs(ctx, "capacity-http-stateless"),
+      extraArgs: ["--auth-token", TOKEN, "--max-inflight", "128", "--stateless"],
+    });
+    if ("server" in hs) stateless = hs.server;
+    else notes.push(hs.skip);
+    // MESH_MCP_BENCH_CLI_B=…/dist/cli.js: the same --stateless target on another build, interleaved (an A/B in one run).
+    const buildB = process.env.MESH_MCP_BENCH_CLI_B;
+    if (buildB) {
+      const hb = await tryStartHttp(ctx.natsUrl, { cli: buildB, extraArgs: ["--auth-token", TOKEN, "--max-inflight", "128", "--stateless"] });
+      if ("server" in hb) statelessB = hb.server;
+      else notes.push(hb.skip);
+    }
     const sid = await openSession(http.url);
     const common = { "Content-Type": "application/json", Accept: "application/json, text/event-stream", Authorization: `Bearer ${TOKEN}` };
     const args = `"arguments":{"text":"hi"}`;
@@ -165,6 +181,22 @@ export async function runCapacity(ctx: BenchContext): Promise<SectionResult> {
         pid: http.pid,
       },
     ];
+    if (stateless) {
+      targets.splice(2, 0, {
+        name: "mesh-mcp 2025-11-25 (--stateless)",
+        url: stateless.url,
+        script: luaScript("mcp", { ...common, "MCP-Protocol-Version": V25 }, `{"jsonrpc":"2.0","id":`, `,"method":"tools/call","params":{"name":"${ECHO_TOOL}",${args}}}`),
+        pid: stateless.pid,
+      });
+    }
+    if (statelessB) {
+      targets.splice(3, 0, {
+        name: "mesh-mcp 2025-11-25 (--stateless), build B",
+        url: statelessB.url,
+        script: luaScript("mcp", { ...common, "MCP-Protocol-Version": V25 }, `{"jsonrpc":"2.0","id":`, `,"method":"tools/call","params":{"name":"${ECHO_TOOL}",${args}}}`),
+        pid: statelessB.pid,
+      });
+    }
     targets.forEach((t, i) => writeFileSync(join(dir, `t${i}.lua`), t.script));
     const wrk = (t: Target, c: number, secs: number): WrkRun => {
       const i = targets.indexOf(t);
@@ -210,7 +242,13 @@ export async function runCapacity(ctx: BenchContext): Promise<SectionResult> {
       const rl = ratio(fig(t, 1).p50, fig(targets[0]!, 1).p50);
       checks.push({ name: `${t.name}: p50 at 1 connection / relay`, target: "≤ 1.3×", figure: fmtRatio(rl), met: rl <= 1.3 });
     }
-    const r2625 = ratio(fig(targets[2]!, 64).rps, fig(targets[1]!, 64).rps);
+    const modern = targets.find((t) => t.name.includes("2026"))!;
+    const r2625 = ratio(fig(modern, 64).rps, fig(targets[1]!, 64).rps);
+    const st = targets.find((t) => t.name.endsWith("(--stateless)"));
+    if (st) {
+      const rs = ratio(fig(st, 64).rps, fig(targets[0]!, 64).rps);
+      checks.push({ name: "2025 --stateless (scale-out mode): req/s at 64 connections / relay (issue 23)", target: "≥ 0.6×", figure: fmtRatio(rs), met: rs >= 0.6 });
+    }
     checks.push({ name: "2026 req/s / 2025 req/s at 64 connections", target: "≥ 0.9× (no slower)", figure: fmtRatio(r2625), met: r2625 >= 0.9 });
     const allBad = Object.values(figures).reduce((a, f) => a + f.bad, 0);
     checks.push({ name: "answers that were not a successful call", target: "0", figure: String(allBad), met: allBad === 0 });
@@ -233,6 +271,8 @@ export async function runCapacity(ctx: BenchContext): Promise<SectionResult> {
     };
   } finally {
     await http?.stop();
+    await stateless?.stop();
+    await statelessB?.stop();
     await relay?.stop();
   }
 }

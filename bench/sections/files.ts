@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { FileStore, Mesh } from "../../src/mesh/index.js";
 import { serverNodeArgs, type BenchContext } from "../lib/context.js";
-import { BENCH_DIR, BENCH_MAX_PAYLOAD, ROOT, procMemory } from "../lib/procs.js";
+import { BENCH_DIR, BENCH_MAX_PAYLOAD, ROOT, procMemory, startHttpServer } from "../lib/procs.js";
 import type { SectionResult, TargetCheck } from "../lib/report.js";
 import { MB, fmt, fmtRatio, median, now, ratio, rotate } from "../lib/stats.js";
 import { LineStdioClientTransport } from "../lib/stdio-transport.js";
@@ -34,6 +34,46 @@ async function startFileServer(ctx: BenchContext, mode: "auto" | "nats", tag: st
   await client.connect(transport);
   await client.listTools(); // waits until the bridge has its mesh and catalog
   return { client, pid: transport.pid!, close: () => client.close() };
+}
+
+/**
+ * One resources/read over HTTP (a fresh --stateless server per size, so its peak is this
+ * read's): the server's peak RSS growth and the read's MB/s. The body is streamed and
+ * counted, never kept whole here.
+ */
+async function httpReadPeak(ctx: BenchContext, warmUri: string, uri: string, b64: number, mb: number): Promise<{ before: number; peak: number; ms: number }> {
+  const srv = await startHttpServer(ctx.natsUrl, { nodeArgs: serverNodeArgs(ctx, `files-http-${mb}`), extraArgs: ["--stateless", "--resource-max", String(64 * MB)] });
+  const read = async (u: string): Promise<number> => {
+    const r = await fetch(srv.url, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream", "mcp-protocol-version": "2025-11-25" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "resources/read", params: { uri: u } }),
+    });
+    let n = 0;
+    for await (const chunk of r.body as unknown as AsyncIterable<Uint8Array>) n += chunk.byteLength;
+    if (r.status !== 200) throw new Error(`${u}: HTTP ${r.status}`);
+    return n;
+  };
+  try {
+    // The first read may wait for the catalog and the file store; a small one warms the server.
+    for (let i = 0; ; i++) {
+      try {
+        await read(warmUri);
+        break;
+      } catch (err) {
+        if (i > 50) throw err;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    const before = procMemory(srv.pid).rssKb / 1024;
+    const t0 = now();
+    const n = await read(uri);
+    const ms = now() - t0;
+    if (n < b64) throw new Error(`${uri} over HTTP: ${n} bytes, want at least ${b64}`);
+    return { before, peak: procMemory(srv.pid).hwmKb / 1024, ms };
+  } finally {
+    await srv.stop();
+  }
 }
 
 export async function runFiles(ctx: BenchContext): Promise<SectionResult> {
@@ -135,7 +175,14 @@ export async function runFiles(ctx: BenchContext): Promise<SectionResult> {
             });
           }
         }
-        data[mb] = { times: Object.fromEntries(times), mbPerSec: fig, before, afterOneRead: after, afterAllReads: afterAll };
+        // The same read over HTTP (2025, --stateless): the answer is written as its base64 is encoded.
+        const h = await httpReadPeak(ctx, `mesh://files/${warmKey}`, uri, b64, mb);
+        const hg = h.peak - h.before;
+        memRows.push([`${mb} MB`, "Object Store, over HTTP", fmt(h.before), fmt(h.peak), fmt(hg), fmtRatio(hg / mb), `(${fmt(bytes / MB / (h.ms / 1000))} MB/s)`]);
+        if (mb === largest.os) {
+          targets.push({ name: `server peak RSS growth reading ${mb} MB over HTTP (issue 23)`, target: "≤ 1.5× file size", figure: `${fmt(hg)} MB = ${fmtRatio(hg / mb)}`, met: hg <= 1.5 * mb });
+        }
+        data[mb] = { times: Object.fromEntries(times), mbPerSec: fig, before, afterOneRead: after, afterAllReads: afterAll, http: h };
       } finally {
         await os.close();
         await viaNats?.close();

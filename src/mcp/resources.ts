@@ -7,6 +7,7 @@
  */
 import type { ReadResourceResult, Resource, ResourceTemplate } from "@modelcontextprotocol/sdk/types.js";
 import { FileNotFoundError } from "../mesh/errors.js";
+import { deferBase64, DEFER_MIN_BYTES } from "./deferred-blobs.js";
 import type { Bridge } from "./bridge.js";
 import { FILE_URI_PREFIX, fileUri, keyFromUri } from "./results.js";
 import { base64Size, mib } from "./message-max.js";
@@ -101,8 +102,10 @@ function nodesView(bridge: Bridge, access?: Access): Record<string, unknown> {
  * `messageMax`: the most bytes one message of the client's transport may carry (stdio:
  * STDIO_MESSAGE_MAX); a file whose answer would be larger is refused with a
  * ResourceTooLargeError naming its size and how to get it, before it is downloaded.
+ * `deferLargeBlobs`: large binary contents as a stand-in the transport encodes while
+ * writing (deferred-blobs.ts; HTTP).
  */
-export async function readResource(bridge: Bridge, uri: string, access?: Access, messageMax?: number): Promise<ReadResourceResult> {
+export async function readResource(bridge: Bridge, uri: string, access?: Access, messageMax?: number, deferLargeBlobs = false): Promise<ReadResourceResult> {
   const why = bridge.unavailableReason();
   if (why) throw new ResourceError(why);
   if (uri === "mesh://nodes") return json(uri, nodesView(bridge, access));
@@ -146,7 +149,8 @@ export async function readResource(bridge: Bridge, uri: string, access?: Access,
       return { contents: [{ uri, mimeType, text }] };
     }
     if (room !== undefined && base64Size(bytes.length) > room) throw tooLargeForMessage(uri, key, bytes.length, base64Size(bytes.length), messageMax!, files.bucket);
-    return { contents: [{ uri, mimeType, blob: bytes.toString("base64") }] };
+    const blob = deferLargeBlobs && bytes.byteLength >= DEFER_MIN_BYTES ? deferBase64(bytes) : bytes.toString("base64");
+    return { contents: [{ uri, mimeType, blob }] };
   } catch (err) {
     if (err instanceof ResourceTooLargeError) throw err;
     if (err instanceof FileNotFoundError) throw new ResourceError(err.message);

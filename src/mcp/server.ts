@@ -5,6 +5,8 @@
  */
 import { randomUUID } from "node:crypto";
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
+import { AjvJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/ajv-provider.js";
+import type { jsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/types.js";
 import {
   CallToolRequestSchema,
   CompleteRequestSchema,
@@ -60,6 +62,9 @@ export const INSTRUCTIONS =
   "Read mesh://nodes to see which node offers what; to pin a call to one node pass _meta \"mesh-mcp/node\" (or the _node argument). " +
   "When the list shows mesh_search_tools instead of the methods, find methods with it, read one with mesh_get_tool and run it with mesh_call_tool.";
 
+// For the transports (they reach src/mcp through this module): writing deferred blobs.
+export { deferredParts, partsByteLength, partsText } from "./deferred-blobs.js";
+
 export interface SessionOptions {
   /** Concurrent tool calls this session may run (HTTP); more get an isError result. */
   maxInflight?: number;
@@ -93,6 +98,8 @@ export interface SessionOptions {
   stateless?: boolean;
   /** Most bytes one message to this client may carry (stdio: STDIO_MESSAGE_MAX); bigger resource reads are refused, saying how to get the file. */
   messageMax?: number;
+  /** Large resource blobs as stand-ins the transport encodes while writing (deferred-blobs.ts; HTTP). */
+  deferLargeBlobs?: boolean;
 }
 
 export { STDIO_MESSAGE_MAX } from "./message-max.js";
@@ -122,7 +129,7 @@ export interface Session {
    * treats otherwise — built-ins, tasks, unknown names, a mesh not ready, any params
    * shape it should check — which then goes to the SDK.
    */
-  plainCall(params: unknown, abort: AbortController, notify: (n: ServerNotification) => Promise<void>): Promise<CallToolResult> | undefined;
+  plainCall(params: unknown, abort: AbortController, notify: (n: ServerNotification) => Promise<void>, requestId?: string | number): Promise<CallToolResult> | undefined;
   close(): Promise<void>;
 }
 
@@ -162,6 +169,12 @@ function resourceError(err: unknown): Error {
   return e;
 }
 
+/** The SDK's default validator, built on this session's first use (as the SDK would, one per Server). */
+function lazyValidator(): jsonSchemaValidator {
+  let v: AjvJsonSchemaValidator | undefined;
+  return { getValidator: (schema) => (v ??= new AjvJsonSchemaValidator()).getValidator(schema) };
+}
+
 export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session {
   const tasksOn = !bridge.opts.tasks?.disabled;
   // The policy's view of this session's principal: decided once, at the shared paths below.
@@ -180,6 +193,8 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
       },
       ...(tasksOn ? { taskStore: new SessionTaskStore(bridge, taskOwner), defaultTaskPollInterval: bridge.opts.tasks?.pollMs ?? DEFAULT_TASK_POLL_MS } : {}),
       instructions: INSTRUCTIONS,
+      // The SDK builds an Ajv (with every format) per Server for elicitation answers; most sessions never elicit.
+      jsonSchemaValidator: lazyValidator(),
     },
   );
   const tools = new ToolList(bridge, tasksOn ? (tool, entry) => withTaskSupport(tool, taskSupport(entry)) : undefined);
@@ -333,7 +348,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   server.setRequestHandler(ReadResourceRequestSchema, async (req) => {
     await settled();
     try {
-      return await readResource(bridge, req.params.uri, access, opts.messageMax);
+      return await readResource(bridge, req.params.uri, access, opts.messageMax, opts.deferLargeBlobs);
     } catch (err) {
       throw resourceError(err);
     }
@@ -398,14 +413,19 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   return {
     server,
     inflight: () => inflight,
-    plainCall(params, abort, notify) {
+    plainCall(params, abort, notify, requestId) {
       if (!isPlainCall(params) || opts.maxInflight !== undefined || !bridge.catalog) return undefined;
       const { name, arguments: args, _meta: meta } = params;
       const { entry } = findTool(bridge, builtins, name, access);
       if (!entry) return undefined;
       inflight++;
-      return meshCall(entry, args ?? {}, meta, abort, notify, () => server.request({ method: "ping" }, EmptyResultSchema, { timeout: PROGRESS_BARRIER_TIMEOUT_MS }))
-        .finally(() => inflight--);
+      // Stateless (the HTTP lean path): a cancel arriving at any replica reaches this call, as on the SDK path.
+      const remote = opts.stateless && requestId !== undefined ? remotelyCancellable(bridge, cancelId, requestId, abort.signal) : undefined;
+      return meshCall(entry, args ?? {}, meta, remote?.abort ?? abort, notify, () => server.request({ method: "ping" }, EmptyResultSchema, { timeout: PROGRESS_BARRIER_TIMEOUT_MS }))
+        .finally(() => {
+          remote?.done();
+          inflight--;
+        });
     },
     async close() {
       if (closed) return;

@@ -2,9 +2,10 @@
  * Catalog → MCP tools, and the path of one call:
  * look up the name → validate (ajv) → mesh call or stream → results.ts.
  */
-import { Ajv, type ValidateFunction } from "ajv";
-import { Ajv2019 } from "ajv/dist/2019.js";
-import { Ajv2020 } from "ajv/dist/2020.js";
+import { createRequire } from "node:module";
+import type { Ajv, ValidateFunction } from "ajv";
+import type { Ajv2019 } from "ajv/dist/2019.js";
+import type { Ajv2020 } from "ajv/dist/2020.js";
 import type { CallToolResult, Tool } from "@modelcontextprotocol/sdk/types.js";
 import { MeshCancelledError, MeshTimeoutError, NoRespondersError, StreamInactivityError } from "../mesh/errors.js";
 import type { JsonObject, MethodEntry, StreamFrame } from "../mesh/index.js";
@@ -202,7 +203,9 @@ export class ToolList {
 // ---------------- validation ----------------
 
 const AJV_OPTIONS = { strict: false, allErrors: true, validateFormats: false } as const;
-const ajv = new Ajv(AJV_OPTIONS);
+// Loaded (synchronously, CommonJS) when the first schema is compiled: start-up needs none of them.
+const load = createRequire(import.meta.url);
+let ajv: Ajv | undefined;
 /** 2020-12 is the dialect of 2026-07-28; draft-07 (the default Ajv) cannot compile it. Built on first use. */
 let ajv2020: Ajv2020 | undefined;
 let ajv2019: Ajv2019 | undefined;
@@ -210,10 +213,9 @@ let ajv2019: Ajv2019 | undefined;
 /** The validator for the dialect the schema declares in `$schema` (draft-07 when it declares none). */
 function compilerFor(schema: object): { compile(s: object): ValidateFunction } {
   const dialect = (schema as { $schema?: unknown }).$schema;
-  if (typeof dialect !== "string") return ajv;
-  if (dialect.includes("2020-12")) return (ajv2020 ??= new Ajv2020(AJV_OPTIONS));
-  if (dialect.includes("2019-09")) return (ajv2019 ??= new Ajv2019(AJV_OPTIONS));
-  return ajv;
+  if (typeof dialect === "string" && dialect.includes("2020-12")) return (ajv2020 ??= new (load("ajv/dist/2020.js") as typeof import("ajv/dist/2020.js")).Ajv2020(AJV_OPTIONS));
+  if (typeof dialect === "string" && dialect.includes("2019-09")) return (ajv2019 ??= new (load("ajv/dist/2019.js") as typeof import("ajv/dist/2019.js")).Ajv2019(AJV_OPTIONS));
+  return (ajv ??= new (load("ajv") as typeof import("ajv")).Ajv(AJV_OPTIONS));
 }
 const validators = new Map<string, ValidateFunction | null>();
 /** The same validators by schema object, so a schema seen before costs no JSON.stringify. */

@@ -41,6 +41,7 @@ import {
   type RequestId,
   type RequestInfo,
 } from "@modelcontextprotocol/sdk/types.js";
+import { deferredParts, partsByteLength, partsText } from "../mcp/server.js";
 import { sendRpcError } from "./http-io.js";
 import { parseMessage } from "./jsonrpc-shape.js";
 
@@ -57,6 +58,12 @@ export interface StreamableHttpOptions {
 
 /** Answers up to this size may become JSON; bigger ones stream as SSE. */
 const JSON_ANSWER_MAX = 1 << 20;
+
+/** A message written whole (a batch's early answer): deferred blobs encoded in place. */
+function expandDeferred(json: string): string {
+  const parts = deferredParts(json);
+  return parts ? [...partsText(parts)].join("") : json;
+}
 const SSE_PREFIX = "event: message\ndata: ";
 const KEEPALIVE = ": keepalive\n\n";
 
@@ -353,7 +360,7 @@ export class StreamableHttpTransport implements Transport {
     const related = stream.ids.filter((id) => this.routes.get(id) === stream);
     const complete = related.every((id) => this.answered.has(id));
     if (!complete) {
-      if (stream.kind !== "json") this.write(stream, `${SSE_PREFIX}${JSON.stringify(message)}\n\n`);
+      if (stream.kind !== "json") this.write(stream, `${SSE_PREFIX}${expandDeferred(JSON.stringify(message))}\n\n`);
       return;
     }
     const responses = related.map((id) => this.answered.get(id)!);
@@ -365,9 +372,25 @@ export class StreamableHttpTransport implements Transport {
 
     if (stream.kind === "json") {
       this.drop(stream);
-      return this.writeJson(stream.res, JSON.stringify(responses.length === 1 ? responses[0] : responses));
+      const text = JSON.stringify(responses.length === 1 ? responses[0] : responses);
+      const parts = deferredParts(text);
+      if (parts) return this.writeParts(stream.res, parts, partsByteLength(parts));
+      return this.writeJson(stream.res, text);
     }
     const json = JSON.stringify(message);
+    const parts = deferredParts(json);
+    if (parts) {
+      // A large blob: encoded slice by slice as the client reads (deferred-blobs.ts), never whole.
+      const bytes = partsByteLength(parts);
+      if (stream.kind === "pending" && bytes + SSE_PREFIX.length + 2 <= JSON_ANSWER_MAX) {
+        this.drop(stream);
+        return this.writeParts(stream.res, parts, bytes);
+      }
+      if (stream.res.writableEnded || stream.res.destroyed) return this.drop(stream);
+      if (stream.kind === "pending") this.openSse(stream, false);
+      this.drop(stream); // no keep-alive comment may land inside the event
+      return this.writeParts(stream.res, [SSE_PREFIX, ...parts, "\n\n"]);
+    }
     if (stream.kind === "pending" && json.length + SSE_PREFIX.length + 2 <= JSON_ANSWER_MAX) {
       const bytes = Buffer.byteLength(json);
       if (bytes + SSE_PREFIX.length + 2 <= JSON_ANSWER_MAX) {
@@ -377,6 +400,34 @@ export class StreamableHttpTransport implements Transport {
     }
     this.write(stream, `${SSE_PREFIX}${json}\n\n`);
     this.end(stream);
+  }
+
+  /**
+   * Writes text and deferred bytes as they drain, then ends the response; with `jsonBytes`,
+   * as a JSON answer of that length (headers first). Stops if the client goes away.
+   */
+  private async writeParts(res: ServerResponse, parts: Array<string | Uint8Array>, jsonBytes?: number): Promise<void> {
+    if (res.writableEnded || res.destroyed) return;
+    if (jsonBytes !== undefined) {
+      const headers: Record<string, string | number> = { "content-type": "application/json", "content-length": jsonBytes };
+      if (this.sessionId !== undefined) headers["mcp-session-id"] = this.sessionId;
+      res.writeHead(200, headers);
+    }
+    for (const text of partsText(parts)) {
+      if (res.destroyed) return;
+      if (!res.write(text)) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            res.off("drain", done);
+            res.off("close", done);
+            resolve();
+          };
+          res.on("drain", done);
+          res.on("close", done);
+        });
+      }
+    }
+    if (!res.destroyed) res.end();
   }
 
   private writeJson(res: ServerResponse, json: string, bytes = Buffer.byteLength(json)): void {

@@ -23,6 +23,8 @@ import { readBody, sendJson, sendRpcError } from "./http-io.js";
 // Types only: the v2 SDK behind the 2026 leg (~100 ms to load) comes after listening.
 import type { ModernHttp } from "./http-modern.js";
 import { StreamableHttpTransport } from "./http-transport.js";
+import { isSingleToolsCall, serveStatelessCall } from "./http-stateless-lean.js";
+import { sessionStart, type Start } from "./stdio-lean.js";
 import { HttpMetrics } from "./metrics.js";
 import { sendStatusJson, sendStatusPage, STATUS_JSON_PATH, STATUS_PATH } from "./status-page.js";
 
@@ -73,6 +75,9 @@ const MAX_SESSIONS = 1000;
 const MAX_SESSIONS_PER_CLIENT = 100;
 
 const RETRY_AFTER_S = "5";
+/** Lean --stateless sessions kept (distinct callers); past this the least recently used idle one is closed. */
+const LEAN_SESSIONS_MAX = 256;
+
 /** How long after listening prom-client is loaded (see metrics.ts). */
 const METRICS_LOAD_DELAY_MS = 1000;
 const CORS_ALLOW_HEADERS = "Content-Type, Accept, Authorization, Mcp-Session-Id, Mcp-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID";
@@ -104,6 +109,12 @@ class McpHttpServer {
   /** 2026-07-28 requests: sessionless, one server instance each (http-modern.ts), loaded on demand. */
   private modernLoad?: Promise<ModernHttp>;
   private modern?: ModernHttp;
+  /**
+   * --stateless: long-lived sessions whose plainCall answers plain 2025 calls
+   * (http-stateless-lean.ts), one per distinct caller (principal and task owner, compared
+   * whole), least recently used first.
+   */
+  private readonly lean = new Map<string, { session: Session; start: Start }>();
   private policy!: OriginPolicy;
   private metricsTimer?: NodeJS.Timeout;
   private closing = false;
@@ -361,7 +372,7 @@ class McpHttpServer {
 
   private async open(transport: StreamableHttpTransport, req: IncomingMessage, client = ""): Promise<HttpSession> {
     const principal = principalOf(req);
-    const mcp = createServer(this.bridge, { maxInflight: this.config.maxInflight, progressBarrier: !this.config.stateless, taskOwner: this.taskOwnerOf(req), principal, stateless: this.config.stateless });
+    const mcp = createServer(this.bridge, { maxInflight: this.config.maxInflight, progressBarrier: !this.config.stateless, taskOwner: this.taskOwnerOf(req), principal, stateless: this.config.stateless, deferLargeBlobs: true });
     const session: HttpSession = { mcp, transport, open: 0, closed: false, client, lastUsed: Date.now(), opened: Date.now(), principal };
     this.loose.add(session);
     if (!this.config.stateless) {
@@ -419,9 +430,46 @@ class McpHttpServer {
 
   /** --stateless: a fresh server and transport for this one request, gone when it is answered. */
   private async stateless(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
+    const lean = isSingleToolsCall(body) ? this.leanFor(req) : undefined;
+    if (lean) {
+      let gone = false;
+      res.once("close", () => (gone = true));
+      return serveStatelessCall(this.sessionTransport(), req, res, body, lean.start, async (transport) => {
+        const session = await this.open(transport, req);
+        if (gone) void this.dispose(session);
+        else res.once("close", () => void this.dispose(session));
+      }, this.log);
+    }
     const session = await this.open(this.sessionTransport(), req);
     res.once("close", () => void this.dispose(session));
     session.transport.handleRequest(req, res, body);
+  }
+
+  /**
+   * The lean session for this request's caller: the same options a per-request session
+   * would get (its principal and task owner), minus --max-inflight (one call per request
+   * cannot reach it). Undefined when the table is full of busy sessions: the SDK's path then.
+   */
+  private leanFor(req: IncomingMessage): { session: Session; start: Start } | undefined {
+    const principal = principalOf(req);
+    const taskOwner = this.taskOwnerOf(req);
+    const key = JSON.stringify([principal ?? null, taskOwner ?? null]);
+    let lean = this.lean.get(key);
+    if (lean) {
+      this.lean.delete(key);
+      this.lean.set(key, lean);
+      return lean;
+    }
+    if (this.lean.size >= LEAN_SESSIONS_MAX) {
+      const [oldKey, oldest] = this.lean.entries().next().value!;
+      if (oldest.session.inflight() > 0) return undefined;
+      this.lean.delete(oldKey);
+      void oldest.session.close();
+    }
+    const session = createServer(this.bridge, { progressBarrier: false, taskOwner, principal, stateless: true, deferLargeBlobs: true });
+    lean = { session, start: sessionStart(session) };
+    this.lean.set(key, lean);
+    return lean;
   }
 
   // ---------------- shutdown ----------------
@@ -437,9 +485,9 @@ class McpHttpServer {
     this.closing = true;
     const all = () => [...this.sessions.values(), ...this.loose];
     const stopped = new Promise<void>((resolve) => this.http.close(() => resolve()));
-    await waitUntil(() => (this.modern?.inflight() ?? 0) === 0 && all().every((s) => s.mcp.inflight() === 0), 2000);
+    await waitUntil(() => (this.modern?.inflight() ?? 0) === 0 && [...this.lean.values()].every((l) => l.session.inflight() === 0) && all().every((s) => s.mcp.inflight() === 0), 2000);
     const modern = this.modernLoad?.then((m) => m.close(), () => {});
-    await Promise.all([modern, ...all().map((s) => this.dispose(s))]);
+    await Promise.all([modern, ...all().map((s) => this.dispose(s)), ...[...this.lean.values()].map((l) => l.session.close())]);
     this.http.closeIdleConnections();
     await Promise.race([stopped, delay(1000)]);
     this.http.closeAllConnections();

@@ -64,7 +64,7 @@ export class StdioLeanCalls {
 export function sessionStart(session: Session): Start {
   return (request, abort, send) => {
     // The SDK's notification(): `{ ...notification, jsonrpc }`.
-    const running = session.plainCall(request.params, abort, (n) => send({ ...n, jsonrpc: "2.0" } as JSONRPCMessage));
+    const running = session.plainCall(request.params, abort, (n) => send({ ...n, jsonrpc: "2.0" } as JSONRPCMessage), request.id);
     if (!running) return undefined;
     return running.then(
       (result) => ({ result, jsonrpc: "2.0", id: request.id }),

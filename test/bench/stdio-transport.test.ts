@@ -84,3 +84,28 @@ test("input lines split across chunks (and CRLF) are parsed; bad lines reach one
   await h.transport.close();
   assert.ok(closed);
 });
+
+test("a queue that grows while stdout is congested drains complete and in order", async () => {
+  // A small pipe nobody reads yet: the writer blocks on `drain` and everything else queues.
+  const stdin = new PassThrough();
+  const stdout = new PassThrough({ highWaterMark: 1024 });
+  const transport = new StdioServerTransport(stdin, stdout);
+  await transport.start();
+  const sends: Promise<void>[] = [];
+  const total = 20_000;
+  for (let i = 1; i <= total; i++) {
+    sends.push(transport.send({ jsonrpc: "2.0", method: "notifications/progress", params: { progressToken: i % 1000, progress: i } }));
+    // New turns while blocked: the queue keeps growing behind the spent head.
+    if (i % 2500 === 0) await new Promise((r) => setImmediate(r));
+  }
+  const chunks: Buffer[] = [];
+  stdout.on("data", (d: Buffer) => chunks.push(d));
+  await Promise.all(sends);
+  const got = Buffer.concat(chunks).toString("utf8").split("\n").filter(Boolean).map((l) => (JSON.parse(l) as { params: { progress: number } }).params.progress);
+  assert.equal(got.length, total);
+  got.forEach((p, i) => assert.equal(p, i + 1));
+  // And it still writes afterwards (nothing left blocked).
+  await transport.send({ jsonrpc: "2.0", id: 1, result: {} });
+  assert.match(Buffer.concat(chunks).toString("utf8"), /"id":1,"result":\{\}\}\n$/);
+  await transport.close();
+});

@@ -60,7 +60,7 @@ async function stdioWire(t: TestContext, natsUrl: string, era: Era) {
     assert.equal((init!.msg.result as { protocolVersion?: string } | undefined)?.protocolVersion, era, init!.text);
     write({ jsonrpc: "2.0", method: "notifications/initialized" });
   }
-  return { lines, write, request, exchange, stderr: () => err };
+  return { lines, write, request, exchange, stderr: () => err, pause: () => proc.stdout!.pause(), resume: () => proc.stdout!.resume() };
 }
 
 /** Answers the progress barrier's pings (2025: the server pings before a result that followed progress). */
@@ -114,6 +114,40 @@ for (const era of ["2025-11-25", "2026-07-28"] as Era[]) test(`${era} over stdio
       const kinds = wire.lines.slice(from).map((l) => (l.msg.method === "ping" ? "ping" : l.msg.id === 200 ? "result" : "other"));
       assert.ok(kinds.indexOf("ping") >= 0 && kinds.indexOf("ping") < kinds.indexOf("result"), kinds.join(","));
     }
+  });
+
+  await t.test("1,000 concurrent streams through a congested stdout arrive complete, in order", async () => {
+    const streams = 1000;
+    const frames = 5;
+    const from = wire.lines.length;
+    // Nobody reads stdout for a while: the pipe fills and the server's writer queues
+    // (the case where taking messages off the queue with shift() went quadratic).
+    wire.pause();
+    for (let i = 0; i < streams; i++) {
+      wire.request(10_000 + i, "tools/call", { name: "slow__count", arguments: { n: frames }, _meta: { progressToken: `s${i}` } });
+    }
+    await new Promise((r) => setTimeout(r, 1500));
+    wire.resume();
+    await waitFor(() => {
+      let answered = 0;
+      for (let k = from; k < wire.lines.length; k++) if ((wire.lines[k]!.msg.id ?? 0) >= 10_000 && !wire.lines[k]!.msg.method) answered++;
+      return answered === streams;
+    }, `${streams} answers (stderr: ${wire.stderr().slice(-500)})`, 45_000);
+    const progress = new Map<string, number[]>();
+    const answered = new Set<number>();
+    for (const l of wire.lines.slice(from)) {
+      const token = l.msg.params?.progressToken as string | undefined;
+      if (l.msg.method === "notifications/progress" && token?.startsWith("s")) {
+        assert.ok(!answered.has(10_000 + Number(token.slice(1))), `progress of ${token} after its result`);
+        progress.set(token, [...(progress.get(token) ?? []), l.msg.params!.progress as number]);
+      } else if ((l.msg.id ?? 0) >= 10_000 && !l.msg.method) {
+        assert.deepEqual(l.msg.result?.structuredContent, { counted: frames }, l.text);
+        answered.add(l.msg.id!);
+      }
+    }
+    assert.equal(answered.size, streams);
+    assert.equal(progress.size, streams, "every stream sent progress");
+    for (const [token, got] of progress) assert.deepEqual(got, [1, 2, 3, 4, 5], token);
   });
 
   await t.test("a cancel reaches the node and nothing answers the cancelled call", async () => {

@@ -222,3 +222,73 @@ test("2026 requests are bounded per client like 2025 sessions are (--max-infligh
   open.shift()!.destroy();
   await waitFor(async () => (await raw(cli.url, modern(41, "tools/call", { name: "calc__add", arguments: { a: 1, b: 2 } }))).status === 200, "a slot again");
 });
+
+test("2025-11-25 clients of a --stateless server: plain calls answered by the lean path, byte for byte like the SDK's", T, async (t) => {
+  const env = await meshWithTools(t);
+  const token = "s3cret-token-for-tests";
+  const cli = await startCli(t, ["--nats", env.nats.url, "--stateless"], { MESH_MCP_AUTH_TOKEN: token });
+  const headers = { ...MCP_HEADERS, authorization: `Bearer ${token}`, "mcp-protocol-version": "2025-11-25" };
+  const send = (id: number | string, method: string, params: Record<string, unknown>, extra: Record<string, string> = {}) =>
+    raw(cli.url, { method: "POST", headers: { ...headers, ...extra }, body: JSON.stringify({ jsonrpc: "2.0", id, method, params }) });
+  await waitFor(async () => /slow__count/.test((await send(1, "tools/list", {})).body), "slow__count listed", 15_000);
+
+  await t.test("same status, headers and bytes as the SDK path", async () => {
+    for (const params of [
+      { name: "calc__add", arguments: { a: 2, b: 3 } },
+      { name: "calc__add", arguments: { a: "x", b: 3 } },
+      { name: "slow__count", arguments: { n: 2 }, _meta: { progressToken: "tok" } },
+      { name: "slow__count", arguments: { n: 2 }, _meta: { progressToken: 7 } },
+      { name: "slow__count", arguments: { n: 2 } },
+      { name: "calc__add" },
+    ]) {
+      for (const id of [30, "req-30"]) {
+        const lean = await send(id, "tools/call", params);
+        // A params key the lean path does not know sends the same call through a per-request SDK server.
+        const sdk = await send(id, "tools/call", { ...params, "x-unknown": true });
+        assert.equal(lean.status, sdk.status, JSON.stringify(params));
+        for (const h of ["content-type", "content-length", "mcp-session-id", "cache-control"]) assert.equal(lean.headers[h], sdk.headers[h], `${h} of ${JSON.stringify(params)}`);
+        assert.equal(lean.body, sdk.body, JSON.stringify(params));
+      }
+    }
+    const streamed = await send(31, "tools/call", { name: "slow__count", arguments: { n: 3 }, _meta: { progressToken: "p" } });
+    assert.equal(streamed.headers["content-type"], "text/event-stream");
+    assert.equal(streamed.body.match(/notifications\/progress/g)?.length, 3, streamed.body);
+    assert.deepEqual(message(streamed.body).result?.structuredContent, { counted: 3 });
+  });
+
+  await t.test("what the lean path does not take is still the SDK's", async () => {
+    const noName = await send(40, "tools/call", { arguments: {} });
+    assert.equal(message(noName.body).error?.code, -32602, noName.body);
+    const badArgs = await send(41, "tools/call", { name: "calc__add", arguments: [1, 2] });
+    assert.equal(message(badArgs.body).error?.code, -32602, badArgs.body);
+    const unknown = await send(42, "tools/call", { name: "nope__nothing", arguments: {} });
+    assert.match(JSON.stringify(message(unknown.body).result), /unknown tool/, unknown.body);
+    const badToken = await send(43, "tools/call", { name: "calc__add", arguments: { a: 1, b: 2 }, _meta: { progressToken: 1.5 } });
+    assert.ok(message(badToken.body).error, badToken.body);
+    const batch = await raw(cli.url, { method: "POST", headers, body: JSON.stringify([{ jsonrpc: "2.0", id: 44, method: "tools/call", params: { name: "calc__add", arguments: { a: 1, b: 1 } } }]) });
+    assert.match(batch.body, /"text":"2"/, batch.body);
+    // The transport's own checks come before any call.
+    const notAcceptable = await send(45, "tools/call", { name: "calc__add", arguments: { a: 1, b: 2 } }, { accept: "application/json" });
+    assert.equal(notAcceptable.status, 406, notAcceptable.body);
+    const badVersion = await send(46, "tools/call", { name: "calc__add", arguments: { a: 1, b: 2 } }, { "mcp-protocol-version": "1999-01-01" });
+    assert.equal(badVersion.status, 400, badVersion.body);
+    const noToken = await raw(cli.url, { method: "POST", headers: { ...MCP_HEADERS, "mcp-protocol-version": "2025-11-25" }, body: JSON.stringify({ jsonrpc: "2.0", id: 47, method: "tools/call", params: { name: "calc__add", arguments: { a: 1, b: 2 } } }) });
+    assert.equal(noToken.status, 401, noToken.body);
+  });
+
+  await t.test("closing the response cancels the call on the mesh", async () => {
+    const cancels: string[] = [];
+    const sub = env.node.nc.subscribe("cancel.*", { callback: (_e, m) => void cancels.push(m.subject) });
+    t.after(() => sub.unsubscribe());
+    await env.node.nc.flush();
+    const req = request(cli.url, { method: "POST", headers, agent: false });
+    req.on("error", () => {});
+    req.end(JSON.stringify({ jsonrpc: "2.0", id: 50, method: "tools/call", params: { name: "slow__wait", arguments: { ms: 60_000 } } }));
+    const callId = await env.slowStarted();
+    req.destroy();
+    await waitFor(() => cancels.includes(`cancel.${callId}`), `cancel.${callId}`, 5000);
+    // The server still serves.
+    const after = await send(51, "tools/call", { name: "calc__add", arguments: { a: 1, b: 1 } });
+    assert.match(after.body, /"text":"2"/, after.body);
+  });
+});
