@@ -20,7 +20,7 @@ import { CallToolResultSchema, CreateTaskResultSchema } from "@modelcontextproto
 import type { Msg } from "@nats-io/transport-node";
 import { sha256Hex } from "../../src/transports/auth.js";
 import { isSingleToolsCall } from "../../src/transports/http-stateless-lean.js";
-import { meshWithTools, raw, startCli, waitFor, type Cli } from "./helpers.js";
+import { MCP_HEADERS, meshWithTools, raw, startCli, waitFor, type Cli } from "./helpers.js";
 
 const ALICE = "alice-secret-token-0123456789abcdef";
 const BOB = "bob-secret-token-0123456789abcdef";
@@ -62,7 +62,7 @@ function recordingFetch(log: Exchange[]): typeof fetch {
 }
 
 /** The JSON-RPC message of a recorded response (plain JSON or the last SSE data line). */
-function message(x: Exchange): { result?: Record<string, unknown>; error?: { message: string } } {
+function message(x: Exchange): { result?: Record<string, unknown>; error?: { code: number; message: string } } {
   const text = x.response.startsWith("{") ? x.response : x.response.split("\n").filter((l) => l.startsWith("data:")).pop()!.slice(5);
   return JSON.parse(text) as never;
 }
@@ -158,7 +158,7 @@ async function as(t: TestContext, kind: Kind, url: string, token: string): Promi
     v1: c,
     listTools: async () => (await c.listTools()).tools.map((x) => x.name).sort(),
     call: async (name, args) => (await c.callTool({ name, arguments: args })) as Record<string, unknown>,
-    read: async (uri) => String((await c.readResource({ uri })).contents[0]!.text),
+    read: async (uri) => String(((await c.readResource({ uri })).contents[0] as { text?: string }).text),
   };
 }
 
@@ -235,15 +235,40 @@ for (const kind of ["v1", "v2-pinned", "v1-stateless"] as Kind[]) {
         throw new Error(`${e.message}; seen: ${JSON.stringify(w.requests.map((r) => [r.subject, r.headers["Mesh-Principal"]]))}`);
       });
       assert.deepEqual((await alice.v1.experimental.tasks.listTasks()).tasks, []);
-      await assert.rejects(alice.v1.experimental.tasks.getTask(task.taskId), /not found/i);
-      await assert.rejects(alice.v1.experimental.tasks.cancelTask(task.taskId), /not found/i);
-      await assert.rejects(alice.v1.experimental.tasks.getTaskResult(task.taskId, CallToolResultSchema), /not found/i);
+      const tasks = alice.v1.experimental.tasks;
+      for (const [what, op] of [["get", (id: string) => tasks.getTask(id)], ["cancel", (id: string) => tasks.cancelTask(id)], ["result", (id: string) => tasks.getTaskResult(id, CallToolResultSchema)]] as const) {
+        const hers = await op(task.taskId).then(() => "answered!", (e: Error) => e.message);
+        const none = await op("no-such-task-0000").then(() => "answered!", (e: Error) => e.message);
+        assert.match(hers, /not found/i, what);
+        assert.equal(hers.replaceAll(task.taskId, "ID"), none.replaceAll("no-such-task-0000", "ID"), `tasks/${what} of bob's task reads as an unknown task`);
+      }
       assert.equal((await bob.v1.experimental.tasks.getTask(task.taskId)).status, "working", "alice's cancel did nothing");
       assert.deepEqual((await bob.v1.experimental.tasks.listTasks()).tasks.map((x) => x.taskId), [task.taskId]);
       // Readers may not run tasks at all.
       await assert.rejects(alice.v1.request({ method: "tools/call", params: { name: "calc__add", arguments: { a: 1, b: 1 }, task: { ttl: 60_000 } } }, CreateTaskResultSchema), /does not run as a task/);
       assert.equal(w.cancelled.n, 0, "nothing was cancelled on the node");
       await bob.v1.experimental.tasks.cancelTask(task.taskId);
+      await waitFor(() => w.cancelled.n === 1, "bob's cancel stopped the job on the node", 10_000);
+    }
+
+    // Tasks (2026: the tasks extension, on the wire as in test/eras/tasks.test.ts): the same.
+    if (kind === "v2-pinned") {
+      const bobs = modernSender(w.cli.url, BOB);
+      const alices = modernSender(w.cli.url, ALICE);
+      const created = (await bobs("tools/call", { name: "job__run", arguments: {} })).result!;
+      assert.equal(created.resultType, "task", JSON.stringify(created));
+      const taskId = created.taskId as string;
+      await waitFor(() => w.requests.find((r) => r.subject.includes(".job.run") && r.headers["Mesh-Principal"] === "bob"), "bob's task on the mesh with his headers");
+      for (const method of ["tasks/get", "tasks/cancel"]) {
+        const hers = await alices(method, { taskId });
+        const none = await alices(method, { taskId: "no-such-task-0000" });
+        assert.ok(hers.error, `${method}: ${JSON.stringify(hers)}`);
+        t.diagnostic(`alice's ${method} of bob's task: ${JSON.stringify(hers.error)}`);
+        assert.equal(JSON.stringify(hers.error).replaceAll(taskId, "ID"), JSON.stringify(none.error).replaceAll("no-such-task-0000", "ID"), `${method} of bob's task reads as an unknown task`);
+      }
+      assert.equal((await bobs("tasks/get", { taskId })).result!.status, "working", "alice's cancel did nothing");
+      assert.equal(w.cancelled.n, 0, "nothing was cancelled on the node");
+      await bobs("tasks/cancel", { taskId });
       await waitFor(() => w.cancelled.n === 1, "bob's cancel stopped the job on the node", 10_000);
     }
 
@@ -263,6 +288,31 @@ for (const kind of ["v1", "v2-pinned", "v1-stateless"] as Kind[]) {
     assert.match(metrics.body, /mesh_mcp_principal_tool_calls_total\{[^}]*principal="token-file:alice"[^}]*tool="calc\.add"[^}]*\} 1\b/);
     assert.ok(!metrics.body.includes(ALICE));
   });
+}
+
+/** Raw 2026-07-28 requests declaring the tasks extension (the v2 client does not speak it). */
+function modernSender(url: string, token: string) {
+  let id = 0;
+  const V = "2026-07-28";
+  return async (method: string, params: Record<string, unknown>): Promise<{ result?: Record<string, unknown>; error?: { code: number; message: string } }> => {
+    const name = method === "tools/call" ? (params.name as string) : method.startsWith("tasks/") ? (params.taskId as string) : undefined;
+    const r = await raw(url, {
+      method: "POST",
+      headers: { ...MCP_HEADERS, "mcp-protocol-version": V, "mcp-method": method, ...(name ? { "mcp-name": name } : {}), authorization: `Bearer ${token}` },
+      body: JSON.stringify({
+        jsonrpc: "2.0", id: ++id, method,
+        params: {
+          ...params,
+          _meta: {
+            "io.modelcontextprotocol/protocolVersion": V,
+            "io.modelcontextprotocol/clientInfo": { name: "id-http-raw", version: "1" },
+            "io.modelcontextprotocol/clientCapabilities": { extensions: { "io.modelcontextprotocol/tasks": {} } },
+          },
+        },
+      }),
+    });
+    return message({ headers: {}, body: {}, status: r.status, response: r.body });
+  };
 }
 
 /**
