@@ -225,6 +225,10 @@ for (const kind of ["v1", "v2-pinned", "v1-stateless"] as Kind[]) {
     assert.equal(refused.replaceAll("plans.txt", "X"), missing.replaceAll("absent.txt", "X"));
     const views = JSON.parse(await alice.read("mesh://tools")) as Array<{ name: string }>;
     assert.deepEqual(views.map((x) => x.name).sort(), ALICE_TOOLS);
+    if (kind === "v2-pinned") {
+      const viewed = alice.exchanges.filter((x) => x.body.method === "resources/read" && (x.body.params as { uri?: string }).uri === "mesh://tools").pop()!;
+      assert.equal(message(viewed).result!.cacheScope, "private", "her filtered view is not shared");
+    }
     const bobViews = JSON.parse(await bob.read("mesh://tools")) as Array<{ name: string }>;
     assert.ok(bobViews.some((x) => x.name === "vault__open"));
 
@@ -287,6 +291,7 @@ for (const kind of ["v1", "v2-pinned", "v1-stateless"] as Kind[]) {
     assert.equal(metrics.status, 200, metrics.body);
     assert.match(metrics.body, /mesh_mcp_principal_tool_calls_total\{[^}]*principal="token-file:alice"[^}]*tool="calc\.add"[^}]*\} 1\b/);
     assert.ok(!metrics.body.includes(ALICE));
+    assert.equal((await raw(`${w.cli.base}/metrics`)).status, 401, "who called what is not public");
   });
 }
 
