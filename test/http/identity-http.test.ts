@@ -128,6 +128,8 @@ interface Caller {
   listTools(): Promise<string[]>;
   call(name: string, args: Record<string, unknown>): Promise<Record<string, unknown>>;
   read(uri: string): Promise<string>;
+  /** The mesh://files/ URIs resources/list shows. */
+  files(): Promise<string[]>;
   exchanges: Exchange[];
   v1?: V1Client;
 }
@@ -148,6 +150,7 @@ async function as(t: TestContext, kind: Kind, url: string, token: string): Promi
         const r = await c.readResource({ uri }, { cacheMode: "bypass" } as never);
         return String((r.contents[0] as { text?: string }).text);
       },
+      files: async () => (await c.listResources(undefined, { cacheMode: "bypass" } as never)).resources.map((x) => x.uri).filter((u) => u.startsWith("mesh://files/")).sort(),
     };
   }
   const c = new V1Client({ name: "id-http-v1", version: "1.0.0" });
@@ -159,6 +162,7 @@ async function as(t: TestContext, kind: Kind, url: string, token: string): Promi
     listTools: async () => (await c.listTools()).tools.map((x) => x.name).sort(),
     call: async (name, args) => (await c.callTool({ name, arguments: args })) as Record<string, unknown>,
     read: async (uri) => String(((await c.readResource({ uri })).contents[0] as { text?: string }).text),
+    files: async () => (await c.listResources()).resources.map((x) => x.uri).filter((u) => u.startsWith("mesh://files/")).sort(),
   };
 }
 
@@ -223,6 +227,8 @@ for (const kind of ["v1", "v2-pinned", "v1-stateless"] as Kind[]) {
     assert.notEqual(refused, "read!");
     assert.match(refused, /has no object/);
     assert.equal(refused.replaceAll("plans.txt", "X"), missing.replaceAll("absent.txt", "X"));
+    assert.deepEqual(await alice.files(), ["mesh://files/shared/notes.txt"], "resources/list: only her prefixes");
+    assert.deepEqual(await bob.files(), ["mesh://files/private/plans.txt", "mesh://files/shared/notes.txt"]);
     const views = JSON.parse(await alice.read("mesh://tools")) as Array<{ name: string }>;
     assert.deepEqual(views.map((x) => x.name).sort(), ALICE_TOOLS);
     if (kind === "v2-pinned") {
