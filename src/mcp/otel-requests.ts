@@ -58,33 +58,36 @@ function parentOf(request: unknown, extra: unknown): { traceparent?: string; tra
 }
 
 /**
- * Wraps every request handler `server` holds so far (call after the last
- * setRequestHandler) in a request span, when tracing was asked for; a no-op otherwise.
+ * Wraps every request handler `server` holds (call after the last setRequestHandler of
+ * ours; ones the SDK adds later are wrapped as they are set) in a request span, when
+ * tracing was asked for; a no-op otherwise.
  */
 export function traceRequests(server: object): void {
   if (!tracingWanted) return;
   const handlers = (server as { _requestHandlers?: Map<string, Handler> })._requestHandlers;
   if (!(handlers instanceof Map)) return;
-  for (const [method, handler] of handlers) {
-    handlers.set(method, (request: unknown, extra: unknown) => {
-      const t = tracer;
-      if (!t) return handler(request, extra); // the SDK is still loading
-      const span = t.startRequest(describe(method, request, extra), parentOf(request, extra));
-      if (isObject(extra)) spans.set(extra, span);
-      let answer: Promise<unknown>;
-      try {
-        answer = Promise.resolve(handler(request, extra));
-      } catch (err) {
-        span.end(undefined, err);
+  const wrap = (method: string, handler: Handler): Handler => (request: unknown, extra: unknown) => {
+    const t = tracer;
+    if (!t) return handler(request, extra); // the SDK is still loading
+    const span = t.startRequest(describe(method, request, extra), parentOf(request, extra));
+    if (isObject(extra)) spans.set(extra, span);
+    let answer: Promise<unknown>;
+    try {
+      answer = Promise.resolve(handler(request, extra));
+    } catch (err) {
+      span.end(undefined, err);
+      throw err;
+    }
+    return answer.then(
+      (result) => (span.end(result), result),
+      (err: unknown) => {
+        span.end(undefined, err ?? new Error("rejected"));
         throw err;
-      }
-      return answer.then(
-        (result) => (span.end(result), result),
-        (err: unknown) => {
-          span.end(undefined, err ?? new Error("rejected"));
-          throw err;
-        },
-      );
-    });
-  }
+      },
+    );
+  };
+  const set = handlers.set.bind(handlers);
+  for (const [method, handler] of handlers) set(method, wrap(method, handler));
+  // Handlers the serving entry adds later (the 2026 SDK installs server/discover when it serves) are wrapped as they come.
+  handlers.set = (method: string, handler: Handler) => set(method, wrap(method, handler));
 }
