@@ -300,6 +300,31 @@ test("2026-07-28 over HTTP: tools/list and server/discover get request spans; a 
   await waitFor(() => otel.spans().find((s) => s.name === "server/discover"), "a server/discover span", { timeoutMs: 20_000 });
 });
 
+test("stdio (2025): requests other than tools/call get spans too, on _meta.traceparent; no session id there", async (t) => {
+  const otel = await collector(t);
+  const env = await mcpEnv(t);
+  await registerCalculator(await env.node("n1"));
+  const client = await env.client({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: otel.endpoint, OTEL_BSP_SCHEDULE_DELAY: "100" } });
+  await waitFor(() => /OpenTelemetry: tracing tool calls/.test(client.stderr), "tracing on", { timeoutMs: 10_000 });
+  await waitFor(async () => (await client.client.listTools()).tools.some((x) => x.name === "calculator__add"), "calculator__add listed", { timeoutMs: 10_000 });
+  const traceId = hex(16);
+  const agentSpan = hex(8);
+  const meta = { traceparent: `00-${traceId}-${agentSpan}-01` };
+  await client.client.listResourceTemplates({ _meta: meta });
+  await assert.rejects(client.client.callTool({ name: 42 as never, _meta: meta }), /name/);
+  const spans = await waitFor(() => {
+    const mine = otel.spans().filter((s) => s.traceId === traceId);
+    return mine.length >= 2 ? mine : undefined;
+  }, "the stdio requests' spans", { timeoutMs: 20_000 });
+  const templates = spans.find((s) => s.name === "resources/templates/list");
+  assert.ok(templates, JSON.stringify(spans));
+  assert.equal(templates.parentId, agentSpan);
+  assert.equal(templates.attributes["mcp.session.id"], undefined, "stdio has no session id");
+  const bad = spans.find((s) => s.name === "tools/call");
+  assert.ok(bad, JSON.stringify(spans));
+  assert.equal(bad.attributes["error.type"], "-32602", "invalid params: its JSON-RPC code");
+});
+
 test("tracing off (no OTEL_*): no SDK, and the client's traceparent reaches the node unchanged", async (t) => {
   const env = await meshWithTools(t);
   const seen = watchHeaders(t, env.node.nc as never);
