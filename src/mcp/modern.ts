@@ -21,6 +21,7 @@ import { callMeshTool, findTool, ToolList, type CallContext } from "./tools.js";
 import { discoveryCall, listedMeshTools, listing } from "./discovery.js";
 import { taskSupportOf, withTaskSupport } from "./tasks.js";
 import { callerName } from "./calls.js";
+import { requestSpanOf, traceRequests } from "./otel-requests.js";
 import { ANONYMOUS_OWNER, createModernTask, declaresTasks, registerModernTasks, TASKS_EXTENSION_CAPABILITY } from "./tasks-modern.js";
 import { EVENTS_EXTENSION_CAPABILITY, eventCaller, registerModernEvents } from "./events.js";
 import { startEventDelivery } from "./events-webhooks.js";
@@ -255,6 +256,7 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
       caller: callerName(principalOfRequest(ctx, opts.principal), clientOf(ctx.mcpReq.envelope)),
       progressToken,
       meta,
+      span: requestSpanOf(ctx),
       sendProgress: (progress, total, message) =>
         progressToken === undefined
           ? Promise.resolve()
@@ -290,6 +292,8 @@ export function createModernServer(bridge: Bridge, opts: ModernOptions = {}): Se
     const values = ref.type === "ref/resource" ? await complete(bridge, ref.uri, req.params.argument.name, req.params.argument.value, accessOfReq(ctx)) : [];
     return { completion: { values, total: values.length, hasMore: false } };
   });
+
+  traceRequests(server); // a span per request while tracing (after every setRequestHandler)
 
   if (opts.pushChanges) {
     // stdio: the serving entry routes these onto the connection's open listen requests.

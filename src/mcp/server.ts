@@ -37,7 +37,8 @@ import { discoveryCall, listedMeshTools, listing } from "./discovery.js";
 import { DEFAULT_TASK_POLL_MS, SessionTaskStore, startToolTask, taskSupportOf, TASKS_CAPABILITY, toMcpTask, withTaskSupport } from "./tasks.js";
 import type { Principal } from "./principal.js";
 import { callerName } from "./calls.js";
-import { tracer } from "./otel.js";
+import { tracer, type RequestSpan } from "./otel.js";
+import { requestSpanOf, traceRequests } from "./otel-requests.js";
 import { RunningTasks } from "./task-caps.js";
 import { cancelAcrossReplicas, cancelIdentity, remotelyCancellable } from "./request-cancel.js";
 import { accessFor, builtinsAllowed, canReadFile, taskOwnerOf } from "./authorize.js";
@@ -305,7 +306,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
       }
       const remote = opts.stateless ? remotelyCancellable(bridge, cancelId, extra.requestId, extra.signal) : undefined;
       try {
-        return await meshCall(entry!, args, withHeaderTrace(req.params._meta, extra.requestInfo?.headers), remote?.abort ?? extra.signal, (n) => extra.sendNotification(n), () => extra.sendRequest({ method: "ping" }, EmptyResultSchema, { timeout: PROGRESS_BARRIER_TIMEOUT_MS }));
+        return await meshCall(entry!, args, withHeaderTrace(req.params._meta, extra.requestInfo?.headers), remote?.abort ?? extra.signal, (n) => extra.sendNotification(n), () => extra.sendRequest({ method: "ping" }, EmptyResultSchema, { timeout: PROGRESS_BARRIER_TIMEOUT_MS }), requestSpanOf(extra));
       } finally {
         remote?.done();
       }
@@ -318,7 +319,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
   const meshCall = (
     // `cancel`: the SDK's signal, or the fast path's own controller (then no second one is made).
     entry: MethodEntry, args: Record<string, unknown>, meta: Record<string, unknown> | undefined, cancel: AbortSignal | AbortController,
-    notify: (n: ServerNotification) => Promise<void>, ping: () => Promise<unknown>,
+    notify: (n: ServerNotification) => Promise<void>, ping: () => Promise<unknown>, span?: RequestSpan,
   ): Promise<CallToolResult> => {
     const progressToken = meta?.progressToken as string | number | undefined;
     return callMeshTool(bridge, entry, args, {
@@ -329,6 +330,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
       ...(cancel instanceof AbortController ? { signal: cancel.signal, abort: (reason) => cancel.abort(reason) } : { signal: cancel }),
       progressToken,
       meta,
+      span,
       sendProgress: (progress, total, message) =>
         progressToken === undefined ? Promise.resolve() : notify({ method: "notifications/progress", params: { progressToken, progress, total, message } }),
       flushProgress: opts.progressBarrier ? () => ping().then(() => undefined, () => undefined) : undefined,
@@ -388,6 +390,7 @@ export function createServer(bridge: Bridge, opts: SessionOptions = {}): Session
     roots = undefined;
   });
   answerBadParamsAsInvalidParams(server);
+  traceRequests(server); // a span per request while tracing (after every setRequestHandler)
   const cancelId = cancelIdentity(bridge, opts.principal, opts.taskOwner);
   if (opts.stateless) cancelAcrossReplicas(server, bridge, cancelId);
 

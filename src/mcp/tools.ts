@@ -19,7 +19,7 @@ import { errorResult, nodeErrorResult, okResult, textOf, thrownResult } from "./
 import { normalizeManifestTypes } from "./schema-types.js";
 import { contentBytes } from "./audit.js";
 import { randomUUID } from "node:crypto";
-import { tracer } from "./otel.js";
+import { tracer, type RequestSpan } from "./otel.js";
 
 /** The argument an agent uses to pin a call to one node (listed only with --node-arg; always accepted). */
 export const NODE_ARG = "_node";
@@ -276,6 +276,8 @@ export interface CallContext {
    */
   flushProgress?(): Promise<void>;
   meta?: Record<string, unknown>;
+  /** The request's span (otel-requests.ts), when the request came through the SDK while tracing: the mesh-call span goes under it. */
+  span?: RequestSpan;
   /** The caller under the policy: its identity goes to the mesh as headers, and into the audit record. */
   access?: Access;
   /** The MCP client's name and version (audit record). */
@@ -407,6 +409,7 @@ export async function callMeshTool(bridge: Bridge, entry: MethodEntry, args: Jso
   const traced = tracer?.startCall(
     { name: bridge.names.nameOf(entry.tool, entry.method) ?? key, tool: entry.tool, method: entry.method, caller: ctx.caller },
     traceHeaders(ctx.meta) ?? {},
+    ctx.span,
   );
   const audit = bridge.opts.audit;
   const trace = traced ? traced.headers : traceHeaders(ctx.meta);

@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { test, type TestContext } from "node:test";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { Client as V2Client, StreamableHTTPClientTransport as V2Http } from "@modelcontextprotocol/client";
 import { tracingConfigured } from "../../src/mcp/otel.js";
 import { waitFor } from "../helpers/mesh.js";
 import { mcpEnv, registerCalculator } from "../helpers/mcp.js";
@@ -189,6 +190,139 @@ test("without _meta.traceparent the request span is parented on the HTTP tracepa
   await client.callTool({ name: "calc__add", arguments: { a: 1, b: 2 } });
   const request = await waitFor(() => otel.spans().find((s) => s.traceId === traceId && s.name === "tools/call calc__add"), "the request span", { timeoutMs: 20_000 });
   assert.equal(request.parentId, httpSpan);
+});
+
+test("every MCP request gets a SERVER span (2025 over HTTP): tools/list, resources/read, a built-in tool, initialize; errors carry error.type; the session id only as a digest", async (t) => {
+  const otel = await collector(t);
+  const env = await meshWithTools(t);
+  const cli = await startCli(t, ["--nats", env.nats.url], { OTEL_EXPORTER_OTLP_ENDPOINT: otel.endpoint, OTEL_BSP_SCHEDULE_DELAY: "100" });
+  await waitFor(() => /OpenTelemetry: tracing tool calls/.test(cli.stderr()), "tracing on", { timeoutMs: 10_000 });
+  // The HTTP header parents what carries no _meta.traceparent (initialize among them).
+  const headerTrace = hex(16);
+  const httpSpan = hex(8);
+  const client = await agent(t, cli, { traceparent: `00-${headerTrace}-${httpSpan}-01` });
+  const sessionId = (client.transport as StreamableHTTPClientTransport).sessionId!;
+  await waitFor(async () => (await client.listTools()).tools.some((x) => x.name === "calc__add"), "calc__add listed", { timeoutMs: 10_000 });
+
+  const traceId = hex(16);
+  const agentSpan = hex(8);
+  const meta = { traceparent: `00-${traceId}-${agentSpan}-01` };
+  await client.listTools({ _meta: meta });
+  const nodes = await client.readResource({ uri: "mesh://nodes", _meta: meta });
+  assert.match(JSON.stringify(nodes.contents), /n1/);
+  await assert.rejects(client.readResource({ uri: "mesh://files/no/such/file.txt", _meta: meta }), /no\/such\/file\.txt/);
+  const upload = await client.callTool({ name: "mesh_upload_file", arguments: { path: "/etc/hostname" }, _meta: meta });
+  assert.equal(upload.isError, true, "no --allow-dir: a remote client may not upload");
+  const sum = await client.callTool({ name: "calc__add", arguments: { a: 1, b: 2 }, _meta: meta });
+  assert.equal(sum.isError, undefined, JSON.stringify(sum));
+
+  const spans = await waitFor(() => {
+    const mine = otel.spans().filter((s) => s.traceId === traceId);
+    return mine.length >= 6 ? mine : undefined;
+  }, "six spans in the agent's trace", { timeoutMs: 20_000 });
+  const named = (name: string) => spans.filter((s) => s.name === name);
+  const list = named("tools/list");
+  assert.equal(list.length, 1, `spans: ${JSON.stringify(spans)}`);
+  assert.equal(list[0]!.parentId, agentSpan, "tools/list is a child of the agent's span");
+  assert.match(list[0]!.kind, /Server/);
+  assert.equal(list[0]!.attributes["mcp.method.name"], "tools/list");
+  assert.ok(list[0]!.attributes["jsonrpc.request.id"], "the JSON-RPC request id");
+  assert.equal(list[0]!.attributes["error.type"], undefined);
+  const sessionAttr = list[0]!.attributes["mcp.session.id"];
+  assert.match(sessionAttr ?? "", /^[0-9a-f]{16}$/, "the session, as a digest");
+  assert.ok(!JSON.stringify(spans).includes(sessionId) && !otel.output().includes(sessionId), "the session id itself never reaches the traces");
+
+  const reads = named("resources/read");
+  assert.equal(reads.length, 2);
+  const ok = reads.find((s) => s.attributes["mcp.resource.uri"] === "mesh://nodes");
+  const missing = reads.find((s) => s.attributes["mcp.resource.uri"] === "mesh://files/no/such/file.txt");
+  assert.ok(ok && missing, JSON.stringify(reads));
+  assert.equal(ok.parentId, agentSpan);
+  assert.equal(ok.attributes["error.type"], undefined);
+  assert.equal(missing.attributes["error.type"], "-32002", "a JSON-RPC error: error.type is its code");
+  assert.match(missing.status, /Error/);
+
+  const builtin = named("tools/call mesh_upload_file");
+  assert.equal(builtin.length, 1);
+  assert.equal(builtin[0]!.parentId, agentSpan);
+  assert.equal(builtin[0]!.attributes["gen_ai.tool.name"], "mesh_upload_file");
+  assert.equal(builtin[0]!.attributes["error.type"], "tool_error", "an isError result: the conventions' tool_error");
+  assert.match(builtin[0]!.status, /Error/);
+
+  // The SDK path's tools/call: one request span (not two), the mesh call under it.
+  const calls = named("tools/call calc__add");
+  assert.equal(calls.length, 1, `one request span: ${JSON.stringify(calls)}`);
+  assert.equal(calls[0]!.parentId, agentSpan);
+  const mesh = named("mesh calc.add");
+  assert.equal(mesh.length, 1);
+  assert.equal(mesh[0]!.parentId, calls[0]!.id, "the mesh call is a child of the tools/call span");
+  assert.equal(calls[0]!.attributes["mesh.outcome"], "ok");
+
+  // initialize (no _meta.traceparent) is parented on the HTTP header.
+  const init = otel.spans().find((s) => s.name === "initialize");
+  assert.ok(init, "an initialize span");
+  assert.equal(init.traceId, headerTrace);
+  assert.equal(init.parentId, httpSpan);
+});
+
+test("2026-07-28 over HTTP: tools/list and server/discover get request spans; a mesh call has one tools/call span with the mesh call under it", async (t) => {
+  const otel = await collector(t);
+  const env = await meshWithTools(t);
+  const cli = await startCli(t, ["--nats", env.nats.url], { OTEL_EXPORTER_OTLP_ENDPOINT: otel.endpoint, OTEL_BSP_SCHEDULE_DELAY: "100" });
+  await waitFor(() => /OpenTelemetry: tracing tool calls/.test(cli.stderr()), "tracing on", { timeoutMs: 10_000 });
+  const client = new V2Client({ name: "traced-v2", version: "1" }, { versionNegotiation: { mode: { pin: "2026-07-28" } } });
+  await client.connect(new V2Http(new URL(cli.url)));
+  t.after(() => client.close());
+  assert.equal(client.getNegotiatedProtocolVersion(), "2026-07-28");
+  const traceId = hex(16);
+  const agentSpan = hex(8);
+  const meta = { traceparent: `00-${traceId}-${agentSpan}-01` };
+  await waitFor(async () => (await client.listTools({ _meta: meta }, { cacheMode: "bypass" } as never)).tools.some((x) => x.name === "calc__add"), "calc__add listed", { timeoutMs: 10_000 });
+  const r = await client.callTool({ name: "calc__add", arguments: { a: 2, b: 3 }, _meta: meta });
+  assert.equal((r.content as Array<{ text: string }>)[0]!.text, "5");
+  await assert.rejects(client.readResource({ uri: "mesh://nope", _meta: meta }, { cacheMode: "bypass" } as never));
+
+  const spans = await waitFor(() => {
+    const mine = otel.spans().filter((s) => s.traceId === traceId);
+    return mine.some((s) => s.name === "tools/list") && mine.some((s) => s.name === "mesh calc.add") && mine.some((s) => s.name === "resources/read") ? mine : undefined;
+  }, "the 2026 requests' spans", { timeoutMs: 20_000 });
+  const list = spans.find((s) => s.name === "tools/list")!;
+  assert.equal(list.parentId, agentSpan);
+  assert.equal(list.attributes["mcp.method.name"], "tools/list");
+  const calls = spans.filter((s) => s.name === "tools/call calc__add");
+  assert.equal(calls.length, 1, `one request span per call: ${JSON.stringify(spans)}`);
+  assert.equal(calls[0]!.parentId, agentSpan);
+  const mesh = spans.find((s) => s.name === "mesh calc.add")!;
+  assert.equal(mesh.parentId, calls[0]!.id);
+  const read = spans.find((s) => s.name === "resources/read")!;
+  assert.ok(read.attributes["error.type"], `a failed read names its error: ${JSON.stringify(read)}`);
+  // server/discover (the client's first request, no traceparent of ours): a root span of its own.
+  await waitFor(() => otel.spans().find((s) => s.name === "server/discover"), "a server/discover span", { timeoutMs: 20_000 });
+});
+
+test("stdio (2025): requests other than tools/call get spans too, on _meta.traceparent; no session id there", async (t) => {
+  const otel = await collector(t);
+  const env = await mcpEnv(t);
+  await registerCalculator(await env.node("n1"));
+  const client = await env.client({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: otel.endpoint, OTEL_BSP_SCHEDULE_DELAY: "100" } });
+  await waitFor(() => /OpenTelemetry: tracing tool calls/.test(client.stderr), "tracing on", { timeoutMs: 10_000 });
+  await waitFor(async () => (await client.client.listTools()).tools.some((x) => x.name === "calculator__add"), "calculator__add listed", { timeoutMs: 10_000 });
+  const traceId = hex(16);
+  const agentSpan = hex(8);
+  const meta = { traceparent: `00-${traceId}-${agentSpan}-01` };
+  await client.client.listResourceTemplates({ _meta: meta });
+  await assert.rejects(client.client.callTool({ name: 42 as never, _meta: meta }), /name/);
+  const spans = await waitFor(() => {
+    const mine = otel.spans().filter((s) => s.traceId === traceId);
+    return mine.length >= 2 ? mine : undefined;
+  }, "the stdio requests' spans", { timeoutMs: 20_000 });
+  const templates = spans.find((s) => s.name === "resources/templates/list");
+  assert.ok(templates, JSON.stringify(spans));
+  assert.equal(templates.parentId, agentSpan);
+  assert.equal(templates.attributes["mcp.session.id"], undefined, "stdio has no session id");
+  const bad = spans.find((s) => s.name === "tools/call");
+  assert.ok(bad, JSON.stringify(spans));
+  assert.equal(bad.attributes["error.type"], "-32602", "invalid params: its JSON-RPC code");
 });
 
 test("tracing off (no OTEL_*): no SDK, and the client's traceparent reaches the node unchanged", async (t) => {
