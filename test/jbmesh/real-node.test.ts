@@ -10,6 +10,7 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { CALLER_BIN, goNodes, startNats, type GoNode } from "../helpers/jbmesh.js";
+import { userInfo } from "node:os";
 import { McpClient, textOf, waitFor } from "../helpers/mcp.js";
 import type { NatsServer } from "../helpers/nats-server.js";
 
@@ -103,7 +104,8 @@ describe("bridge ↔ a node that behaves as a real jb-mesh v0.0.9 node", () => {
     );
     assert.ok(typeof ok!.duration_ms === "number" && ok!.duration_ms > 0);
     assert.ok(!Number.isNaN(Date.parse(ok!.ts)));
-    assert.match(ok!.message, /^quirks\.shape completed on rn$/);
+    // The record names the caller: over stdio, the local user (identity's stdio principal).
+    assert.equal(ok!.message, `quirks.shape completed on rn for ${userInfo().username}`);
     assert.equal(failed!.ok, false);
     assert.equal(failed!.level, "error");
     assert.match(failed!.data.error, /queue call failed: python error: no/);
@@ -184,10 +186,8 @@ describe("bridge ↔ a node that behaves as a real jb-mesh v0.0.9 node", () => {
 
   test("5. a clean stop mid-call answers the call in flight at once (python process exited)", T, async () => {
     const stopper = await start({ name: "stopper", tools: ["quirks"] });
-    await waitFor(async () => {
-      const nap = (await client.listTools()).find((t) => t.name === "quirks__nap");
-      return (nap?._meta?.["mesh-mcp/nodes"] as string[] | undefined)?.includes("stopper");
-    }, "quirks.nap offered by node stopper", { timeoutMs: 15_000, intervalMs: 100 });
+    // Which nodes offer a method is in mesh://tools (tool definitions name no nodes).
+    await waitFor(async () => (await client.nodesOf("quirks__nap")).includes("stopper"), "quirks.nap offered by node stopper", { timeoutMs: 15_000, intervalMs: 100 });
     const since = stopper.events.length;
     const pending = client.call("quirks__nap", { seconds: 30, _node: "stopper" }, { timeout: 30_000 });
     await stopper.waitForEvent("call", (e) => e.method === "nap", { since, timeoutMs: 10_000 });
