@@ -184,6 +184,13 @@ export class Catalog {
   private servicesList: ServiceInfo[] = [];
   private listeners = new Set<(change: CatalogChange) => void>();
   /**
+   * Parsed schema metadata by its text, kept from one discovery to the next: every pass
+   * (a patient one follows the first, events bring more) sees the same 10,000 schema texts
+   * again, and parsing them again would allocate the whole catalog anew each time. Pruned
+   * to the texts of the last discovery; the cached text is the one the services keep.
+   */
+  private parsedSchemas = new Map<string, { text: string; parsed: ParsedSchema }>();
+  /**
    * Fallback schemas by service instance id (a re-registered service gets a new id).
    * The promise is cached so the methods of one service, resolved concurrently, share one request.
    */
@@ -436,6 +443,7 @@ export class Catalog {
     const live = new Set(sorted.map((s) => s.id));
     for (const id of this.fallbackCache.keys()) if (!live.has(id)) this.fallbackCache.delete(id);
 
+    const seenSchemas = new Map<string, { text: string; parsed: ParsedSchema }>();
     const next = new Map<string, MethodEntry>();
     const needFallback: Array<{ svc: ServiceInfo; entry: MethodEntry; problem?: string }> = [];
     for (const svc of sorted) {
@@ -459,7 +467,7 @@ export class Catalog {
         }
         if (!entry.nodes.includes(node)) entry.nodes.push(node);
         if (entry.schemaSource === "metadata") continue;
-        const parsed = parseSchemaMetadata(ep.metadata?.schema ?? undefined);
+        const parsed = this.parseSchemaOnce(ep.metadata, seenSchemas);
         if (parsed.schema) {
           entry.schema = parsed.schema;
           entry.schemaSource = "metadata";
@@ -474,8 +482,25 @@ export class Catalog {
         }
       }
     }
+    this.parsedSchemas = seenSchemas;
     await Promise.all(needFallback.map((f) => this.applyFallback(f.svc, f.entry)));
     return next;
+  }
+
+  /**
+   * `parseSchemaMetadata`, once per distinct text across discoveries. The endpoint's
+   * metadata is made to hold the cached text (the same characters), so a discovery's
+   * fresh copies of the texts are not kept beside the first ones.
+   */
+  private parseSchemaOnce(metadata: Record<string, string> | null | undefined, seen: Map<string, { text: string; parsed: ParsedSchema }>): ParsedSchema {
+    const raw = metadata?.schema;
+    if (raw === undefined || raw === "") return parseSchemaMetadata(raw);
+    let hit = seen.get(raw) ?? this.parsedSchemas.get(raw);
+    if (!hit) hit = { text: raw, parsed: internSchema(parseSchemaMetadata(raw)) };
+    seen.set(hit.text, hit);
+    // The same characters; assigning makes the endpoint keep the cached string, not its own copy.
+    if (metadata) metadata.schema = hit.text;
+    return hit.parsed;
   }
 
   private async applyFallback(svc: ServiceInfo, entry: MethodEntry): Promise<void> {
@@ -601,8 +626,36 @@ export function nodeOf(svc: ServiceInfo): string {
   return svc.metadata?.node ?? "";
 }
 
-function fingerprint(e: MethodEntry): string {
-  return JSON.stringify([e.schema, e.schemaSource, e.stream, e.nodes, e.toolDescription, e.version]);
+function sameEntry(a: MethodEntry, b: MethodEntry): boolean {
+  return a.schemaSource === b.schemaSource && a.stream === b.stream && a.toolDescription === b.toolDescription &&
+    a.version === b.version && a.nodes.length === b.nodes.length && a.nodes.every((n, i) => n === b.nodes[i]) &&
+    (a.schema === b.schema || JSON.stringify(a.schema) === JSON.stringify(b.schema));
+}
+
+/**
+ * Shared parts of parsed schemas: `properties` (and `required`) that are the same JSON
+ * are one object, whichever methods and nodes they come from (a fleet repeats them).
+ * Schemas are never mutated once parsed (the MCP side clones before changing anything).
+ */
+const sharedParts = new Map<string, unknown>();
+const SHARED_PARTS_MAX = 50_000;
+
+function share<T>(value: T): T {
+  if (value === undefined || value === null || typeof value !== "object") return value;
+  const key = JSON.stringify(value);
+  const hit = sharedParts.get(key);
+  if (hit !== undefined) return hit as T;
+  if (sharedParts.size >= SHARED_PARTS_MAX) sharedParts.clear();
+  sharedParts.set(key, value);
+  return value;
+}
+
+function internSchema(parsed: ParsedSchema): ParsedSchema {
+  const s = parsed.schema;
+  if (!s) return parsed;
+  if (s.properties !== undefined) s.properties = share(s.properties);
+  if (s.required !== undefined) s.required = share(s.required);
+  return parsed;
 }
 
 function diff(prev: Map<string, MethodEntry>, next: Map<string, MethodEntry>): CatalogChange {
@@ -610,7 +663,9 @@ function diff(prev: Map<string, MethodEntry>, next: Map<string, MethodEntry>): C
   for (const [k, e] of next) {
     const old = prev.get(k);
     if (!old) change.added.push(e);
-    else if (fingerprint(old) !== fingerprint(e)) change.changed.push(e);
+    else if (!sameEntry(old, e)) change.changed.push(e);
+    // Unchanged: keep the published entry (the tool list and its input schemas refer to it).
+    else if (old.schemaProblem === e.schemaProblem) next.set(k, old);
   }
   for (const [k, e] of prev) if (!next.has(k)) change.removed.push(e);
   return change;
