@@ -189,7 +189,8 @@ export class Catalog {
    * again, and parsing them again would allocate the whole catalog anew each time. Pruned
    * to the texts of the last discovery; the cached text is the one the services keep.
    */
-  private parsedSchemas = new Map<string, { text: string; parsed: ParsedSchema }>();
+  private parsedSchemas = new Map<string, { text: string; parsed: ParsedSchema; pass: number }>();
+  private schemaPass = 0;
   /**
    * Fallback schemas by service instance id (a re-registered service gets a new id).
    * The promise is cached so the methods of one service, resolved concurrently, share one request.
@@ -443,7 +444,7 @@ export class Catalog {
     const live = new Set(sorted.map((s) => s.id));
     for (const id of this.fallbackCache.keys()) if (!live.has(id)) this.fallbackCache.delete(id);
 
-    const seenSchemas = new Map<string, { text: string; parsed: ParsedSchema }>();
+    const pass = ++this.schemaPass;
     const next = new Map<string, MethodEntry>();
     const needFallback: Array<{ svc: ServiceInfo; entry: MethodEntry; problem?: string }> = [];
     for (const svc of sorted) {
@@ -467,7 +468,7 @@ export class Catalog {
         }
         if (!entry.nodes.includes(node)) entry.nodes.push(node);
         if (entry.schemaSource === "metadata") continue;
-        const parsed = this.parseSchemaOnce(ep.metadata, seenSchemas);
+        const parsed = this.parseSchemaOnce(ep.metadata, pass);
         if (parsed.schema) {
           entry.schema = parsed.schema;
           entry.schemaSource = "metadata";
@@ -482,7 +483,7 @@ export class Catalog {
         }
       }
     }
-    this.parsedSchemas = seenSchemas;
+    for (const [text, hit] of this.parsedSchemas) if (hit.pass !== pass) this.parsedSchemas.delete(text);
     await Promise.all(needFallback.map((f) => this.applyFallback(f.svc, f.entry)));
     return next;
   }
@@ -492,12 +493,12 @@ export class Catalog {
    * metadata is made to hold the cached text (the same characters), so a discovery's
    * fresh copies of the texts are not kept beside the first ones.
    */
-  private parseSchemaOnce(metadata: Record<string, string> | null | undefined, seen: Map<string, { text: string; parsed: ParsedSchema }>): ParsedSchema {
+  private parseSchemaOnce(metadata: Record<string, string> | null | undefined, pass: number): ParsedSchema {
     const raw = metadata?.schema;
     if (raw === undefined || raw === "") return parseSchemaMetadata(raw);
-    let hit = seen.get(raw) ?? this.parsedSchemas.get(raw);
-    if (!hit) hit = { text: raw, parsed: internSchema(parseSchemaMetadata(raw)) };
-    seen.set(hit.text, hit);
+    let hit = this.parsedSchemas.get(raw);
+    if (!hit) this.parsedSchemas.set(raw, (hit = { text: raw, parsed: parseSchemaMetadata(raw), pass }));
+    else hit.pass = pass;
     // The same characters; assigning makes the endpoint keep the cached string, not its own copy.
     if (metadata) metadata.schema = hit.text;
     return hit.parsed;
@@ -632,31 +633,6 @@ function sameEntry(a: MethodEntry, b: MethodEntry): boolean {
     (a.schema === b.schema || JSON.stringify(a.schema) === JSON.stringify(b.schema));
 }
 
-/**
- * Shared parts of parsed schemas: `properties` (and `required`) that are the same JSON
- * are one object, whichever methods and nodes they come from (a fleet repeats them).
- * Schemas are never mutated once parsed (the MCP side clones before changing anything).
- */
-const sharedParts = new Map<string, unknown>();
-const SHARED_PARTS_MAX = 50_000;
-
-function share<T>(value: T): T {
-  if (value === undefined || value === null || typeof value !== "object") return value;
-  const key = JSON.stringify(value);
-  const hit = sharedParts.get(key);
-  if (hit !== undefined) return hit as T;
-  if (sharedParts.size >= SHARED_PARTS_MAX) sharedParts.clear();
-  sharedParts.set(key, value);
-  return value;
-}
-
-function internSchema(parsed: ParsedSchema): ParsedSchema {
-  const s = parsed.schema;
-  if (!s) return parsed;
-  if (s.properties !== undefined) s.properties = share(s.properties);
-  if (s.required !== undefined) s.required = share(s.required);
-  return parsed;
-}
 
 function diff(prev: Map<string, MethodEntry>, next: Map<string, MethodEntry>): CatalogChange {
   const change: CatalogChange = { added: [], removed: [], changed: [] };
