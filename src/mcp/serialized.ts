@@ -16,6 +16,15 @@ const HOLE = "\u0000mesh-mcp-serialized\u0000";
 
 /** `JSON.stringify(message)`, the same bytes, with a result field's cached JSON spliced in. */
 export function stringifyMessage(message: object): string {
+  return stringifyMessageParts(message).join("");
+}
+
+/**
+ * The same bytes as `stringifyMessage`, in pieces: the cached JSON (megabytes at 10,000
+ * tools) is its own piece, so a transport can write it as it is instead of joining it
+ * into a fresh copy per request (garbage that inflated the heap after serving lists).
+ */
+export function stringifyMessageParts(message: object): string[] {
   const result = (message as { result?: unknown }).result;
   if (typeof result === "object" && result !== null) {
     for (const key in result) {
@@ -24,8 +33,8 @@ export function stringifyMessage(message: object): string {
       if (json === undefined) continue;
       const text = JSON.stringify({ ...message, result: { ...result, [key]: HOLE } });
       const at = text.indexOf(JSON.stringify(HOLE));
-      return text.slice(0, at) + json + text.slice(at + JSON.stringify(HOLE).length);
+      return [text.slice(0, at), json, text.slice(at + JSON.stringify(HOLE).length)];
     }
   }
-  return JSON.stringify(message);
+  return [JSON.stringify(message)];
 }

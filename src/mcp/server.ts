@@ -44,7 +44,7 @@ import { cancelAcrossReplicas, cancelIdentity, remotelyCancellable } from "./req
 import { accessFor, builtinsAllowed, canReadFile, taskOwnerOf } from "./authorize.js";
 
 // Transports write messages with it (cached tools/list JSON); they reach src/mcp through this file.
-export { stringifyMessage } from "./serialized.js";
+export { stringifyMessage, stringifyMessageParts } from "./serialized.js";
 /** The task owner of a principal (transports: task listens follow the principal's tasks). */
 export { taskOwnerOf as principalTaskOwner } from "./authorize.js";
 

@@ -17,6 +17,7 @@ import { KeptChunks } from "./stream-chunks.js";
 import { isLargeSchema, validateLarge } from "./validate-large.js";
 import { errorResult, nodeErrorResult, okResult, textOf, thrownResult } from "./results.js";
 import { normalizeManifestTypes } from "./schema-types.js";
+import { sharedSchema } from "./shared-schema.js";
 import { contentBytes } from "./audit.js";
 import { randomUUID } from "node:crypto";
 import { tracer, type RequestSpan } from "./otel.js";
@@ -92,7 +93,7 @@ const inputSchemas = new WeakMap<MethodEntry, Tool["inputSchema"]>();
  */
 export function inputSchemaOf(entry: MethodEntry): Tool["inputSchema"] {
   let s = inputSchemas.get(entry);
-  if (!s) inputSchemas.set(entry, (s = buildInputSchema(entry)));
+  if (!s) inputSchemas.set(entry, (s = sharedSchema(buildInputSchema(entry))));
   return s;
 }
 

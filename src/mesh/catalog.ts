@@ -184,6 +184,14 @@ export class Catalog {
   private servicesList: ServiceInfo[] = [];
   private listeners = new Set<(change: CatalogChange) => void>();
   /**
+   * Parsed schema metadata by its text, kept from one discovery to the next: every pass
+   * (a patient one follows the first, events bring more) sees the same 10,000 schema texts
+   * again, and parsing them again would allocate the whole catalog anew each time. Pruned
+   * to the texts of the last discovery; the cached text is the one the services keep.
+   */
+  private parsedSchemas = new Map<string, { text: string; parsed: ParsedSchema; pass: number }>();
+  private schemaPass = 0;
+  /**
    * Fallback schemas by service instance id (a re-registered service gets a new id).
    * The promise is cached so the methods of one service, resolved concurrently, share one request.
    */
@@ -436,6 +444,7 @@ export class Catalog {
     const live = new Set(sorted.map((s) => s.id));
     for (const id of this.fallbackCache.keys()) if (!live.has(id)) this.fallbackCache.delete(id);
 
+    const pass = ++this.schemaPass;
     const next = new Map<string, MethodEntry>();
     const needFallback: Array<{ svc: ServiceInfo; entry: MethodEntry; problem?: string }> = [];
     for (const svc of sorted) {
@@ -459,7 +468,7 @@ export class Catalog {
         }
         if (!entry.nodes.includes(node)) entry.nodes.push(node);
         if (entry.schemaSource === "metadata") continue;
-        const parsed = parseSchemaMetadata(ep.metadata?.schema ?? undefined);
+        const parsed = this.parseSchemaOnce(ep.metadata, pass);
         if (parsed.schema) {
           entry.schema = parsed.schema;
           entry.schemaSource = "metadata";
@@ -474,8 +483,25 @@ export class Catalog {
         }
       }
     }
+    for (const [text, hit] of this.parsedSchemas) if (hit.pass !== pass) this.parsedSchemas.delete(text);
     await Promise.all(needFallback.map((f) => this.applyFallback(f.svc, f.entry)));
     return next;
+  }
+
+  /**
+   * `parseSchemaMetadata`, once per distinct text across discoveries. The endpoint's
+   * metadata is made to hold the cached text (the same characters), so a discovery's
+   * fresh copies of the texts are not kept beside the first ones.
+   */
+  private parseSchemaOnce(metadata: Record<string, string> | null | undefined, pass: number): ParsedSchema {
+    const raw = metadata?.schema;
+    if (raw === undefined || raw === "") return parseSchemaMetadata(raw);
+    let hit = this.parsedSchemas.get(raw);
+    if (!hit) this.parsedSchemas.set(raw, (hit = { text: raw, parsed: parseSchemaMetadata(raw), pass }));
+    else hit.pass = pass;
+    // The same characters; assigning makes the endpoint keep the cached string, not its own copy.
+    if (metadata) metadata.schema = hit.text;
+    return hit.parsed;
   }
 
   private async applyFallback(svc: ServiceInfo, entry: MethodEntry): Promise<void> {
@@ -601,16 +627,21 @@ export function nodeOf(svc: ServiceInfo): string {
   return svc.metadata?.node ?? "";
 }
 
-function fingerprint(e: MethodEntry): string {
-  return JSON.stringify([e.schema, e.schemaSource, e.stream, e.nodes, e.toolDescription, e.version]);
+function sameEntry(a: MethodEntry, b: MethodEntry): boolean {
+  return a.schemaSource === b.schemaSource && a.stream === b.stream && a.toolDescription === b.toolDescription &&
+    a.version === b.version && a.nodes.length === b.nodes.length && a.nodes.every((n, i) => n === b.nodes[i]) &&
+    (a.schema === b.schema || JSON.stringify(a.schema) === JSON.stringify(b.schema));
 }
+
 
 function diff(prev: Map<string, MethodEntry>, next: Map<string, MethodEntry>): CatalogChange {
   const change: CatalogChange = { added: [], removed: [], changed: [] };
   for (const [k, e] of next) {
     const old = prev.get(k);
     if (!old) change.added.push(e);
-    else if (fingerprint(old) !== fingerprint(e)) change.changed.push(e);
+    else if (!sameEntry(old, e)) change.changed.push(e);
+    // Unchanged: keep the published entry (the tool list and its input schemas refer to it).
+    else if (old.schemaProblem === e.schemaProblem) next.set(k, old);
   }
   for (const [k, e] of prev) if (!next.has(k)) change.removed.push(e);
   return change;

@@ -26,7 +26,7 @@ import type { Readable, Writable } from "node:stream";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { safeParseMessage } from "./jsonrpc-shape.js";
-import { stringifyMessage } from "../mcp/server.js";
+import { stringifyMessageParts } from "../mcp/server.js";
 
 /** Strings at least this long are written in slices, not embedded in one JSON text. */
 const LARGE_STRING = 1 << 20;
@@ -113,13 +113,22 @@ export class StdioServerTransport implements Transport {
     this.max = opts.maxMessageBytes ?? Infinity;
   }
 
-  /** The line to write for `message`: its JSON, or (over the bound) the error that replaces it, or "" (dropped). */
-  private line(message: JSONRPCMessage): string {
-    const text = stringifyMessage(message) + "\n";
+  /**
+   * The line to write for `message`, in pieces (a cached tools/list JSON is one, written
+   * as it is): its JSON, or (over the bound) the error that replaces it, or nothing (dropped).
+   */
+  private line(message: JSONRPCMessage): string[] {
+    const parts = stringifyMessageParts(message);
+    parts[parts.length - 1] += "\n";
+    let length = 0;
+    for (const p of parts) length += p.length;
     // A UTF-16 unit is at most 3 UTF-8 bytes: measure only what might be over.
-    if (text.length * 3 <= this.max) return text;
-    const bytes = Buffer.byteLength(text);
-    return bytes <= this.max ? text : this.refuse(message, bytes);
+    if (length * 3 <= this.max) return parts;
+    let bytes = 0;
+    for (const p of parts) bytes += Buffer.byteLength(p);
+    if (bytes <= this.max) return parts;
+    const instead = this.refuse(message, bytes);
+    return instead ? [instead] : [];
   }
 
   private refuse(message: JSONRPCMessage, bytes: number): string {
@@ -246,14 +255,28 @@ export class StdioServerTransport implements Transport {
         );
         return;
       }
+      // Small pieces are joined into one write; a piece of a slice or more goes out as it is.
+      const out: string[] = [];
       let batch = "";
+      let size = 0;
       const done: Array<() => void> = [];
-      while (this.peek() && !this.peek()!.large && batch.length < SLICE) {
+      while (this.peek() && !this.peek()!.large && size < SLICE) {
         const next = this.take();
-        batch += this.line(next.message);
+        for (const piece of this.line(next.message)) {
+          size += piece.length;
+          if (piece.length < SLICE) batch += piece;
+          else {
+            if (batch !== "") out.push(batch);
+            batch = "";
+            out.push(piece);
+          }
+        }
         done.push(next.resolve);
       }
-      if (batch === "" || this.stdout.write(batch)) {
+      if (batch !== "") out.push(batch);
+      let flowing = true;
+      for (const piece of out) flowing = this.stdout.write(piece) && flowing;
+      if (flowing) {
         for (const r of done) r();
       } else {
         this.blocked = true;

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { PassThrough } from "node:stream";
 import { test } from "node:test";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
+import { withSerialized } from "../../src/mcp/serialized.js";
 import { StdioServerTransport } from "../../src/transports/stdio-transport.js";
 
 function harness() {
@@ -108,4 +109,22 @@ test("a queue that grows while stdout is congested drains complete and in order"
   await transport.send({ jsonrpc: "2.0", id: 1, result: {} });
   assert.match(Buffer.concat(chunks).toString("utf8"), /"id":1,"result":\{\}\}\n$/);
   await transport.close();
+});
+
+test("a cached tools/list of megabytes goes out byte-identical to JSON.stringify, in order with the messages around it", async () => {
+  const h = harness();
+  await h.transport.start();
+  // ~2.5 MB of definitions, non-Latin-1 text included (the cached JSON is then a two-byte string).
+  const tools = withSerialized(Array.from({ length: 12_000 }, (_, i) => ({
+    name: `fleet_${i}__run`,
+    description: `Runs fleet job ${i} — “quoted” 😀`,
+    inputSchema: { type: "object", properties: { x: { type: "number", description: "Input." } }, required: ["x"] },
+  })));
+  const before = { jsonrpc: "2.0", method: "notifications/message", params: { level: "info", data: "before" } } as JSONRPCMessage;
+  const list = { jsonrpc: "2.0", id: 3, result: { tools, nextCursor: undefined, _meta: { n: 1 } } } as unknown as JSONRPCMessage;
+  const after = { jsonrpc: "2.0", id: 4, result: {} } as JSONRPCMessage;
+  await Promise.all([h.transport.send(before), h.transport.send(list), h.transport.send(list), h.transport.send(after)]);
+  const text = Buffer.concat(h.chunks).toString("utf8");
+  assert.equal(text, [before, list, list, after].map((m) => JSON.stringify(m)).join("\n") + "\n");
+  await h.transport.close();
 });
