@@ -96,9 +96,9 @@ interface Target {
   pid: number;
 }
 
-/** Opens a 2025 session by hand (initialize + initialized) and returns its id. */
-async function openSession(url: string): Promise<string> {
-  const headers = { "content-type": "application/json", accept: "application/json, text/event-stream", authorization: `Bearer ${TOKEN}` };
+/** Opens a 2025 session by hand (initialize + initialized), waits until the echo tool answers, and returns its id. */
+export async function openSession(url: string, token = TOKEN): Promise<string> {
+  const headers = { "content-type": "application/json", accept: "application/json, text/event-stream", authorization: `Bearer ${token}` };
   const init = await fetch(url, {
     method: "POST",
     headers,

@@ -17,34 +17,12 @@ import type { SectionResult, TargetCheck } from "../lib/report.js";
 import { fmt, fmtRatio, ratio, rotate } from "../lib/stats.js";
 import { SCOPE, startIssuer, type Issuer } from "../../test/helpers/oidc.js";
 import { ECHO_TOOL } from "./call.js";
-import { cpuMs, ensureWrk, luaScript, median, parseWrk, type WrkRun } from "./capacity.js";
+import { cpuMs, ensureWrk, luaScript, median, openSession, parseWrk, type WrkRun } from "./capacity.js";
 
 const STATIC = "bench-oauth-static-token";
 const V26 = "2026-07-28";
 const V25 = "2025-11-25";
 const TITLE = "10. OAuth sign-in under load: OAuth access tokens vs a static bearer token";
-
-async function openSession(url: string, token: string): Promise<string> {
-  const headers = { "content-type": "application/json", accept: "application/json, text/event-stream", authorization: `Bearer ${token}` };
-  const init = await fetch(url, {
-    method: "POST",
-    headers,
-    body: JSON.stringify({ jsonrpc: "2.0", id: 0, method: "initialize", params: { protocolVersion: V25, capabilities: {}, clientInfo: { name: "wrk", version: "1" } } }),
-  });
-  const sid = init.headers.get("mcp-session-id");
-  await init.text();
-  if (!init.ok || !sid) throw new Error(`initialize failed: HTTP ${init.status}`);
-  const h = { ...headers, "mcp-session-id": sid, "mcp-protocol-version": V25 };
-  await (await fetch(url, { method: "POST", headers: h, body: JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }) })).text();
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const c = await fetch(url, { method: "POST", headers: h, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: ECHO_TOOL, arguments: { text: "hi" } } }) });
-    const text = await c.text();
-    if (text.includes('"result":') && !text.includes('"isError":true')) return sid;
-    if (Date.now() > deadline) throw new Error(`${ECHO_TOOL} not callable within 15 s (last answer: HTTP ${c.status} ${text.slice(0, 300)})`);
-    await new Promise((res) => setTimeout(res, 100));
-  }
-}
 
 export async function runOAuth(ctx: BenchContext): Promise<SectionResult> {
   const skip = ensureWrk(ctx.log);

@@ -65,6 +65,15 @@ async function verifyEndpoint(bridge: Bridge, caller: EventCaller, url: string, 
   cache.set(key, Date.now() + VERIFIED_FOR_MS);
 }
 
+/** A subscription's arguments as the event type resolves them (defaults filled); a bad name or argument is the extension's error. */
+function subscriptionArgs(events: Awaited<ReturnType<typeof eventsOf>>, name: string, args: unknown): JsonObject {
+  try {
+    return events.resolve(name, args as never).args as JsonObject;
+  } catch (err) {
+    return eventError(err);
+  }
+}
+
 export function registerWebhookMethods(server: Server, bridge: Bridge, callerOf: (ctx: never) => EventCaller): void {
   const opts = bridge.opts.events ?? {};
 
@@ -77,12 +86,7 @@ export function registerWebhookMethods(server: Server, bridge: Bridge, callerOf:
     const { CallbackUrlError, hookId, ownerHash, parseCallbackUrl, resolveCallback, secretKey } = await meshLib();
     if (!secretKey(params.delivery.secret)) throw new ProtocolError(ProtocolErrorCode.InvalidParams, "delivery.secret must be whsec_ followed by base64 of 24 to 64 random bytes (a Standard Webhooks secret)");
     const events = await eventsOf(bridge);
-    let args: JsonObject;
-    try {
-      args = events.resolve(params.name, params.arguments).args as JsonObject;
-    } catch (err) {
-      eventError(err);
-    }
+    const args = subscriptionArgs(events, params.name, params.arguments);
     const policy = policyOf(bridge);
     try {
       await resolveCallback(parseCallbackUrl(params.delivery.url, policy), policy);
@@ -145,12 +149,7 @@ export function registerWebhookMethods(server: Server, bridge: Bridge, callerOf:
     requireIdentity(caller, "events/unsubscribe");
     const { hookId } = await meshLib();
     const events = await eventsOf(bridge);
-    let args: JsonObject;
-    try {
-      args = events.resolve(params.name, params.arguments).args as JsonObject;
-    } catch (err) {
-      eventError(err);
-    }
+    const args = subscriptionArgs(events, params.name, params.arguments);
     const store = await bridge.mesh!.webhooks();
     if (!(await store.remove(hookId(caller.principal.id, params.delivery.url, params.name, args)))) {
       throw new ProtocolError(EVENT_ERRORS.NotFound as never, `no webhook subscription of this identity for ${params.name} with these arguments at that URL`, { kind: "subscription" });
